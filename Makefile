@@ -1,0 +1,39 @@
+# Two commands a newcomer needs (README): `make demo` and `make test`.
+# Both create the virtual environment on first use and reinstall when a pyproject changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest docs bench clean
+
+$(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]' $(foreach d,$(PLUGIN_DIRS),-e ./$(d))
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m govsvc.demo
+
+test: lint typecheck pytest docs
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline.py --db sqlite
+	$(BIN)/python bench/pipeline.py --db postgres
+
+clean:
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,710 @@
+"""Async client for the REST API of 哈尔滨市人力资源和社会保障局 (social security, 人社).
+
+The API speaks JSON and is protected by OAuth 2.0 client credentials: the client fetches a
+bearer token from ``POST /oauth/token``, keeps it until shortly before ``expires_in`` runs out,
+and fetches a new one when it expires or when the API answers 401 ``invalid_token`` (once; a
+fresh token refused again is an error). Lists are paginated
+(``{"items": [...], "page", "size", "total"}``); the client follows the pages and returns the
+whole list.
+
+Failures map to govsvc errors: timeouts, refused connections, 5xx and 429 are
+:class:`~govsvc.errors.AdapterUnavailable`; malformed bodies and other 4xx answers are
+:class:`~govsvc.errors.AdapterProtocolError` with the JSON path of the bad field
+(``$.items[0].cardNumber``); a 404 for an unknown holder or employer is an empty result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import enum
+import functools
+import json
+import re
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+import attrs
+import httpx
+
+from govsvc.errors import AdapterProtocolError, AdapterUnavailable, InvalidInput
+
+DEPARTMENT: Final = "11230100003109212K"
+"""Unified social credit code of 哈尔滨市人力资源和社会保障局, named in every error."""
+
+_E = TypeVar("_E", bound=enum.Enum)
+_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+_CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+_CARD_NUMBER = re.compile(r"^[A-Z0-9]{9}$")
+_INSURANCE_TYPE = re.compile(r"^\d{3}$")
+_MAX_PAGES = 10_000  # a server that never stops paging must not hang the caller
+
+
+class Sex(enum.Enum):
+    """Sex as coded by GB/T 2261.1; this system writes the label (男 / 女) on the wire."""
+
+    MALE = "1"
+    FEMALE = "2"
+
+    @property
+    def label(self) -> str:
+        """The Chinese label (男 / 女)."""
+        return "男" if self is Sex.MALE else "女"
+
+
+class CardStatus(enum.Enum):
+    """Status of a social security card: 正常 (in use), 挂失 (reported lost), 注销 (cancelled)."""
+
+    NORMAL = "正常"
+    REPORTED_LOST = "挂失"
+    CANCELLED = "注销"
+
+
+class InsuranceStatus(enum.Enum):
+    """参保状态 of one insurance: paying, paused, or ended."""
+
+    PAYING = "参保缴费"
+    PAUSED = "暂停缴费"
+    ENDED = "终止参保"
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> Callable[[Any, Any, str], None]:
+    def check(_: Any, attribute: Any, value: str) -> None:
+        if not pattern.match(value):
+            raise ValueError(f"{attribute.name} must be {what}, got {value!r}")
+
+    return check
+
+
+def _has_zone(_: Any, attribute: Any, value: dt.datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError(f"{attribute.name} must carry a time zone offset")
+
+
+_non_empty: Callable[[Any, Any, str], None] = attrs.validators.min_len(1)
+_is_id_number = _matches(_ID_NUMBER, "a citizen ID (17 digits and a digit or X)")
+
+
+@attrs.frozen
+class Employer:
+    """The employer (参保单位) that pays a person's insurance."""
+
+    credit_code: str = attrs.field(validator=_matches(_CREDIT_CODE, "a credit code"))
+    name: str = attrs.field(validator=_non_empty)
+
+
+@attrs.frozen
+class Insurance:
+    """One insurance (险种) of a person, e.g. ``110`` 企业职工基本养老保险, and its status."""
+
+    type_code: str = attrs.field(validator=_matches(_INSURANCE_TYPE, "a 3-digit type code"))
+    type_name: str = attrs.field(validator=_non_empty)
+    status: InsuranceStatus
+    since: dt.date
+
+
+@attrs.frozen
+class InsuredPerson:
+    """What 人社 holds about a person (参保人): person data, employer and insurances.
+
+    The address here is *not* authoritative (the public security bureau's is) and may be old.
+    """
+
+    id_number: str = attrs.field(validator=_is_id_number)
+    name: str = attrs.field(validator=_non_empty)
+    sex: Sex
+    birth_date: dt.date
+    address: str = attrs.field(validator=_non_empty)
+    employer: Employer | None
+    insurances: tuple[Insurance, ...]
+
+    @property
+    def insured(self) -> bool:
+        """Whether any insurance is being paid (参保缴费)."""
+        return any(i.status is InsuranceStatus.PAYING for i in self.insurances)
+
+
+@attrs.frozen
+class SocialSecurityCard:
+    """A social security card (社会保障卡); its 社会保障号码 is the holder's citizen ID."""
+
+    card_number: str = attrs.field(validator=_matches(_CARD_NUMBER, "9 letters or digits"))
+    social_security_number: str = attrs.field(validator=_is_id_number)
+    holder_name: str = attrs.field(validator=_non_empty)
+    bank: str = attrs.field(validator=_non_empty)
+    issued_on: dt.date
+    status: CardStatus
+
+
+@attrs.frozen
+class InsuredEmployee:
+    """A person an employer insures, with the insurance type codes and the start date."""
+
+    id_number: str = attrs.field(validator=_is_id_number)
+    name: str = attrs.field(validator=_non_empty)
+    insurance_types: tuple[str, ...]
+    since: dt.date
+
+
+@attrs.frozen
+class ReviewTicket:
+    """The bureau's receipt for a review task: its own id for the govsvc task id."""
+
+    legacy_task_id: str = attrs.field(validator=_non_empty)
+    task_id: str = attrs.field(validator=_non_empty)
+    created_at: dt.datetime = attrs.field(validator=_has_zone)
+
+
+@attrs.frozen
+class ReviewDecision:
+    """The bureau's decision on a review task; ``reason`` explains a denial."""
+
+    legacy_task_id: str = attrs.field(validator=_non_empty)
+    approved: bool
+    reason: str
+    decided_at: dt.datetime = attrs.field(validator=_has_zone)
+
+
+@attrs.frozen
+class _Token:
+    value: str
+    expires_at: float  # on the client's monotonic clock
+
+
+@attrs.frozen
+class _Json:
+    """A JSON value and its path, so every parse error can say where it was."""
+
+    value: Any
+    path: str
+    operation: str
+
+    def error(self, message: str, path: str | None = None) -> AdapterProtocolError:
+        return AdapterProtocolError(
+            f"哈尔滨市人社局 answered {self.operation} with a malformed body: {message}",
+            path=path or self.path,
+            department=DEPARTMENT,
+            operation=self.operation,
+        )
+
+    def _field(self, name: str) -> _Json:
+        if not isinstance(self.value, dict):
+            raise self.error(f"expected an object, got {_kind(self.value)}")
+        path = f"{self.path}.{name}"
+        if name not in self.value:
+            raise self.error("missing field", path)
+        return _Json(self.value[name], path, self.operation)
+
+    def obj(self, name: str) -> _Json:
+        node = self._field(name)
+        if not isinstance(node.value, dict):
+            raise node.error(f"expected an object, got {_kind(node.value)}")
+        return node
+
+    def optional_obj(self, name: str) -> _Json | None:
+        if isinstance(self.value, dict) and self.value.get(name) is None:
+            return None
+        return self.obj(name)
+
+    def items(self, name: str) -> list[_Json]:
+        node = self._field(name)
+        if not isinstance(node.value, list):
+            raise node.error(f"expected a list, got {_kind(node.value)}")
+        return [_Json(v, f"{node.path}[{i}]", self.operation) for i, v in enumerate(node.value)]
+
+    def text(self, name: str, *, pattern: re.Pattern[str] | None = None) -> str:
+        node = self._field(name)
+        if not isinstance(node.value, str):
+            raise node.error(f"expected text, got {_kind(node.value)}")
+        value: str = node.value.strip()
+        if not value:
+            raise node.error("empty text")
+        if pattern is not None and not pattern.match(value):
+            raise node.error(f"unexpected form: {value!r}")
+        return value
+
+    def optional_text(self, name: str) -> str:
+        if isinstance(self.value, dict) and self.value.get(name) is None:
+            return ""
+        node = self._field(name)
+        if not isinstance(node.value, str):
+            raise node.error(f"expected text, got {_kind(node.value)}")
+        return node.value.strip()
+
+    def whole(self, name: str) -> int:
+        node = self._field(name)
+        if isinstance(node.value, bool) or not isinstance(node.value, int):
+            raise node.error(f"expected a whole number, got {_kind(node.value)}")
+        return node.value
+
+    def number(self, name: str) -> float:
+        node = self._field(name)
+        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+            raise node.error(f"expected a number, got {_kind(node.value)}")
+        return float(node.value)
+
+    def as_date(self, name: str) -> dt.date:
+        value = self.text(name)
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise self._field(name).error(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+    def as_datetime(self, name: str) -> dt.datetime:
+        value = self.text(name)
+        try:
+            result = dt.datetime.fromisoformat(value)
+        except ValueError:
+            result = None
+        if result is None or result.tzinfo is None:
+            raise self._field(name).error(f"not a date-time with an offset: {value!r}")
+        return result
+
+    def as_enum(self, name: str, cls: type[_E]) -> _E:
+        value = self.text(name)
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in cls)
+            raise self._field(name).error(f"{value!r} is not one of {allowed}") from None
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
+    if value is None:
+        return "null"
+    return names.get(type(value), type(value).__name__)
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+@functools.cache
+def _default_tls() -> ssl.SSLContext:
+    # Building a context loads the CA bundle (tens of ms); one shared context serves all clients.
+    return httpx.create_ssl_context()
+
+
+def _invalid_token(response: httpx.Response) -> bool:
+    """Whether a 401 says the bearer token is invalid or expired (RFC 6750 §3.1)."""
+    if 'error="invalid_token"' in response.headers.get("www-authenticate", ""):
+        return True
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("error") == "invalid_token"
+
+
+class HrssClient:
+    """Client for the REST API of 哈尔滨市人力资源和社会保障局.
+
+    ``client_id`` / ``client_secret`` are the OAuth 2.0 client credentials the bureau issued.
+    ``page_size`` is how many list items to ask for per page. ``clock`` is a monotonic clock
+    (seconds) for token expiry; tests replace it. ``verify`` is the TLS context for an ``https``
+    address (default: the public CAs); ``transport`` is the test seam: leave it ``None`` in
+    production (and under pytest-httpx). Use ``async with`` or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        client_id: str,
+        client_secret: str,
+        timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | None = None,
+        page_size: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if page_size < 1:
+            raise InvalidInput(f"page_size must be at least 1, got {page_size}")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._timeout = timeout
+        self._page_size = page_size
+        self._clock = clock
+        self._token: _Token | None = None
+        self._token_lock = asyncio.Lock()
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            verify=verify or _default_tls(),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- operations -----------------------------------------------------------------------
+
+    async def profile(self, id_number: str) -> InsuredPerson | None:
+        """What 人社 holds about a person, or ``None`` if the person is unknown here."""
+        body = await self._api("profile", "GET", f"/api/persons/{id_number}", not_found_ok=True)
+        if body is None:
+            return None
+        employer = body.optional_obj("employer")
+        return InsuredPerson(
+            id_number=body.text("idNumber", pattern=_ID_NUMBER),
+            name=body.text("name"),
+            sex=_sex(body),
+            birth_date=body.as_date("birthDate"),
+            address=body.text("address"),
+            employer=None if employer is None else _employer(employer),
+            insurances=tuple(_insurance(i) for i in body.items("insurances")),
+        )
+
+    async def certificates(self, holder_id: str) -> list[SocialSecurityCard]:
+        """Every social security card issued to the holder, whatever its status."""
+        items = await self._all_pages("certificates", "/api/cards", {"holder": holder_id})
+        return [_card(item) for item in items]
+
+    async def insured_employees(self, credit_code: str) -> list[InsuredEmployee]:
+        """Everyone the employer (by credit code) insures; empty for an unknown employer."""
+        items = await self._all_pages(
+            "insured_employees", f"/api/employers/{credit_code}/insured", {}
+        )
+        return [
+            InsuredEmployee(
+                id_number=item.text("idNumber", pattern=_ID_NUMBER),
+                name=item.text("name"),
+                insurance_types=tuple(_insurance_types(item)),
+                since=item.as_date("since"),
+            )
+            for item in items
+        ]
+
+    async def open_review(
+        self,
+        task_id: str,
+        case_id: str,
+        item_code: str,
+        applicant_id: str,
+        form: Mapping[str, object],
+    ) -> ReviewTicket:
+        """Open a review task (e.g. 社会保障卡申领) for a govsvc task.
+
+        ``task_id`` is sent as the ``Idempotency-Key``: opening the same task again returns
+        the ticket of the task already open and creates nothing. Reusing a task id with
+        different content is refused (:class:`~govsvc.errors.AdapterProtocolError`).
+        """
+        request = {
+            "taskId": task_id,
+            "caseId": case_id,
+            "itemCode": item_code,
+            "applicantId": applicant_id,
+            "form": _form(form),
+        }
+        body = await self._call(
+            "open_review",
+            "POST",
+            "/api/review-tasks",
+            payload=request,
+            headers={"Idempotency-Key": task_id},
+        )
+        return ReviewTicket(
+            legacy_task_id=body.text("legacyTaskId"),
+            task_id=body.text("taskId"),
+            created_at=body.as_datetime("createdAt"),
+        )
+
+    async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
+        """The decision on a review task, or ``None`` while it is still pending."""
+        body = await self._call("poll_review", "GET", f"/api/review-tasks/{legacy_task_id}")
+        status = body.text("status")
+        if status == "PENDING":
+            return None
+        if status not in ("APPROVED", "DENIED"):
+            raise body.error(
+                f"status {status!r} is not PENDING, APPROVED or DENIED", f"{body.path}.status"
+            )
+        return ReviewDecision(
+            legacy_task_id=body.text("legacyTaskId"),
+            approved=status == "APPROVED",
+            reason=body.optional_text("reason"),
+            decided_at=body.as_datetime("decidedAt"),
+        )
+
+    async def issue_result(self, legacy_task_id: str) -> SocialSecurityCard:
+        """Issue the card an approved application asked for; issuing again returns it again."""
+        body = await self._call(
+            "issue_result", "POST", f"/api/review-tasks/{legacy_task_id}/issue"
+        )
+        return _card(body)
+
+    async def health(self) -> bool:
+        """Whether the API answers ``GET /health`` with ``{"status": "UP"}``."""
+        try:
+            response = await self._http.get("/health")
+            return response.status_code == 200 and response.json().get("status") == "UP"
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return False
+
+    # -- the exchange ---------------------------------------------------------------------
+
+    async def _all_pages(
+        self, operation: str, path: str, params: Mapping[str, str]
+    ) -> list[_Json]:
+        collected: list[_Json] = []
+        for page in range(1, _MAX_PAGES + 1):
+            query = {**params, "page": str(page), "size": str(self._page_size)}
+            body = await self._api(operation, "GET", path, params=query, not_found_ok=True)
+            if body is None:  # unknown holder or employer
+                return []
+            if body.whole("page") != page:
+                raise body.error(f"asked for page {page}, got {body.value['page']}", "$.page")
+            total = body.whole("total")
+            items = body.items("items")
+            collected.extend(items)
+            if len(collected) >= total:
+                return collected
+            if not items:
+                raise body.error(
+                    f"page {page} is empty but total says {total} and only "
+                    f"{len(collected)} arrived; the list changed while paging, try again",
+                    "$.items",
+                )
+        raise AdapterProtocolError(
+            f"哈尔滨市人社局 kept paging past {_MAX_PAGES} pages",
+            path="$.page",
+            department=DEPARTMENT,
+            operation=operation,
+        )
+
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> _Json:
+        """One authorised API call whose answer must be a JSON object (a 404 is an error)."""
+        body = await self._api(operation, method, path, payload=payload, headers=headers)
+        if body is None:  # pragma: no cover - _api only returns None when not_found_ok
+            raise AdapterProtocolError(
+                "unexpected empty answer", department=DEPARTMENT, operation=operation
+            )
+        return body
+
+    async def _api(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+        not_found_ok: bool = False,
+    ) -> _Json | None:
+        """One authorised API call; the parsed body, or ``None`` for an allowed 404."""
+        token = await self._bearer(operation)
+        response = await self._send(operation, method, path, token, params, payload, headers)
+        if response.status_code == 401 and _invalid_token(response):
+            # Revoked or expired early on the server's side: one fresh token, then give up.
+            token = await self._bearer(operation, stale=token)
+            response = await self._send(operation, method, path, token, params, payload, headers)
+            if response.status_code == 401:
+                raise AdapterProtocolError(
+                    "哈尔滨市人社局 refused a freshly issued access token: "
+                    f"{_excerpt(response.text)}; check that the client is granted this API",
+                    path="$",
+                    department=DEPARTMENT,
+                    operation=operation,
+                )
+        if response.status_code == 404 and not_found_ok:
+            return None
+        self._check_status(response, operation)
+        return self._parse(response, operation)
+
+    async def _send(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        payload: Any,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        all_headers.update(headers or {})
+        try:
+            return await self._http.request(
+                method, path, params=params, json=payload, headers=all_headers
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_error(operation, exc) from exc
+
+    async def _bearer(self, operation: str, *, stale: str | None = None) -> str:
+        """A valid access token; ``stale`` is one the API refused, to be replaced."""
+        async with self._token_lock:
+            token = self._token
+            fresh = token is not None and self._clock() < token.expires_at
+            if token is not None and fresh and token.value != stale:
+                return token.value
+            self._token = await self._fetch_token(operation)
+            return self._token.value
+
+    async def _fetch_token(self, operation: str) -> _Token:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        try:
+            response = await self._http.post("/oauth/token", data=form)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(operation, exc, "token endpoint") from exc
+        if response.status_code in (400, 401):
+            raise AdapterProtocolError(
+                f"哈尔滨市人社局 refused the client credentials (HTTP {response.status_code}: "
+                f"{_excerpt(response.text)}); check client_id and client_secret",
+                path="$.error",
+                department=DEPARTMENT,
+                operation=operation,
+            )
+        self._check_status(response, operation, "token endpoint")
+        body = self._parse(response, operation)
+        token_type = body.text("token_type")
+        if token_type.lower() != "bearer":
+            raise body.error(f"token_type is {token_type!r}, expected Bearer", "$.token_type")
+        expires_in = body.number("expires_in")
+        if expires_in < 0:
+            raise body.error(f"expires_in is negative: {expires_in}", "$.expires_in")
+        # Renew a little early so a token does not expire between check and use.
+        margin = min(30.0, expires_in / 10)
+        return _Token(body.text("access_token"), self._clock() + expires_in - margin)
+
+    def _check_status(
+        self, response: httpx.Response, operation: str, what: str = "API"
+    ) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        if status == 429 or status >= 500:
+            retry = response.headers.get("retry-after")
+            hint = f" (Retry-After: {retry} s)" if retry else ""
+            raise AdapterUnavailable(
+                f"哈尔滨市人社局 {what} answered HTTP {status}{hint}: {_excerpt(response.text)}; "
+                "try again later",
+                department=DEPARTMENT,
+                operation=operation,
+            )
+        raise AdapterProtocolError(
+            f"哈尔滨市人社局 {what} refused the request with HTTP {status}: "
+            f"{_excerpt(response.text)}",
+            path="$",
+            department=DEPARTMENT,
+            operation=operation,
+        )
+
+    @staticmethod
+    def _parse(response: httpx.Response, operation: str) -> _Json:
+        try:
+            value = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AdapterProtocolError(
+                f"哈尔滨市人社局 answered {operation} with a body that is not JSON ({exc}): "
+                f"{_excerpt(response.text)}",
+                path="$",
+                department=DEPARTMENT,
+                operation=operation,
+            ) from exc
+        body = _Json(value, "$", operation)
+        if not isinstance(value, dict):
+            raise body.error(f"expected an object, got {_kind(value)}")
+        return body
+
+    def _transport_error(
+        self, operation: str, exc: httpx.HTTPError, what: str = "API"
+    ) -> AdapterUnavailable:
+        if isinstance(exc, httpx.TimeoutException):
+            problem = f"did not answer within {self._timeout:g} s ({type(exc).__name__})"
+        elif isinstance(exc, httpx.ConnectError):
+            problem = f"refused the connection ({exc})"
+        else:
+            problem = f"broke off the exchange ({exc!r})"
+        return AdapterUnavailable(
+            f"哈尔滨市人社局 {what} {problem}; try again later",
+            department=DEPARTMENT,
+            operation=operation,
+        )
+
+
+def _form(form: Mapping[str, object]) -> dict[str, str | int]:
+    result: dict[str, str | int] = {}
+    for name, value in form.items():
+        if isinstance(value, dt.date):
+            result[name] = value.isoformat()
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            result[name] = value
+        else:
+            raise InvalidInput(
+                f"form field {name!r} must be text, a whole number or a date, "
+                f"got {type(value).__name__}"
+            )
+    return result
+
+
+def _sex(node: _Json) -> Sex:
+    label = node.text("sex")
+    for sex in Sex:
+        if sex.label == label:
+            return sex
+    raise node.error(f"sex is {label!r}, expected 男 or 女", f"{node.path}.sex")
+
+
+def _employer(node: _Json) -> Employer:
+    return Employer(
+        credit_code=node.text("creditCode", pattern=_CREDIT_CODE), name=node.text("name")
+    )
+
+
+def _insurance(node: _Json) -> Insurance:
+    return Insurance(
+        type_code=node.text("type", pattern=_INSURANCE_TYPE),
+        type_name=node.text("typeName"),
+        status=node.as_enum("status", InsuranceStatus),
+        since=node.as_date("since"),
+    )
+
+
+def _insurance_types(node: _Json) -> list[str]:
+    types = []
+    for item in node.items("insuranceTypes"):
+        if not isinstance(item.value, str) or not _INSURANCE_TYPE.match(item.value):
+            raise item.error(f"expected a 3-digit insurance type code, got {item.value!r}")
+        types.append(item.value)
+    return types
+
+
+def _card(node: _Json) -> SocialSecurityCard:
+    return SocialSecurityCard(
+        card_number=node.text("cardNumber", pattern=_CARD_NUMBER),
+        social_security_number=node.text("socialSecurityNumber", pattern=_ID_NUMBER),
+        holder_name=node.text("holderName"),
+        bank=node.text("bank"),
+        issued_on=node.as_date("issuedOn"),
+        status=node.as_enum("status", CardStatus),
+    )

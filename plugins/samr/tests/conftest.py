@@ -1,0 +1,63 @@
+"""Fixtures: the simulator served by a real uvicorn on 127.0.0.1, in a background thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from govsvc_samr.simulator import create_app
+from starlette.types import ASGIApp
+
+
+@contextlib.contextmanager
+def running(app: ASGIApp) -> Iterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the simulator's server stopped while starting")
+            time.sleep(0.002)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def samr_url() -> Iterator[str]:
+    """One simulator with default options, shared by a test module (tests use distinct keys)."""
+    with running(create_app()) as url:
+        yield url
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., str]]:
+    """Start a simulator with the given ``create_app`` options; stopped after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**options: Any) -> str:
+            return stack.enter_context(running(create_app(**options)))
+
+        yield start
+
+
+@pytest.fixture
+def refused_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (the port was just released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

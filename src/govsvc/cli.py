@@ -1,0 +1,169 @@
+"""The ``govsvc`` command: operator tasks on a platform database.
+
+    govsvc demo [--db FILE]                      walk a realistic case (embedded SQLite)
+    govsvc db upgrade URL [--schema S]           migrate a database to the newest schema
+    govsvc calendar load FILE --db URL           load official working-day data for new years
+    govsvc calendar show YEAR [--db URL]         list a year's holidays and 调休 working days
+    govsvc items import FILE --db URL            publish items from a catalogue JSON file
+    govsvc items export --db URL                 print the catalogue as JSON
+    govsvc case show CODE --db URL               a case and its trail by tracking code (全程一码)
+
+Errors print one line saying what was wrong and what to do, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from govsvc import demo
+from govsvc.catalogue_io import export_json, import_json
+from govsvc.errors import GovsvcError, UnknownItem
+from govsvc.platform import Platform, create_engine
+from govsvc.store import migrate
+
+DB_HELP = "database URL, e.g. sqlite:///govsvc.db or postgresql+psycopg://user@host/db"
+DEFAULT_DB = os.environ.get("GOVSVC_DATABASE_URL", "sqlite:///govsvc.db")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="govsvc",
+        description="govsvc operator tools (互联网+政务服务 SDK).",
+        epilog="Database URL defaults to $GOVSVC_DATABASE_URL or sqlite:///govsvc.db.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="walk a realistic case through its life and print its trail")
+    p.add_argument("--db", default="govsvc-demo.db", help="SQLite file to (re)create")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    p = db.add_parser("upgrade", help="migrate to the newest schema (alembic)")
+    p.add_argument("url", help=DB_HELP)
+    p.add_argument("--schema", help="PostgreSQL schema to use (created if missing)")
+
+    cal = sub.add_parser("calendar", help="working-day calendar (工作日)").add_subparsers(
+        dest="action", required=True
+    )
+    p = cal.add_parser("load", help="load official working-day data (JSON file) into the database")
+    p.add_argument("file", type=Path)
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p = cal.add_parser("show", help="list a year's holidays and 调休 working days")
+    p.add_argument("year", type=int)
+    p.add_argument("--db", default=None, help=DB_HELP + " (include years loaded there)")
+
+    items = sub.add_parser("items", help="service item catalogue (事项)").add_subparsers(
+        dest="action", required=True
+    )
+    p = items.add_parser("import", help="publish the items of a catalogue JSON file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p = items.add_parser("export", help="print every item with all its versions as JSON")
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+
+    case = sub.add_parser("case", help="cases (办件)").add_subparsers(dest="action", required=True)
+    p = case.add_parser("show", help="a case and its trail, by tracking code or id")
+    p.add_argument("code")
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except GovsvcError as exc:
+        print(f"govsvc: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        demo.run(Path(args.db))
+        return 0
+    if args.command == "db":
+        engine = create_engine(args.url, schema=args.schema)
+        migrate.upgrade(engine, schema=args.schema)
+        print(f"schema at revision {migrate.current_revision(engine)}")
+        engine.dispose()
+        return 0
+    if args.command == "calendar" and args.action == "load":
+        with Platform.open(args.db) as platform:
+            years = platform.load_calendar(args.file)
+        print(f"loaded working-day data for {', '.join(map(str, years))} from {args.file}")
+        return 0
+    if args.command == "calendar" and args.action == "show":
+        return _show_year(args.year, args.db)
+    if args.command == "items" and args.action == "import":
+        entries = import_json(args.file.read_text(encoding="utf-8"), source=str(args.file))
+        count = 0
+        with Platform.open(args.db) as platform:
+            for item, versions in entries:
+                try:
+                    known = platform.item_version(item.implementation_code).version
+                except UnknownItem:
+                    known = 0
+                for version in versions:
+                    if version.version > known:
+                        platform.publish(item, version)
+                        count += 1
+        print(f"published {count} new item version(s) from {args.file}")
+        return 0
+    if args.command == "items" and args.action == "export":
+        with Platform.open(args.db) as platform:
+            entries = []
+            for item in platform.items():
+                latest = platform.item_version(item.implementation_code).version
+                versions = [
+                    platform.item_version(item.implementation_code, n) for n in range(1, latest + 1)
+                ]
+                entries.append((item, versions))
+        print(export_json(entries))
+        return 0
+    if args.command == "case":
+        with Platform.open(args.db) as platform:
+            found = platform.case(args.code)
+            print(
+                f"{found.tracking_code}  {found.state.value} ({found.state.label})  "
+                f"item {found.item_code} v{found.item_version}  "
+                f"applicant {found.applicant_name} {found.applicant.masked()}"
+            )
+            if found.deadline:
+                print(
+                    f"due: promised {found.deadline.promised}, statutory {found.deadline.statutory}"
+                )
+            for event in platform.trail(found):
+                print(
+                    f"  {event.seq:>3}  {event.at.isoformat(timespec='minutes')}  {event.kind}  "
+                    f"{event.actor}"
+                )
+        return 0
+    raise AssertionError(f"unhandled command {args}")  # argparse only lets known commands in
+
+
+def _show_year(year: int, url: str | None) -> int:
+    if url:
+        with Platform.open(url) as platform:
+            calendar = platform.calendar
+    else:
+        from govsvc.calendar import WorkCalendar
+
+        calendar = WorkCalendar.default()
+    day = dt.date(year, 1, 1)
+    calendar.is_workday(day)  # raises CalendarDataMissing naming how to load the year
+    while day.year == year:
+        weekend = day.weekday() >= 5
+        working = calendar.is_workday(day)
+        if weekend == working:  # a holiday on a weekday, or a 调休 working weekend day
+            name = calendar.holiday_name(day) or "调休上班"
+            print(f"{day}  {'workday' if working else 'holiday'}  {name}")
+        day += dt.timedelta(days=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""Every error govsvc raises, in one hierarchy.
+
+An integrator catches :class:`GovsvcError` to catch everything the SDK raises on purpose;
+the subclasses say what went wrong and every message says what to do about it. Errors that
+describe bad input are also :class:`ValueError` (or :class:`LookupError` for things not
+found), so code written against the standard library keeps working::
+
+    GovsvcError
+    ├── InvalidInput (ValueError)          bad data from a caller, a file or a form
+    │   ├── InvalidIdentifier              citizen ID / credit code / tracking code fails a rule
+    │   ├── InvalidDivision                division code or hierarchy is wrong
+    │   ├── CatalogueRejected              a service item version breaks the rules of GB/T 39046
+    │   ├── MaterialNotAllowed             material not listed in the pinned item version
+    │   ├── ImportFileError                malformed import file (names line and field)
+    │   └── StructureError                 a payload does not fit the domain type (names the path)
+    ├── NotFound (LookupError)
+    │   ├── UnknownItem                    no service item / version with that code
+    │   └── CaseNotFound                   no case with that id or tracking code
+    ├── InvalidTransition                  command not allowed in the case's current state
+    ├── ConcurrentUpdate                   someone else changed the case first; reload and retry
+    ├── CalendarDataMissing                no official working-day data for a year
+    ├── PluginError                        a plugin is malformed (names plugin and hook)
+    └── AdapterError                       a department's legacy system misbehaved
+        ├── AdapterUnavailable             timeout, refused connection, 5xx, open circuit
+        └── AdapterProtocolError           malformed answer (carries the field path)
+
+A command that raises leaves the stored state exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+class GovsvcError(Exception):
+    """Base class of every error the SDK raises on purpose."""
+
+
+class InvalidInput(GovsvcError, ValueError):
+    """Bad data from a caller, a form or a file. Nothing was stored."""
+
+
+class InvalidIdentifier(InvalidInput):
+    """A citizen ID, credit code or tracking code breaks a rule of its standard.
+
+    The message names the rule that failed and, for a check character, the expected one.
+    """
+
+
+class InvalidDivision(InvalidInput):
+    """A division code is malformed, unknown, or its parent does not fit."""
+
+
+class CatalogueRejected(InvalidInput):
+    """A service item version breaks the consistency rules; ``violations`` lists every one."""
+
+    def __init__(self, violations: Sequence[str], *, what: str = "item version") -> None:
+        self.violations: tuple[str, ...] = tuple(violations)
+        lines = "\n".join(f"  - {v}" for v in self.violations)
+        super().__init__(
+            f"{what} cannot be published; fix these {len(self.violations)} problem(s):\n{lines}"
+        )
+
+
+class MaterialNotAllowed(InvalidInput):
+    """A material was given that the case's pinned item version does not list."""
+
+
+class ImportFileError(InvalidInput):
+    """An import file is malformed. ``line`` and ``field`` say where."""
+
+    def __init__(self, message: str, *, source: str, line: int | None, field: str | None) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        where = source
+        if line is not None:
+            where += f", line {line}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+class StructureError(InvalidInput):
+    """A payload does not fit a domain type; ``problems`` lists ``description @ path`` strings."""
+
+    def __init__(self, what: str, problems: Iterable[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        details = "; ".join(self.problems)
+        super().__init__(f"invalid {what}: {details}")
+
+
+class NotFound(GovsvcError, LookupError):
+    """Something looked up does not exist."""
+
+
+class UnknownItem(NotFound):
+    """No service item (or no published version of it) with that code."""
+
+
+class CaseNotFound(NotFound):
+    """No case with that id or tracking code."""
+
+
+class InvalidTransition(GovsvcError):
+    """A command is not allowed in the case's current state; the message lists allowed moves."""
+
+    def __init__(self, state: str, command: str, allowed: Iterable[str]) -> None:
+        self.state = state
+        self.command = command
+        self.allowed: tuple[str, ...] = tuple(sorted(allowed))
+        moves = ", ".join(self.allowed) if self.allowed else "none (the case is closed)"
+        super().__init__(f"cannot {command} a case that is {state}; allowed in this state: {moves}")
+
+
+class ConcurrentUpdate(GovsvcError):
+    """Another command changed the case first. Reload the case and decide again."""
+
+
+class CalendarDataMissing(GovsvcError):
+    """No working-day data for a year; the message says how to load it."""
+
+    def __init__(self, year: int, message: str | None = None) -> None:
+        self.year = year
+        super().__init__(
+            message
+            or (
+                f"no official working-day calendar for {year}: load the State Council's "
+                f"arrangement with `govsvc calendar load FILE` (see docs: calendar), "
+                f"or open the platform with provisional_calendar=True to compute "
+                f"provisional deadlines by rule"
+            )
+        )
+
+
+class PluginError(GovsvcError):
+    """A plugin is malformed: a misnamed or unknown hook, a wrong return type, a duplicate."""
+
+
+class AdapterError(GovsvcError):
+    """A department's legacy system did not answer as its adapter expects."""
+
+    def __init__(self, message: str, *, department: str = "", operation: str = "") -> None:
+        self.department = department
+        self.operation = operation
+        super().__init__(message)
+
+
+class AdapterUnavailable(AdapterError):
+    """The legacy system timed out, refused the connection, failed, or its circuit is open."""
+
+
+class AdapterProtocolError(AdapterError):
+    """The legacy system answered with a malformed body; ``path`` names the bad field."""
+
+    def __init__(
+        self, message: str, *, path: str = "$", department: str = "", operation: str = ""
+    ) -> None:
+        self.path = path
+        super().__init__(f"{message} @ {path}", department=department, operation=operation)

@@ -1,0 +1,225 @@
+"""The database schema: SQLModel tables, owned by alembic migrations.
+
+A case is stored as one row whose ``data`` column holds the whole aggregate as JSON (through
+the SDK's cattrs converter); the other columns and the material, task and event tables are
+projections for queries and for the trail. Rows map to and from the domain only through
+named constructors (``CaseRow.from_domain(case)``, ``row.to_domain()``), so the database
+shape never leaks into the domain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from govsvc import _converter
+from govsvc.cases import Case, CaseEvent
+
+__all__ = [
+    "CalendarYearRow",
+    "CaseEventRow",
+    "CaseMaterialRow",
+    "CaseRow",
+    "ItemVersionRow",
+    "OutboxRow",
+    "PartyRow",
+    "ReviewTaskRow",
+    "ServiceItemRow",
+    "metadata",
+]
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+metadata = SQLModel.metadata
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(sa_type=JSONType, nullable=nullable)
+
+
+def _when(nullable: bool = True, index: bool = False) -> Any:
+    return Field(sa_type=sa.DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class ServiceItemRow(SQLModel, table=True):
+    """A service item's stable identity (事项)."""
+
+    __tablename__ = "service_items"
+    implementation_code: str = Field(primary_key=True, max_length=36)
+    catalogue_code: str = Field(index=True, max_length=12)
+    agency: str = Field(index=True, max_length=18)
+    name: str = Field(max_length=200)
+    item_type: str = Field(max_length=2)
+    data: dict[str, Any] = _json()
+
+
+class ItemVersionRow(SQLModel, table=True):
+    """An immutable published version of an item with its full service guide."""
+
+    __tablename__ = "item_versions"
+    item_code: str = Field(primary_key=True, max_length=36)
+    version: int = Field(primary_key=True)
+    name: str = Field(max_length=200)
+    published_at: dt.datetime = _when(nullable=False)
+    data: dict[str, Any] = _json()
+
+
+class PartyRow(SQLModel, table=True):
+    """A person or organisation, keyed by document type and number (一号), never a login."""
+
+    __tablename__ = "parties"
+    doc_type: str = Field(primary_key=True, max_length=3)
+    number: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    is_organisation: bool
+    updated_at: dt.datetime = _when(nullable=False)
+    data: dict[str, Any] = _json()
+
+
+class CaseRow(SQLModel, table=True):
+    """A case (办件): the aggregate as JSON plus the columns queries need."""
+
+    __tablename__ = "cases"
+    id: str = Field(primary_key=True, max_length=32)
+    tracking_code: str = Field(unique=True, max_length=11)
+    item_code: str = Field(index=True, max_length=36)
+    item_version: int
+    agency: str = Field(index=True, max_length=18)
+    applicant_type: str = Field(max_length=3)
+    applicant_number: str = Field(index=True, max_length=40)
+    applicant_name: str = Field(max_length=200)
+    channel: str = Field(max_length=2)
+    state: str = Field(index=True, max_length=20)
+    version: int
+    created_at: dt.datetime = _when(nullable=False)
+    submitted_at: dt.datetime | None = _when()
+    accepted_at: dt.datetime | None = _when()
+    closed_at: dt.datetime | None = _when()
+    due_promised: dt.date | None = Field(default=None, index=True)
+    due_statutory: dt.date | None = None
+    due_provisional: bool = False
+    suspended: bool = False
+    data: dict[str, Any] = _json()
+
+    @staticmethod
+    def values_from_domain(case: Case) -> dict[str, Any]:
+        """Column values for a case, for Core statements on the hot path."""
+        deadline = case.deadline
+        return {
+            "id": case.id,
+            "tracking_code": case.tracking_code,
+            "item_code": case.item_code,
+            "item_version": case.item_version,
+            "agency": case.agency,
+            "applicant_type": case.applicant.doc_type.value,
+            "applicant_number": case.applicant.number,
+            "applicant_name": case.applicant_name,
+            "channel": case.channel,
+            "state": case.state.value,
+            "version": case.version,
+            "created_at": case.created_at,
+            "submitted_at": case.submitted_at,
+            "accepted_at": case.accepted_at,
+            "closed_at": case.closed_at,
+            "due_promised": deadline.promised if deadline else None,
+            "due_statutory": deadline.statutory if deadline else None,
+            "due_provisional": bool(deadline and deadline.provisional),
+            "suspended": case.is_suspended,
+            "data": _converter.unstructure(case),
+        }
+
+    @classmethod
+    def from_domain(cls, case: Case) -> CaseRow:
+        return cls(**cls.values_from_domain(case))
+
+    def to_domain(self) -> Case:
+        return case_from_data(self.data)
+
+
+def case_from_data(data: Any) -> Case:
+    """The domain case stored in a row's ``data`` column."""
+    return _converter.structure(data, Case, what="stored case")
+
+
+class CaseMaterialRow(SQLModel, table=True):
+    """A material provided with a case (projection of the aggregate, for queries and audits)."""
+
+    __tablename__ = "case_materials"
+    case_id: str = Field(primary_key=True, max_length=32)
+    code: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=12)
+    reference: str = Field(max_length=500)
+    filename: str = Field(max_length=255)
+    media_type: str = Field(max_length=100)
+    size: int
+
+
+class ReviewTaskRow(SQLModel, table=True):
+    """A department's review task: the department queue reads this table."""
+
+    __tablename__ = "review_tasks"
+    __table_args__ = (sa.Index("ix_review_tasks_department_status", "department", "status"),)
+    id: str = Field(primary_key=True, max_length=32)
+    case_id: str = Field(index=True, max_length=32)
+    stage: int
+    department: str = Field(max_length=18)
+    status: str = Field(max_length=12)
+    opened_at: dt.datetime = _when(nullable=False)
+    decided_at: dt.datetime | None = _when()
+
+
+class CaseEventRow(SQLModel, table=True):
+    """The append-only trail. ``(case_id, seq)`` is unique: a second writer cannot interleave."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),)
+    id: int | None = Field(
+        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    case_id: str = Field(max_length=32)
+    seq: int
+    kind: str = Field(max_length=40)
+    at: dt.datetime = _when(nullable=False)
+    actor: str = Field(max_length=100)
+    data: dict[str, Any] = _json()
+
+    def to_domain(self) -> CaseEvent:
+        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=dt.UTC)
+        return CaseEvent(
+            case_id=self.case_id,
+            seq=self.seq,
+            kind=self.kind,
+            at=at,
+            actor=self.actor,
+            data=self.data,
+        )
+
+
+class OutboxRow(SQLModel, table=True):
+    """Work committed with a command and delivered after it (review tasks, notices)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_pending", "delivered_at", "available_at"),)
+    id: str = Field(primary_key=True, max_length=32)
+    case_id: str = Field(index=True, max_length=32)
+    topic: str = Field(max_length=40)
+    payload: dict[str, Any] = _json()
+    created_at: dt.datetime = _when(nullable=False)
+    available_at: dt.datetime = _when(nullable=False)
+    attempts: int = 0
+    delivered_at: dt.datetime | None = _when()
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class CalendarYearRow(SQLModel, table=True):
+    """Working-day data loaded by an operator (``govsvc calendar load``) for one region-year."""
+
+    __tablename__ = "calendar_years"
+    region: str = Field(primary_key=True, max_length=10)
+    year: int = Field(primary_key=True)
+    source: str = Field(max_length=500)
+    loaded_at: dt.datetime = _when(nullable=False)
+    data: dict[str, Any] = _json()

@@ -1,0 +1,119 @@
+"""Shared fixtures: a platform on SQLite AND on PostgreSQL, a controllable clock, sample items.
+
+PostgreSQL comes from ``GOVSVC_TEST_POSTGRES_URL`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Every test gets a fresh schema
+(dropped at the end of the run), so no test relies on leftover state. When the server is
+unreachable the PostgreSQL tests skip with the reason, unless ``GOVSVC_REQUIRE_POSTGRES=1``
+(CI sets it), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import govsvc
+from govsvc.catalogue_io import import_json
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+RUN_ID = secrets.token_hex(3)
+
+
+class FakeClock:
+    """A clock tests move by hand. Starts on Monday 2026-03-02 09:00 in China (01:00 UTC)."""
+
+    def __init__(self, start: dt.datetime | None = None) -> None:
+        self.moment = start or dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.moment
+
+    def advance(self, *, days: int = 0, hours: int = 0) -> None:
+        self.moment += dt.timedelta(days=days, hours=hours)
+
+    def set_local_date(self, day: dt.date) -> None:
+        self.moment = dt.datetime(day.year, day.month, day.day, 1, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("GOVSVC_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means "no server here"
+        reason = f"PostgreSQL at {url} is unreachable ({type(exc).__name__}: {exc})"
+        if os.environ.get("GOVSVC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason}; GOVSVC_REQUIRE_POSTGRES=1 forbids skipping")
+        pytest.skip(f"{reason}; set GOVSVC_TEST_POSTGRES_URL to run these tests")
+    return url
+
+
+@pytest.fixture(scope="session")
+def _drop_test_schemas(postgres_url: str) -> Iterator[list[str]]:
+    created: list[str] = []
+    yield created
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        for schema in created:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str, _drop_test_schemas: list[str]) -> str:
+    schema = f"govsvc_t_{RUN_ID}_{len(_drop_test_schemas)}"
+    _drop_test_schemas.append(schema)
+    return schema
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """(url, schema) of a fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'govsvc.db'}", None
+    url = request.getfixturevalue("postgres_url")
+    schema = request.getfixturevalue("pg_schema")
+    return url, schema
+
+
+def sample_catalogue() -> list[tuple[govsvc.ServiceItem, list[govsvc.ItemVersion]]]:
+    text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
+        encoding="utf-8"
+    )
+    return import_json(text, source="harbin.json")
+
+
+@pytest.fixture
+def platform(database: tuple[str, str | None], clock: FakeClock) -> Iterator[govsvc.Platform]:
+    """A platform on a fresh database with the sample Harbin catalogue published."""
+    url, schema = database
+    p = govsvc.Platform.open(url, schema=schema, clock=clock)
+    for item, versions in sample_catalogue():
+        for version in versions:
+            p.publish(item, version)
+    yield p
+    p.close()
+
+
+FOOD_LICENCE = "11230100013114525L3000176010001"  # 食品经营许可（新办）: 2 reviewers in one stage
+HOUSEHOLD_MOVE = "11230100003108738D3000716002003"  # 户口迁移: two stages
+
+
+@pytest.fixture
+def zhang() -> govsvc.Person:
+    return govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")

@@ -1,0 +1,65 @@
+"""The govsvc command line: operator tasks, and errors a person can act on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from govsvc import CaseState, Platform, cli, demo
+
+
+def test_demo_walks_a_case_to_completion(tmp_path: Path) -> None:
+    lines: list[str] = []
+    case = demo.run(tmp_path / "demo.db", out=lines.append)
+    assert case.state is CaseState.COMPLETED
+    text = "\n".join(lines)
+    assert "一次性告知" in text and "容缺" in text and "挂起" in text
+    assert "promised 2026-03-12" in text  # moved by the 2-day suspension
+    # the demo ran on a real file that another Platform can read back
+    with Platform.open(f"sqlite:///{tmp_path / 'demo.db'}") as platform:
+        assert len(platform.trail(case.tracking_code)) == 12
+
+
+def test_items_import_export_and_case_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'ops.db'}"
+    sample = Path(demo.__file__).parent / "data" / "items" / "harbin.json"
+    assert cli.main(["items", "import", str(sample), "--db", db]) == 0
+    assert "published 7" in capsys.readouterr().out
+    assert cli.main(["items", "import", str(sample), "--db", db]) == 0  # idempotent
+    assert "published 0" in capsys.readouterr().out
+    assert cli.main(["items", "export", "--db", db]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert len(exported["items"]) == 6
+
+
+def test_calendar_load_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'cal.db'}"
+    assert cli.main(["calendar", "show", "2027", "--db", db]) == 2
+    assert "govsvc calendar load" in capsys.readouterr().err
+    data = {"region": "CN", "source": "test", "years": {"2027": {
+        "holidays": {"2027-01-01": "元旦"}, "workdays": {"2027-01-03": "元旦调休"}}}}
+    path = tmp_path / "cn-2027.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert cli.main(["calendar", "load", str(path), "--db", db]) == 0
+    assert "2027" in capsys.readouterr().out
+    assert cli.main(["calendar", "show", "2027", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "2027-01-01  holiday  元旦" in out and "2027-01-03  workday" in out
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert cli.main(["case", "show", "ABCD", "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("govsvc: error: tracking code") and "11 characters" in err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert cli.main(["calendar", "load", str(bad), "--db", db]) == 2
+    assert "line 1" in capsys.readouterr().err
+
+
+def test_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["db", "upgrade", f"sqlite:///{tmp_path / 'm.db'}"]) == 0
+    assert "revision 0001" in capsys.readouterr().out

@@ -1,0 +1,120 @@
+"""The public surface is a promise: this test locks it (as httpx's test_exported_members).
+
+Adding a name is a decision; removing one breaks integrators. Change this list on purpose.
+"""
+
+from __future__ import annotations
+
+import govsvc
+
+EXPECTED = [
+    "AdapterError",
+    "AdapterProtocolError",
+    "AdapterUnavailable",
+    "Agency",
+    "CalendarData",
+    "CalendarDataMissing",
+    "Case",
+    "CaseDeadline",
+    "CaseDecision",
+    "CaseEvent",
+    "CaseKind",
+    "CaseLights",
+    "CaseNotFound",
+    "CaseResult",
+    "CaseState",
+    "CaseSummary",
+    "Catalogue",
+    "CatalogueCode",
+    "CatalogueRejected",
+    "Channel",
+    "CitizenId",
+    "Commitment",
+    "ConcurrentUpdate",
+    "CreditCode",
+    "CrossRegion",
+    "Division",
+    "DivisionLevel",
+    "DivisionRegistry",
+    "DocumentType",
+    "DueDate",
+    "ExerciseLevel",
+    "Extension",
+    "Fee",
+    "FeeInfo",
+    "GovsvcError",
+    "ImplementationCode",
+    "ImportFileError",
+    "InvalidDivision",
+    "InvalidIdentifier",
+    "InvalidInput",
+    "InvalidTransition",
+    "ItemType",
+    "ItemVersion",
+    "LegalBasis",
+    "Light",
+    "LightThresholds",
+    "Material",
+    "MaterialKind",
+    "MaterialNotAllowed",
+    "MaterialSource",
+    "Medium",
+    "Necessity",
+    "NotFound",
+    "Notice",
+    "NoticeItem",
+    "OnlineDepth",
+    "Organisation",
+    "OutboxMessage",
+    "Party",
+    "PartyKey",
+    "Person",
+    "Platform",
+    "PluginError",
+    "ProcessStep",
+    "ProvidedMaterial",
+    "ResultSpec",
+    "ReviewStage",
+    "ReviewTask",
+    "ServiceItem",
+    "ServiceTarget",
+    "StructureError",
+    "Suspension",
+    "SuspensionReason",
+    "TaskStatus",
+    "TaskView",
+    "TimeLimit",
+    "TimeUnit",
+    "ToleratedMaterial",
+    "TrackingCode",
+    "UnknownItem",
+    "WorkCalendar",
+    "__version__",
+    "check_version",
+    "due_date",
+    "export_csv",
+    "export_json",
+    "import_csv",
+    "import_json",
+    "parse_identifier",
+]
+
+
+def test_exported_names_are_locked() -> None:
+    assert sorted(govsvc.__all__) == sorted(EXPECTED)
+
+
+def test_every_exported_name_exists_and_is_documented() -> None:
+    for name in govsvc.__all__:
+        obj = getattr(govsvc, name)
+        if name.startswith("__") or not callable(obj):
+            continue
+        assert (obj.__doc__ or "").strip(), f"govsvc.{name} has no docstring"
+
+
+def test_errors_form_one_hierarchy() -> None:
+    errors = [getattr(govsvc, n) for n in govsvc.__all__ if isinstance(getattr(govsvc, n), type)
+              and issubclass(getattr(govsvc, n), BaseException)]
+    assert errors and all(issubclass(e, govsvc.GovsvcError) for e in errors)
+    assert issubclass(govsvc.InvalidIdentifier, ValueError)
+    assert issubclass(govsvc.CaseNotFound, LookupError)
