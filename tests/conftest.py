@@ -13,8 +13,9 @@ import datetime as dt
 import importlib.resources
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -102,12 +103,41 @@ def sample_catalogue() -> list[tuple[govsvc.ServiceItem, list[govsvc.ItemVersion
 def platform(database: tuple[str, str | None], clock: FakeClock) -> Iterator[govsvc.Platform]:
     """A platform on a fresh database with the sample Harbin catalogue published."""
     url, schema = database
-    p = govsvc.Platform.open(url, schema=schema, clock=clock)
+    p = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
     for item, versions in sample_catalogue():
         for version in versions:
             p.publish(item, version)
     yield p
     p.close()
+
+
+@pytest.fixture
+def make_platform(
+    database: tuple[str, str | None], clock: FakeClock
+) -> Iterator[Callable[..., govsvc.Platform]]:
+    """Open platforms on one fresh database with given plugins (sample catalogue published)."""
+    opened: list[govsvc.Platform] = []
+
+    def make(*plugins: object, **options: Any) -> govsvc.Platform:
+        url, schema = database
+        options.setdefault("load_entry_points", False)
+        options.setdefault("clock", clock)
+        p = govsvc.Platform.open(url, schema=schema, plugins=list(plugins), **options)
+        opened.append(p)
+        for item, versions in sample_catalogue():
+            known = 0
+            try:
+                known = p.item_version(item.implementation_code).version
+            except govsvc.UnknownItem:
+                pass
+            for version in versions:
+                if version.version > known:
+                    p.publish(item, version)
+        return p
+
+    yield make
+    for p in opened:
+        p.close()
 
 
 FOOD_LICENCE = "11230100013114525L3000176010001"  # 食品经营许可（新办）: 2 reviewers in one stage

@@ -14,6 +14,20 @@ The names below are the public API (locked by ``tests/test_public_api.py``); mod
 names start with an underscore are private.
 """
 
+from govsvc.adapters import (
+    CertificateRecord,
+    DeliveryProvider,
+    Department,
+    Finding,
+    IdentityProvider,
+    IssuedResult,
+    ItemBundle,
+    PaymentProvider,
+    PrereviewRequest,
+    ReviewOutcome,
+    ReviewRequest,
+    ReviewTicket,
+)
 from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import (
     Case,
@@ -85,6 +99,8 @@ from govsvc.errors import (
     StructureError,
     UnknownItem,
 )
+from govsvc.exchange import CallPolicy, ChainReport
+from govsvc.hookspecs import hookimpl
 from govsvc.identity import (
     CitizenId,
     CreditCode,
@@ -95,7 +111,16 @@ from govsvc.identity import (
     Person,
     parse_identifier,
 )
-from govsvc.platform import CaseLights, CaseSummary, Platform, TaskView
+from govsvc.platform import (
+    CaseLights,
+    CaseSummary,
+    DeliveryReport,
+    HolderCertificates,
+    Platform,
+    PollReport,
+    TaskView,
+)
+from govsvc.profile import Disagreement, Profile, ProfileAttribute
 
 __version__ = "0.1.0"
 
@@ -106,6 +131,7 @@ __all__ = [
     "Agency",
     "CalendarData",
     "CalendarDataMissing",
+    "CallPolicy",
     "Case",
     "CaseDeadline",
     "CaseDecision",
@@ -119,12 +145,18 @@ __all__ = [
     "Catalogue",
     "CatalogueCode",
     "CatalogueRejected",
+    "CertificateRecord",
+    "ChainReport",
     "Channel",
     "CitizenId",
     "Commitment",
     "ConcurrentUpdate",
     "CreditCode",
     "CrossRegion",
+    "DeliveryProvider",
+    "DeliveryReport",
+    "Department",
+    "Disagreement",
     "Division",
     "DivisionLevel",
     "DivisionRegistry",
@@ -134,13 +166,18 @@ __all__ = [
     "Extension",
     "Fee",
     "FeeInfo",
+    "Finding",
     "GovsvcError",
+    "HolderCertificates",
+    "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",
     "InvalidDivision",
     "InvalidIdentifier",
     "InvalidInput",
     "InvalidTransition",
+    "IssuedResult",
+    "ItemBundle",
     "ItemType",
     "ItemVersion",
     "LegalBasis",
@@ -160,14 +197,22 @@ __all__ = [
     "OutboxMessage",
     "Party",
     "PartyKey",
+    "PaymentProvider",
     "Person",
     "Platform",
     "PluginError",
+    "PollReport",
+    "PrereviewRequest",
     "ProcessStep",
+    "Profile",
+    "ProfileAttribute",
     "ProvidedMaterial",
     "ResultSpec",
+    "ReviewOutcome",
+    "ReviewRequest",
     "ReviewStage",
     "ReviewTask",
+    "ReviewTicket",
     "ServiceItem",
     "ServiceTarget",
     "StructureError",
@@ -186,6 +231,7 @@ __all__ = [
     "due_date",
     "export_csv",
     "export_json",
+    "hookimpl",
     "import_csv",
     "import_json",
     "parse_identifier",

@@ -12,9 +12,11 @@ can share one Platform across threads.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,16 @@ import attrs
 import sqlalchemy as sa
 
 from govsvc import _converter
+from govsvc.adapters import (
+    CertificateRecord,
+    Department,
+    Finding,
+    IssuedResult,
+    PrereviewRequest,
+    ReviewOutcome,
+    ReviewRequest,
+    ReviewTicket,
+)
 from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import (
     Case,
@@ -42,12 +54,42 @@ from govsvc.cases import (
 )
 from govsvc.catalogue import Channel, ItemVersion, ServiceItem, publish
 from govsvc.deadlines import Light, LightThresholds, due_date, light, suspended_workdays
-from govsvc.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, UnknownItem
+from govsvc.errors import (
+    AdapterError,
+    AdapterProtocolError,
+    CaseNotFound,
+    ConcurrentUpdate,
+    GovsvcError,
+    InvalidInput,
+    InvalidTransition,
+    UnknownItem,
+)
+from govsvc.exchange import (
+    CallPolicy,
+    ChainReport,
+    DepartmentCaller,
+    ExchangeRecord,
+    LoopThread,
+    append_records,
+    verify_chain,
+)
 from govsvc.identity import Organisation, Party, PartyKey, Person
+from govsvc.plugins import PluginManager, Registry, load_plugins
+from govsvc.profile import Profile, merge_profiles
 from govsvc.store import migrate, repository
-from govsvc.store.tables import OutboxRow, case_from_data
+from govsvc.store.tables import ExchangeLogRow, OutboxRow, case_from_data
 
-__all__ = ["CaseLights", "CaseSummary", "Platform", "TaskView"]
+__all__ = [
+    "CaseLights",
+    "CaseSummary",
+    "DeliveryReport",
+    "HolderCertificates",
+    "Platform",
+    "PollReport",
+    "TaskView",
+]
+
+log = logging.getLogger("govsvc.platform")
 
 Clock = Callable[[], dt.datetime]
 CaseRef = Case | str
@@ -108,6 +150,35 @@ class CaseLights:
     suspended: bool
 
 
+@attrs.frozen(kw_only=True)
+class HolderCertificates:
+    """Certificates departments issued to a holder; ``unavailable`` names departments down."""
+
+    key: PartyKey
+    records: tuple[CertificateRecord, ...]
+    unavailable: Mapping[str, str]
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryReport:
+    """What one outbox pass did: review tasks delivered, left for retry, handled manually."""
+
+    delivered: int = 0
+    retrying: int = 0
+    manual: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class PollReport:
+    """What one polling pass found: decisions recorded, tasks still pending, failures."""
+
+    decided: int = 0
+    pending: int = 0
+    issued: int = 0
+    errors: tuple[str, ...] = ()
+
+
 class Platform:
     """The government services platform an integrator embeds (一网通办)."""
 
@@ -120,9 +191,25 @@ class Platform:
         thresholds: LightThresholds = _DEFAULT_THRESHOLDS,
         supplement_workdays: int = 10,
         verify_workdays: int = 20,
+        plugin_manager: PluginManager | None = None,
+        call_policy: CallPolicy | None = None,
+        authorities: Mapping[str, str] | None = None,
     ) -> None:
         """Use :meth:`open`; this constructor takes a ready engine whose schema is current."""
         self.engine = engine
+        self.plugins = plugin_manager or load_plugins(entry_points=False)
+        self.registry = Registry.collect(self.plugins)
+        self._event_listeners = self.plugins.hook.govsvc_case_event.get_hookimpls()
+        self.caller = DepartmentCaller(
+            self.registry.departments, policy=call_policy, now=lambda: self.now()
+        )
+        self.authorities = {
+            attribute: d.code
+            for d in self.registry.departments.values()
+            for attribute in d.authoritative_for
+        }
+        self.authorities.update(authorities or {})
+        self._loop = LoopThread()
         self._calendar = calendar
         self._clock = clock
         self.thresholds = thresholds
@@ -147,6 +234,10 @@ class Platform:
         schema: str | None = None,
         migrate_schema: bool = True,
         echo: bool = False,
+        plugins: Sequence[object] = (),
+        load_entry_points: bool = True,
+        call_policy: CallPolicy | None = None,
+        authorities: Mapping[str, str] | None = None,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -158,7 +249,15 @@ class Platform:
         ``provisional_calendar=True`` dates in years without official data get provisional
         deadlines computed by rule (recomputed when the year is loaded) instead of
         :class:`CalendarDataMissing`.
+
+        Plugins installed under the ``govsvc`` entry-point group are loaded (see
+        ``GOVSVC_LOAD_PLUGINS``) unless ``load_entry_points=False``; ``plugins`` registers
+        extra plugin objects (modules or instances with ``govsvc_*`` hooks). A malformed
+        plugin raises :class:`PluginError` before anything is opened. ``authorities`` maps a
+        profile attribute to the department code that is its source of truth, overriding
+        what departments declare.
         """
+        pm = load_plugins(plugins, entry_points=load_entry_points)
         engine = create_engine(url, schema=schema, echo=echo)
         if migrate_schema:
             migrate.upgrade(engine, schema=schema)
@@ -170,12 +269,17 @@ class Platform:
             thresholds=thresholds or LightThresholds(),
             supplement_workdays=supplement_workdays,
             verify_workdays=verify_workdays,
+            plugin_manager=pm,
+            call_policy=call_policy,
+            authorities=authorities,
         )
-        platform._calendar = platform._with_stored_years(base)
+        platform._calendar = platform._with_plugin_calendars(platform._with_stored_years(base))
+        platform._publish_plugin_items()
         return platform
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the department loop and release the database connections."""
+        self._loop.close()
         self.engine.dispose()
 
     def __enter__(self) -> Platform:
@@ -494,6 +598,8 @@ class Platform:
             for s in steps:
                 repository.save_step(conn, s, previous=previous, now=now)
                 previous = s.case
+        for s in steps:
+            self._broadcast(s)
         return steps[-1].case
 
     def _command(
@@ -523,7 +629,21 @@ class Platform:
                     step.outbox,
                 )
             repository.save_step(conn, step, previous=case, now=now)
+        self._broadcast(step)
         return step.case
+
+    def _broadcast(self, step: Step) -> None:
+        """Tell ``govsvc_case_event`` listeners, after commit; a failing listener is logged."""
+        for impl in self._event_listeners:
+            try:
+                impl.function(event=step.event, case=step.case)
+            except Exception:
+                log.exception(
+                    "case event listener %s failed on %s of case %s",
+                    impl.plugin_name,
+                    step.event.kind,
+                    step.case.tracking_code,
+                )
 
     def update_draft(
         self,
@@ -706,6 +826,491 @@ class Platform:
         return self._command(
             case, lambda c, v, now: c.withdraw(reason=reason, now=now, actor=actor)
         )
+
+    # --- departments (adapters to legacy systems) -------------------------------------------
+
+    @property
+    def departments(self) -> Mapping[str, Department]:
+        """The departments plugged in, by credit code."""
+        return self.registry.departments
+
+    def _with_plugin_calendars(self, base: WorkCalendar) -> WorkCalendar:
+        result = base
+        for data in self.registry.calendars:
+            if data.overlay_of is not None:
+                if data.region == result.region or data.overlay_of == result.region:
+                    result = result.with_overlay(data)
+            elif data.region == result.region:
+                result = result.with_data(data)
+        return result
+
+    def _publish_plugin_items(self) -> None:
+        for bundle in self.registry.items:
+            code = bundle.item.implementation_code
+            try:
+                known = self.item_version(code).version
+            except UnknownItem:
+                known = 0
+            for version in bundle.versions:
+                if version.version > known:
+                    self.publish(bundle.item, version)
+
+    def _run(self, coro: Any) -> Any:
+        """Run a coroutine on the department loop; the longest department timeout bounds it."""
+        budget = max((d.timeout for d in self.departments.values()), default=5.0)
+        attempts = self.caller.policy.attempts
+        return self._loop.run(coro, timeout=budget * attempts + 30)
+
+    def _log_exchanges(self, records: Sequence[ExchangeRecord]) -> None:
+        if records:
+            with self._write() as conn:
+                append_records(conn, records)
+
+    def identify(
+        self,
+        number: str | PartyKey,
+        *,
+        purpose: str,
+        requester: str = "platform",
+        case: CaseRef | None = None,
+    ) -> Profile:
+        """One-number profile (一数一源): ask every department that holds data, at once.
+
+        The number is validated first (:class:`InvalidIdentifier` before any call). Each
+        attribute carries its source department and time; where departments disagree, the
+        attribute's authoritative department wins and the disagreement is reported. A
+        department that is down or slow makes its attributes unavailable, never the call
+        fail. Every call is recorded in the exchange log with ``purpose``.
+        """
+        key = number if isinstance(number, PartyKey) else PartyKey.of(number)
+        _need(purpose=purpose)
+        case_id = self.case(case).id if case is not None else None
+        records: list[ExchangeRecord] = []
+        departments = self.caller.offering("profile")
+
+        async def ask(d: Department) -> tuple[dt.datetime, Mapping[str, Any] | None]:
+            answer = await self.caller.call(
+                d,
+                "profile",
+                key,
+                requester=requester,
+                on_behalf_of=str(key),
+                purpose=purpose,
+                case_id=case_id,
+                check=_check_profile,
+                records=records,
+            )
+            return self.now(), answer
+
+        async def fan_out() -> list[Any]:
+            return list(
+                await asyncio.gather(*(ask(d) for d in departments), return_exceptions=True)
+            )
+
+        outcomes = self._run(fan_out()) if departments else []
+        answers, failures = [], {}
+        for d, outcome in zip(departments, outcomes, strict=True):
+            if isinstance(outcome, AdapterError):
+                failures[d.code] = str(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                answers.append((d.code, d.name, outcome[0], outcome[1]))
+        self._log_exchanges(records)
+        return merge_profiles(key, purpose, answers, failures, self.authorities)
+
+    def certificates_of(
+        self, number: str | PartyKey, *, purpose: str, requester: str = "platform"
+    ) -> HolderCertificates:
+        """Licences and certificates every department issued to a holder (用证, audited)."""
+        key = number if isinstance(number, PartyKey) else PartyKey.of(number)
+        _need(purpose=purpose)
+        records: list[ExchangeRecord] = []
+        departments = self.caller.offering("certificates")
+
+        async def fan_out() -> list[Any]:
+            return await asyncio.gather(
+                *(
+                    self.caller.call(
+                        d,
+                        "certificates",
+                        key,
+                        requester=requester,
+                        on_behalf_of=str(key),
+                        purpose=purpose,
+                        check=_check_certificates,
+                        records=records,
+                    )
+                    for d in departments
+                ),
+                return_exceptions=True,
+            )
+
+        outcomes = self._run(fan_out()) if departments else []
+        found: list[CertificateRecord] = []
+        failures: dict[str, str] = {}
+        for d, outcome in zip(departments, outcomes, strict=True):
+            if isinstance(outcome, AdapterError):
+                failures[d.code] = str(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                found.extend(outcome)
+        self._log_exchanges(records)
+        return HolderCertificates(key=key, records=tuple(found), unavailable=failures)
+
+    def automated_prereview(self, case: CaseRef, *, requester: str = "platform") -> list[Finding]:
+        """Run the implementing department's automated checks (if it offers them).
+
+        Returns the findings; an unavailable department returns none (the clerk checks by
+        hand) and the failure is in the exchange log.
+        """
+        found = self.case(case)
+        department = self.departments.get(found.agency)
+        if department is None or not department.offers("prereview"):
+            return []
+        request = PrereviewRequest(
+            case_id=found.id,
+            item_code=found.item_code,
+            applicant=found.applicant,
+            applicant_name=found.applicant_name,
+            form=found.form,
+            materials=tuple(m.code for m in found.materials),
+        )
+        records: list[ExchangeRecord] = []
+        try:
+            result: list[Finding] = self._run(
+                self.caller.call(
+                    department,
+                    "prereview",
+                    request,
+                    requester=requester,
+                    on_behalf_of=str(found.applicant),
+                    purpose="受理预审",
+                    case_id=found.id,
+                    check=_check_findings,
+                    records=records,
+                )
+            )
+        except AdapterError as exc:
+            log.warning("automated pre-review unavailable for %s: %s", found.tracking_code, exc)
+            result = []
+        self._log_exchanges(records)
+        return result
+
+    def deliver_outbox(self, *, limit: int = 100, requester: str = "outbox") -> DeliveryReport:
+        """Deliver committed review tasks to the departments' legacy systems.
+
+        A task is committed with its case first (the outbox) and delivered here; a crash in
+        between loses nothing, and the task id is the idempotency key, so a retry never
+        creates a second task in the legacy system. Tasks of departments without an
+        adapter (or without ``open_review``) stay in the platform's department queue
+        (manual handling). Failed deliveries are retried later with backoff.
+        """
+        outbox_t, tasks_t = repository.outbox_t, repository.tasks_t
+        now = self.now()
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(outbox_t)
+                .where(
+                    outbox_t.c.topic == "review.open",
+                    outbox_t.c.delivered_at.is_(None),
+                    outbox_t.c.available_at <= now,
+                )
+                .order_by(outbox_t.c.created_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            cases = {r.case_id: repository.load_case(conn, case_id=r.case_id) for r in rows}
+        manual: list[Any] = []
+        work: list[tuple[Any, Department, Case]] = []
+        for row in rows:
+            department = self.departments.get(row.payload["department"])
+            case = cases[row.case_id]
+            task_open = case is not None and any(
+                t.id == row.payload["task_id"] and t.status is TaskStatus.OPEN for t in case.tasks
+            )
+            if (
+                department is None
+                or case is None
+                or not department.offers("open_review")
+                or not task_open
+            ):
+                manual.append(row)
+            else:
+                work.append((row, department, case))
+        records: list[ExchangeRecord] = []
+
+        async def push(row: Any, department: Department, case: Case) -> str:
+            request = ReviewRequest(
+                task_id=row.payload["task_id"],
+                case_id=case.id,
+                tracking_code=case.tracking_code,
+                item_code=case.item_code,
+                stage=row.payload["stage"],
+                applicant=case.applicant,
+                applicant_name=case.applicant_name,
+                form=case.form,
+                materials=tuple(m.code for m in case.materials),
+            )
+            legacy: str = await self.caller.call(
+                department,
+                "open_review",
+                request,
+                requester=requester,
+                on_behalf_of=str(case.applicant),
+                purpose="推送审查任务",
+                case_id=case.id,
+                check=_check_legacy_id,
+                records=records,
+            )
+            return legacy
+
+        async def fan_out() -> list[Any]:
+            return await asyncio.gather(*(push(*w) for w in work), return_exceptions=True)
+
+        outcomes = self._run(fan_out()) if work else []
+        errors: list[str] = []
+        delivered = retrying = 0
+        with self._write() as conn:
+            append_records(conn, records)
+            for row in manual:
+                conn.execute(
+                    sa.update(outbox_t)
+                    .where(outbox_t.c.id == row.id)
+                    .values(delivered_at=now, last_error="manual: handled in the department queue")
+                )
+            for (row, _department, _case), outcome in zip(work, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    attempts = row.attempts + 1
+                    retry_at = now + dt.timedelta(seconds=min(3600, 5 * 2**attempts))
+                    conn.execute(
+                        sa.update(outbox_t)
+                        .where(outbox_t.c.id == row.id)
+                        .values(
+                            attempts=attempts, available_at=retry_at, last_error=str(outcome)[:2000]
+                        )
+                    )
+                    errors.append(f"task {row.payload['task_id']}: {outcome}")
+                    retrying += 1
+                    if not isinstance(outcome, AdapterError):
+                        log.error(
+                            "delivering task %s failed", row.payload["task_id"], exc_info=outcome
+                        )
+                    continue
+                conn.execute(
+                    sa.update(tasks_t)
+                    .where(tasks_t.c.id == row.payload["task_id"])
+                    .values(legacy_id=outcome)
+                )
+                conn.execute(
+                    sa.update(outbox_t)
+                    .where(outbox_t.c.id == row.id)
+                    .values(delivered_at=now, attempts=row.attempts + 1, last_error=None)
+                )
+                delivered += 1
+        return DeliveryReport(
+            delivered=delivered, retrying=retrying, manual=len(manual), errors=tuple(errors)
+        )
+
+    def poll_reviews(self, *, limit: int = 200, requester: str = "poller") -> PollReport:
+        """Ask legacy systems for decisions on delivered tasks and record those that came.
+
+        When the last decision approves a case and its implementing department offers
+        ``issue_result``, the result is fetched and recorded too (unless 容缺 materials are
+        still outstanding).
+        """
+        tasks_t = repository.tasks_t
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    tasks_t.c.id, tasks_t.c.case_id, tasks_t.c.department, tasks_t.c.legacy_id
+                )
+                .where(tasks_t.c.status == TaskStatus.OPEN.value, tasks_t.c.legacy_id.is_not(None))
+                .order_by(tasks_t.c.opened_at)
+                .limit(limit)
+            ).all()
+        work = [
+            (r, self.departments[r.department])
+            for r in rows
+            if r.department in self.departments
+            and self.departments[r.department].offers("poll_review")
+        ]
+        records: list[ExchangeRecord] = []
+
+        async def fan_out() -> list[Any]:
+            return await asyncio.gather(
+                *(
+                    self.caller.call(
+                        d,
+                        "poll_review",
+                        ReviewTicket(task_id=r.id, legacy_id=r.legacy_id, case_id=r.case_id),
+                        requester=requester,
+                        on_behalf_of=d.code,
+                        purpose="查询审查结果",
+                        case_id=r.case_id,
+                        check=_check_outcome,
+                        records=records,
+                    )
+                    for r, d in work
+                ),
+                return_exceptions=True,
+            )
+
+        outcomes = self._run(fan_out()) if work else []
+        self._log_exchanges(records)
+        decided = pending = issued = 0
+        errors: list[str] = []
+        for (row, department), outcome in zip(work, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                errors.append(f"task {row.id}: {outcome}")
+                continue
+            if outcome is None:
+                pending += 1
+                continue
+            try:
+                case = self.record_decision(row.id, outcome, department=department.code)
+            except GovsvcError as exc:  # decided meanwhile at the counter, or case closed
+                errors.append(f"task {row.id}: {exc}")
+                continue
+            decided += 1
+            if case.state is CaseState.APPROVED and self._issue_from_department(case, row):
+                issued += 1
+        return PollReport(decided=decided, pending=pending, issued=issued, errors=tuple(errors))
+
+    def _issue_from_department(self, case: Case, row: Any) -> bool:
+        department = self.departments.get(case.agency)
+        if department is None or not department.offers("issue_result"):
+            return False
+        if case.outstanding_materials:
+            return False
+        with self._read() as conn:
+            legacy = conn.execute(
+                sa.select(repository.tasks_t.c.id, repository.tasks_t.c.legacy_id).where(
+                    repository.tasks_t.c.case_id == case.id,
+                    repository.tasks_t.c.department == department.code,
+                    repository.tasks_t.c.legacy_id.is_not(None),
+                )
+            ).first()
+        if legacy is None:
+            return False
+        records: list[ExchangeRecord] = []
+        ticket = ReviewTicket(task_id=legacy.id, legacy_id=legacy.legacy_id, case_id=case.id)
+        try:
+            issued: IssuedResult = self._run(
+                self.caller.call(
+                    department,
+                    "issue_result",
+                    ticket,
+                    requester="poller",
+                    on_behalf_of=str(case.applicant),
+                    purpose="制证",
+                    case_id=case.id,
+                    check=_check_issued,
+                    records=records,
+                )
+            )
+        except AdapterError as exc:
+            log.warning("issuing the result of %s failed: %s", case.tracking_code, exc)
+            self._log_exchanges(records)
+            return False
+        self._log_exchanges(records)
+        result = CaseResult(name=issued.name, number=issued.number, data=dict(issued.data))
+        self.issue_result(case.id, result, actor=f"{department.name}")
+        return True
+
+    def record_decision(self, task_id: str, outcome: ReviewOutcome, *, department: str) -> Case:
+        """Record a decision a department's system reported (callback or polling).
+
+        The task must belong to ``department``: a department can decide only its own tasks.
+        """
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(repository.tasks_t.c.case_id, repository.tasks_t.c.department).where(
+                    repository.tasks_t.c.id == task_id
+                )
+            ).first()
+        if row is None:
+            raise CaseNotFound(f"no review task {task_id!r}; check the task id the system sent")
+        if row.department != department:
+            raise InvalidTransition(
+                f"assigned to department {row.department}", f"decide as {department}", []
+            )
+        name = self.departments[department].name if department in self.departments else department
+        actor = f"{name} {outcome.decided_by}".strip()
+        return self.decide(
+            row.case_id,
+            task_id,
+            approve=outcome.approved,
+            reason=outcome.reason,
+            basis=outcome.basis,
+            remedies=outcome.remedies or _DEFAULT_REMEDIES,
+            actor=actor,
+        )
+
+    def run_worker(self, *, stop: threading.Event, interval: float = 2.0) -> None:
+        """The background loop a host runs: deliver the outbox and poll for decisions.
+
+        Returns when ``stop`` is set. Errors of one pass are logged; the loop goes on.
+        """
+        while not stop.is_set():
+            try:
+                self.deliver_outbox()
+                self.poll_reviews()
+            except Exception:
+                log.exception("worker pass failed; retrying in %ss", interval)
+            stop.wait(interval)
+
+    def department_health(self) -> dict[str, str]:
+        """Each department's health: "up", "down: reason", or "unknown" without ``health``."""
+        departments = self.caller.offering("health")
+        records: list[ExchangeRecord] = []
+
+        async def fan_out() -> list[Any]:
+            return await asyncio.gather(
+                *(
+                    self.caller.call(
+                        d,
+                        "health",
+                        requester="monitor",
+                        on_behalf_of="platform",
+                        purpose="健康检查",
+                        check=_check_bool,
+                        records=records,
+                    )
+                    for d in departments
+                ),
+                return_exceptions=True,
+            )
+
+        outcomes = self._run(fan_out()) if departments else []
+        report = {code: "unknown" for code in self.departments}
+        for d, outcome in zip(departments, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                report[d.code] = f"down: {outcome}"
+            else:
+                report[d.code] = "up" if outcome else "down: reported unhealthy"
+        self._log_exchanges(records)
+        return report
+
+    def exchange_log(
+        self, *, case: CaseRef | None = None, department: str | None = None, limit: int = 100
+    ) -> list[ExchangeLogRow]:
+        """Recent exchange records, newest first, optionally for one case or department."""
+        t = repository.exchange_t
+        stmt = sa.select(t)
+        if case is not None:
+            stmt = stmt.where(t.c.case_id == self.case(case).id)
+        if department is not None:
+            stmt = stmt.where(t.c.department == department)
+        with self._read() as conn:
+            rows = conn.execute(stmt.order_by(t.c.seq.desc()).limit(limit)).all()
+        return [ExchangeLogRow.model_validate(dict(r._mapping)) for r in rows]
+
+    def verify_exchange_log(self) -> ChainReport:
+        """Check the hash chain of the exchange log; reports the first altered record."""
+        with self._read() as conn:
+            return verify_chain(conn)
 
     # --- deadlines -------------------------------------------------------------------------
 
@@ -930,3 +1535,78 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     def _begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get("govsvc_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+_DEFAULT_REMEDIES = "如不服本决定，可依法申请行政复议或者提起行政诉讼"
+
+
+def _need(**fields: str) -> None:
+    empty = [name for name, value in fields.items() if not (value or "").strip()]
+    if empty:
+        raise InvalidInput(f"{', '.join(empty)} must be given (用证事由 / purpose of use)")
+
+
+def _check_profile(value: Any) -> Mapping[str, Any] | None:
+    if value is None or isinstance(value, Mapping):
+        if value is not None:
+            for k in value:
+                if not isinstance(k, str):
+                    raise AdapterProtocolError("attribute names must be strings", path=f"$[{k!r}]")
+        return value
+    raise AdapterProtocolError(
+        f"profile must return a mapping of attributes or None, got {type(value).__name__}"
+    )
+
+
+def _check_certificates(value: Any) -> list[CertificateRecord]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise AdapterProtocolError(
+            f"certificates must return a list of CertificateRecord, got {type(value).__name__}"
+        )
+    for i, item in enumerate(value):
+        if not isinstance(item, CertificateRecord):
+            raise AdapterProtocolError(
+                f"expected CertificateRecord, got {type(item).__name__}", path=f"$[{i}]"
+            )
+    return list(value)
+
+
+def _check_findings(value: Any) -> list[Finding]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise AdapterProtocolError(
+            f"prereview must return a list of Finding, got {type(value).__name__}"
+        )
+    for i, item in enumerate(value):
+        if not isinstance(item, Finding):
+            raise AdapterProtocolError(
+                f"expected Finding, got {type(item).__name__}", path=f"$[{i}]"
+            )
+    return list(value)
+
+
+def _check_legacy_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AdapterProtocolError(
+            f"open_review must return the legacy task id (a non-empty string), got {value!r}"
+        )
+    return value
+
+
+def _check_outcome(value: Any) -> ReviewOutcome | None:
+    if value is None or isinstance(value, ReviewOutcome):
+        return value
+    raise AdapterProtocolError(
+        f"poll_review must return ReviewOutcome or None, got {type(value).__name__}"
+    )
+
+
+def _check_issued(value: Any) -> IssuedResult:
+    if isinstance(value, IssuedResult):
+        return value
+    raise AdapterProtocolError(f"issue_result must return IssuedResult, got {type(value).__name__}")
+
+
+def _check_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise AdapterProtocolError(f"health must return True or False, got {type(value).__name__}")

@@ -681,3 +681,10 @@ def test_json_round_trip_of_the_form_keeps_chinese_text(httpx_mock: HTTPXMock) -
 
     sent = httpx_mock.get_requests(url=f"{BASE}/api/review-tasks")[0]
     assert json.loads(sent.content)["form"] == {"name": "孙悦"}
+
+
+def test_an_identifier_cannot_change_the_endpoint(httpx_mock: HTTPXMock) -> None:
+    add_token(httpx_mock)
+    add_api(httpx_mock, "/api/persons/..%2Fcards%3Fholder%3D1", status_code=404, json={})
+
+    assert run(lambda c: c.profile("../cards?holder=1")) is None

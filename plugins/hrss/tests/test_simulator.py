@@ -295,17 +295,18 @@ def test_auto_decide_follows_the_simulator_clock(simulator: Simulator) -> None:
 
 def test_the_simulator_checks_paging_and_idempotency_input(simulator: Simulator) -> None:
     base_url, _ = simulator(max_page_size=10)
-    token = httpx.post(
-        f"{base_url}/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": "govsvc",
-              "client_secret": "hrss-sim-secret"},
-    ).json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base_url) as http:
+        token = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": "govsvc",
+                  "client_secret": "hrss-sim-secret"},
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
 
-    too_big = httpx.get(f"{base_url}/api/cards?holder={ZHANG_WEI}&size=11", headers=auth)
-    no_key = httpx.post(f"{base_url}/api/review-tasks", headers=auth, json={"taskId": "x"})
-    anonymous = httpx.get(f"{base_url}/api/persons/{ZHANG_WEI}")
-    bad_grant = httpx.post(f"{base_url}/oauth/token", data={"grant_type": "password"})
+        too_big = http.get(f"/api/cards?holder={ZHANG_WEI}&size=11", headers=auth)
+        no_key = http.post("/api/review-tasks", headers=auth, json={"taskId": "x"})
+        anonymous = http.get(f"/api/persons/{ZHANG_WEI}")
+        bad_grant = http.post("/oauth/token", data={"grant_type": "password"})
 
     assert too_big.status_code == 400
     assert no_key.status_code == 400

@@ -534,7 +534,7 @@ def test_other_http_errors_are_protocol_errors(httpx_mock: HTTPXMock, status: in
 
 def test_health_fetches_the_wsdl(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
-        method="GET", url=f"{URL}?wsdl=", text="<wsdl:definitions xmlns:wsdl='x'/>"
+        method="GET", url=f"{URL}?wsdl", text="<wsdl:definitions xmlns:wsdl='x'/>"
     )
 
     assert run(lambda c: c.health()) is True

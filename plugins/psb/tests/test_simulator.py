@@ -271,9 +271,9 @@ def test_auto_decide_follows_the_simulator_clock(simulator: Simulator) -> None:
     assert decision is not None and decision.approved
 
 
-def soap_post(base_url: str, body: bytes, action: str = "QueryPerson") -> httpx.Response:
-    return httpx.post(
-        f"{base_url}/ws",
+def soap_post(http: httpx.Client, body: bytes, action: str = "QueryPerson") -> httpx.Response:
+    return http.post(
+        "/ws",
         content=body,
         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f"{SERVICE_NS}/{action}"},
     )
@@ -296,10 +296,11 @@ def test_the_simulator_refuses_hostile_and_mismatched_requests(simulator: Simula
         "</soap:Body></soap:Envelope>"
     ).encode()
 
-    refused = soap_post(base_url, hostile)
-    mismatched = soap_post(base_url, request, action="IssueResult")
-    anonymous = soap_post(base_url, request)
-    not_xml_type = httpx.post(f"{base_url}/ws", content=request)
+    with httpx.Client(base_url=base_url) as http:
+        refused = soap_post(http, hostile)
+        mismatched = soap_post(http, request, action="IssueResult")
+        anonymous = soap_post(http, request)
+        not_xml_type = http.post("/ws", content=request)
 
     assert refused.status_code == 500
     assert fault_code(refused) == "soap:Client MALFORMED_REQUEST"

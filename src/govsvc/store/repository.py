@@ -23,6 +23,7 @@ from govsvc.store.tables import (
     CaseEventRow,
     CaseMaterialRow,
     CaseRow,
+    ExchangeLogRow,
     ItemVersionRow,
     OutboxRow,
     PartyRow,
@@ -36,6 +37,7 @@ __all__ = [
     "case_from_data",
     "cases_t",
     "events_of",
+    "exchange_t",
     "items_t",
     "iter_cases",
     "load_case",
@@ -56,6 +58,7 @@ parties_t: sa.Table = PartyRow.__table__  # type: ignore[attr-defined]
 items_t: sa.Table = ServiceItemRow.__table__  # type: ignore[attr-defined]
 versions_t: sa.Table = ItemVersionRow.__table__  # type: ignore[attr-defined]
 calendar_t: sa.Table = CalendarYearRow.__table__  # type: ignore[attr-defined]
+exchange_t: sa.Table = ExchangeLogRow.__table__  # type: ignore[attr-defined]
 
 _INSERT_CASE = sa.insert(cases_t)
 _UPDATE_CASE = sa.update(cases_t).where(

@@ -24,6 +24,7 @@ __all__ = [
     "CaseEventRow",
     "CaseMaterialRow",
     "CaseRow",
+    "ExchangeLogRow",
     "ItemVersionRow",
     "OutboxRow",
     "PartyRow",
@@ -169,6 +170,7 @@ class ReviewTaskRow(SQLModel, table=True):
     status: str = Field(max_length=12)
     opened_at: dt.datetime = _when(nullable=False)
     decided_at: dt.datetime | None = _when()
+    legacy_id: str | None = Field(default=None, max_length=100)  # id in the department's system
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -223,3 +225,26 @@ class CalendarYearRow(SQLModel, table=True):
     source: str = Field(max_length=500)
     loaded_at: dt.datetime = _when(nullable=False)
     data: dict[str, Any] = _json()
+
+
+class ExchangeLogRow(SQLModel, table=True):
+    """One data exchange with a department (X-Road's message log as the model).
+
+    ``hash`` chains every record to the previous one (SHA-256 over the record and the
+    previous hash), so altering or deleting a record breaks the chain from there on.
+    """
+
+    __tablename__ = "exchange_log"
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    at: dt.datetime = _when(nullable=False)
+    requester: str = Field(max_length=100)
+    department: str = Field(index=True, max_length=18)
+    operation: str = Field(max_length=40)
+    on_behalf_of: str = Field(max_length=60)
+    case_id: str | None = Field(default=None, index=True, max_length=32)
+    purpose: str = Field(max_length=500)
+    outcome: str = Field(max_length=40)
+    detail: str = Field(max_length=2000)
+    duration_ms: float
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)

@@ -23,6 +23,7 @@ import json
 import re
 import ssl
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
@@ -279,6 +280,11 @@ def _kind(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _segment(value: str) -> str:
+    """``value`` as one URL path segment: a stray ``/`` or ``?`` must not change the endpoint."""
+    return urllib.parse.quote(value, safe="")
+
+
 def _excerpt(text: str, limit: int = 200) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
@@ -358,7 +364,8 @@ class HrssClient:
 
     async def profile(self, id_number: str) -> InsuredPerson | None:
         """What 人社 holds about a person, or ``None`` if the person is unknown here."""
-        body = await self._api("profile", "GET", f"/api/persons/{id_number}", not_found_ok=True)
+        path = f"/api/persons/{_segment(id_number)}"
+        body = await self._api("profile", "GET", path, not_found_ok=True)
         if body is None:
             return None
         employer = body.optional_obj("employer")
@@ -380,7 +387,7 @@ class HrssClient:
     async def insured_employees(self, credit_code: str) -> list[InsuredEmployee]:
         """Everyone the employer (by credit code) insures; empty for an unknown employer."""
         items = await self._all_pages(
-            "insured_employees", f"/api/employers/{credit_code}/insured", {}
+            "insured_employees", f"/api/employers/{_segment(credit_code)}/insured", {}
         )
         return [
             InsuredEmployee(
@@ -428,7 +435,8 @@ class HrssClient:
 
     async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
         """The decision on a review task, or ``None`` while it is still pending."""
-        body = await self._call("poll_review", "GET", f"/api/review-tasks/{legacy_task_id}")
+        path = f"/api/review-tasks/{_segment(legacy_task_id)}"
+        body = await self._call("poll_review", "GET", path)
         status = body.text("status")
         if status == "PENDING":
             return None
@@ -446,7 +454,7 @@ class HrssClient:
     async def issue_result(self, legacy_task_id: str) -> SocialSecurityCard:
         """Issue the card an approved application asked for; issuing again returns it again."""
         body = await self._call(
-            "issue_result", "POST", f"/api/review-tasks/{legacy_task_id}/issue"
+            "issue_result", "POST", f"/api/review-tasks/{_segment(legacy_task_id)}/issue"
         )
         return _card(body)
 

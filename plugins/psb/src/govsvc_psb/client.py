@@ -432,7 +432,8 @@ class PsbClient:
     async def health(self) -> bool:
         """Whether the service answers: it publishes its WSDL at ``GET /ws?wsdl``."""
         try:
-            response = await self._http.get(ENDPOINT, params={"wsdl": ""})
+            # Literally "?wsdl": some SOAP stacks do not recognise "?wsdl=".
+            response = await self._http.get(f"{ENDPOINT}?wsdl")
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and b"definitions" in response.content

@@ -1,0 +1,401 @@
+"""Calling departments: concurrency, timeouts, retries, circuits, and the exchange log.
+
+Calls to several departments run concurrently on one asyncio loop that the platform runs in
+a background thread, so the platform's synchronous API stays usable from a script or a
+Django view. Each call has a timeout; calls that are safe to repeat are retried with
+exponential backoff; after repeated failures a department's *circuit* opens and calls fail
+fast until a cool-down passes (then one trial call decides). A slow or broken legacy system
+therefore costs one feature of one department, never the platform.
+
+Every call is recorded in the exchange log — requester, department, operation, on behalf of
+whom, for which case, purpose, outcome, duration — with a SHA-256 hash chained to the
+previous record (X-Road's message log is the model). :func:`verify_chain` reports the first
+altered record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import hashlib
+import inspect
+import json
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import httpx
+import sqlalchemy as sa
+
+from govsvc.adapters import IDEMPOTENT, Department
+from govsvc.errors import AdapterError, AdapterProtocolError, AdapterUnavailable
+from govsvc.store.tables import ExchangeLogRow
+
+__all__ = [
+    "CallPolicy",
+    "ChainReport",
+    "Circuit",
+    "DepartmentCaller",
+    "ExchangeRecord",
+    "LoopThread",
+    "append_records",
+    "verify_chain",
+]
+
+T = TypeVar("T")
+log_t: sa.Table = ExchangeLogRow.__table__  # type: ignore[attr-defined]
+GENESIS = "0" * 64
+
+
+@attrs.frozen(kw_only=True)
+class CallPolicy:
+    """How the platform calls departments.
+
+    ``attempts`` counts the first try; retries wait ``backoff * 2**n`` seconds (with jitter).
+    A circuit opens after ``failure_threshold`` consecutive failures and stays open for
+    ``cooldown`` seconds.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.05
+    failure_threshold: int = 5
+    cooldown: float = 30.0
+
+
+class Circuit:
+    """A per-department circuit breaker: closed → open after failures → half-open trial."""
+
+    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float]) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._trial = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        if self.clock() - self.opened_at >= self.cooldown:
+            return "half-open"
+        return "open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._trial:
+            self._trial = True  # exactly one trial call while half-open
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self._trial = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        self._trial = False
+        if self.failures >= self.threshold:
+            self.opened_at = self.clock()
+
+
+@attrs.frozen(kw_only=True)
+class ExchangeRecord:
+    """One call to a department, as the exchange log keeps it (before chaining)."""
+
+    at: dt.datetime
+    requester: str
+    department: str
+    operation: str
+    on_behalf_of: str
+    case_id: str | None
+    purpose: str
+    outcome: str  # ok | unavailable | protocol_error | error | circuit_open
+    detail: str
+    duration_ms: float
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; synchronous code submits coroutines to it."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="govsvc-departments", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+            loop.close()
+
+
+class DepartmentCaller:
+    """Calls adapter operations with timeouts, retries and circuits; records each call."""
+
+    def __init__(
+        self,
+        departments: Mapping[str, Department],
+        *,
+        policy: CallPolicy | None = None,
+        now: Callable[[], dt.datetime],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.departments = dict(departments)
+        self.policy = policy or CallPolicy()
+        self._now = now
+        self._monotonic = monotonic
+        self.circuits = {
+            code: Circuit(self.policy.failure_threshold, self.policy.cooldown, monotonic)
+            for code in self.departments
+        }
+
+    def offering(self, operation: str) -> list[Department]:
+        """The departments whose adapters implement ``operation``, by code."""
+        return [d for _, d in sorted(self.departments.items()) if d.offers(operation)]
+
+    async def call(
+        self,
+        department: Department,
+        operation: str,
+        *args: Any,
+        requester: str,
+        on_behalf_of: str,
+        purpose: str,
+        case_id: str | None = None,
+        check: Callable[[Any], Any] | None = None,
+        records: list[ExchangeRecord],
+    ) -> Any:
+        """Call ``operation`` on a department's adapter; append the exchange record.
+
+        ``check`` validates the answer's type and raises :class:`AdapterProtocolError`
+        naming the bad field. Raises :class:`AdapterError` subclasses on failure.
+        """
+        started = self._monotonic()
+        at = self._now()
+        outcome, detail = "ok", ""
+        try:
+            result = await self._attempts(department, operation, args)
+            return check(result) if check else result
+        except AdapterUnavailable as exc:
+            outcome, detail = ("circuit_open" if "circuit" in str(exc) else "unavailable"), str(exc)
+            raise
+        except AdapterProtocolError as exc:
+            outcome, detail = "protocol_error", str(exc)
+            raise
+        except AdapterError as exc:
+            outcome, detail = "error", str(exc)
+            raise
+        finally:
+            records.append(
+                ExchangeRecord(
+                    at=at,
+                    requester=requester,
+                    department=department.code,
+                    operation=operation,
+                    on_behalf_of=on_behalf_of,
+                    case_id=case_id,
+                    purpose=purpose,
+                    outcome=outcome,
+                    detail=detail[:2000],
+                    duration_ms=round((self._monotonic() - started) * 1000, 3),
+                )
+            )
+
+    async def _attempts(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
+        circuit = self.circuits.setdefault(
+            department.code,
+            Circuit(self.policy.failure_threshold, self.policy.cooldown, self._monotonic),
+        )
+        attempts = self.policy.attempts if operation in IDEMPOTENT else 1
+        last: AdapterError | None = None
+        for attempt in range(attempts):
+            if not circuit.allow():
+                raise AdapterUnavailable(
+                    f"{department.name} ({department.code}): circuit open after "
+                    f"{circuit.failures} consecutive failures; calls resume after a "
+                    f"{self.policy.cooldown:g}s cool-down",
+                    department=department.code,
+                    operation=operation,
+                )
+            try:
+                result = await self._once(department, operation, args)
+            except AdapterUnavailable as exc:
+                circuit.failure()
+                last = exc
+                if attempt + 1 < attempts:
+                    delay = self.policy.backoff * (2**attempt)
+                    await asyncio.sleep(delay * (0.5 + random.random()))  # jitter spreads retries
+                continue
+            except AdapterError:
+                circuit.success()  # it answered: the system is up, the answer was bad
+                raise
+            circuit.success()
+            return result
+        assert last is not None
+        raise last
+
+    async def _once(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
+        method = getattr(department.adapter, operation, None)
+        if not callable(method):
+            raise AdapterError(
+                f"{department.name} does not offer {operation}",
+                department=department.code,
+                operation=operation,
+            )
+        try:
+            if inspect.iscoroutinefunction(method):
+                awaitable: Awaitable[Any] = method(*args)
+            else:
+                awaitable = asyncio.to_thread(method, *args)
+            result = await asyncio.wait_for(awaitable, timeout=department.timeout)
+            if inspect.isawaitable(result):  # a plain function that returned a coroutine
+                result = await asyncio.wait_for(result, timeout=department.timeout)
+            return result
+        except AdapterError as exc:
+            if not exc.department:
+                exc.department, exc.operation = department.code, operation
+            raise
+        except TimeoutError:
+            raise AdapterUnavailable(
+                f"{department.name} did not answer {operation} within {department.timeout:g}s",
+                department=department.code,
+                operation=operation,
+            ) from None
+        except (httpx.TimeoutException, httpx.NetworkError) as exc:
+            raise AdapterUnavailable(
+                f"{department.name}: {type(exc).__name__} during {operation}: {exc}",
+                department=department.code,
+                operation=operation,
+            ) from exc
+        except Exception as exc:
+            raise AdapterError(
+                f"{department.name}'s adapter failed in {operation}: {type(exc).__name__}: {exc}",
+                department=department.code,
+                operation=operation,
+            ) from exc
+
+
+# --- the chained log ---------------------------------------------------------------------------
+
+
+def _digest(record: Mapping[str, Any], prev_hash: str) -> str:
+    fields = {k: record[k] for k in _HASHED}
+    fields["at"] = _as_utc(record["at"]).isoformat()
+    fields["duration_ms"] = f"{float(record['duration_ms']):.3f}"
+    text = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+
+
+_HASHED = (
+    "seq",
+    "at",
+    "requester",
+    "department",
+    "operation",
+    "on_behalf_of",
+    "case_id",
+    "purpose",
+    "outcome",
+    "detail",
+    "duration_ms",
+)
+
+
+def _as_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def append_records(conn: sa.Connection, records: Iterable[ExchangeRecord]) -> int:
+    """Append records to the chained log inside the caller's transaction; returns how many.
+
+    The chain needs one writer at a time: on PostgreSQL a transaction-scoped advisory lock
+    serialises appenders; on SQLite the platform's write transactions are already
+    ``BEGIN IMMEDIATE``.
+    """
+    rows = list(records)
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(71123001)"))
+    last = conn.execute(
+        sa.select(log_t.c.seq, log_t.c.hash).order_by(log_t.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
+    values = []
+    for record in rows:
+        seq += 1
+        row = {**attrs.asdict(record), "seq": seq, "at": _as_utc(record.at)}
+        row["duration_ms"] = round(float(row["duration_ms"]), 3)
+        row["prev_hash"] = prev
+        row["hash"] = prev = _digest(row, prev)
+        values.append(row)
+    conn.execute(sa.insert(log_t), values)
+    return len(values)
+
+
+@attrs.frozen
+class ChainReport:
+    """Result of verifying the exchange log: ``first_bad`` is the first altered record's seq."""
+
+    checked: int
+    first_bad: int | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.first_bad is None
+
+
+def verify_chain(conn: sa.Connection, *, batch: int = 5000) -> ChainReport:
+    """Recompute the chain; report the first record whose content or link was altered."""
+    prev, expected_seq, checked = GENESIS, 1, 0
+    last_seq = 0
+    while True:
+        rows = conn.execute(
+            sa.select(log_t).where(log_t.c.seq > last_seq).order_by(log_t.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return ChainReport(checked)
+        for r in rows:
+            row = dict(r._mapping)
+            if row["seq"] != expected_seq:
+                return ChainReport(checked, expected_seq, f"record {expected_seq} is missing")
+            if row["prev_hash"] != prev:
+                return ChainReport(checked, row["seq"], "its link to the previous record is broken")
+            if _digest(row, prev) != row["hash"]:
+                return ChainReport(checked, row["seq"], "its content does not match its hash")
+            prev = row["hash"]
+            expected_seq += 1
+            checked += 1
+            last_seq = row["seq"]

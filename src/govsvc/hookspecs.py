@@ -1,0 +1,197 @@
+"""The plugin contract: every hook a govsvc plugin may implement.
+
+Plugins are found through the ``govsvc`` entry-point group (or passed to
+``Platform.open(url, plugins=[...])``) and implement hooks with the marker re-exported at the
+package root::
+
+    from govsvc import hookimpl
+
+Every hook name starts with ``govsvc_``. A plugin that defines a ``govsvc_*`` attribute the
+spec does not know (a typo such as ``govsvc_departmnets``) fails at start-up with
+:class:`govsvc.PluginError` naming the plugin and the hook.
+
+Registration hooks (``govsvc_departments``, ``govsvc_service_items``,
+``govsvc_identity_providers``, ``govsvc_payment_providers``, ``govsvc_delivery_providers``,
+``govsvc_calendars``) are called once when the platform opens; each returns a list of frozen
+objects, which the platform type-checks and de-duplicates. The broadcast hook
+``govsvc_case_event`` is called for every case event after its transaction commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from govsvc.adapters import (
+        DeliveryProvider,
+        Department,
+        IdentityProvider,
+        ItemBundle,
+        PaymentProvider,
+    )
+    from govsvc.calendar import CalendarData
+    from govsvc.cases import Case, CaseEvent
+
+PROJECT = "govsvc"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def govsvc_departments() -> Sequence[Department]:
+    """Departments (部门) this plugin connects, each with the adapter to its legacy system.
+
+    Call mode: all implementations; the results are concatenated. Two plugins declaring the
+    same department code (credit code) fail at start-up naming both distributions.
+
+    Returns:
+        a list of :class:`govsvc.Department`.
+
+    Example::
+
+        from govsvc import Department, hookimpl
+
+        @hookimpl
+        def govsvc_departments():
+            return [
+                Department(
+                    code="11230100013114525L",
+                    name="哈尔滨市市场监督管理局",
+                    division="230100",
+                    adapter=MarketAdapter(base_url="http://127.0.0.1:8101"),
+                    authoritative_for=("enterprise_name", "legal_representative"),
+                )
+            ]
+    """
+    raise NotImplementedError  # pragma: no cover - a spec has no body
+
+
+@hookspec
+def govsvc_service_items() -> Sequence[ItemBundle]:
+    """Service items (事项) with their guide versions, published when the platform opens.
+
+    Call mode: all implementations; concatenated. A version already published is skipped,
+    a newer one is published (and checked: a bad guide fails start-up with every violation).
+
+    Returns:
+        a list of :class:`govsvc.ItemBundle` (an item and its versions, oldest first).
+
+    Example::
+
+        from govsvc import ItemBundle, hookimpl, import_json
+
+        @hookimpl
+        def govsvc_service_items():
+            text = files("my_plugin").joinpath("items.json").read_text("utf-8")
+            return [ItemBundle(item, tuple(versions)) for item, versions in import_json(text)]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec
+def govsvc_identity_providers() -> Sequence[IdentityProvider]:
+    """Login providers (统一身份认证) that turn a token into a verified one-number key.
+
+    Call mode: all implementations; concatenated; names must be unique.
+
+    Returns:
+        a list of :class:`govsvc.IdentityProvider`.
+
+    Example::
+
+        from govsvc import IdentityProvider, PartyKey, hookimpl
+
+        @hookimpl
+        def govsvc_identity_providers():
+            return [IdentityProvider(name="hljzwfw", label="黑龙江政务服务网",
+                                     verify=lambda token: PartyKey.of(lookup(token)))]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec
+def govsvc_payment_providers() -> Sequence[PaymentProvider]:
+    """Fee payment channels (非税支付) for items that charge fees.
+
+    Call mode: all implementations; concatenated; names must be unique.
+
+    Returns:
+        a list of :class:`govsvc.PaymentProvider`.
+
+    Example::
+
+        from govsvc import PaymentProvider, hookimpl
+
+        @hookimpl
+        def govsvc_payment_providers():
+            return [PaymentProvider(name="nontax", label="非税收入统一缴款",
+                                    create_payment=lambda case_id, amount: f"PAY-{case_id}")]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec
+def govsvc_delivery_providers() -> Sequence[DeliveryProvider]:
+    """Result delivery channels (送达), e.g. EMS for posted certificates.
+
+    Call mode: all implementations; concatenated; names must be unique.
+
+    Returns:
+        a list of :class:`govsvc.DeliveryProvider`.
+
+    Example::
+
+        from govsvc import DeliveryProvider, hookimpl
+
+        @hookimpl
+        def govsvc_delivery_providers():
+            return [DeliveryProvider(name="ems", label="EMS 邮寄",
+                                     ship=lambda case_id, address: f"EMS{case_id[:10]}")]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec
+def govsvc_calendars() -> Sequence[CalendarData]:
+    """Working-day data: new official years (national) or regional overlays (e.g. CN-65).
+
+    Call mode: all implementations; national years are added to the platform's calendar,
+    an overlay for the platform's region is applied on top.
+
+    Returns:
+        a list of :class:`govsvc.CalendarData`.
+
+    Example::
+
+        from govsvc import CalendarData, hookimpl
+
+        @hookimpl
+        def govsvc_calendars():
+            return [CalendarData.parse(files("my_plugin").joinpath("cn-65.json").read_bytes())]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec
+def govsvc_case_event(event: CaseEvent, case: Case) -> None:
+    """A case event was committed (broadcast): SMS notices, data warehouse, open data.
+
+    Call mode: every implementation, after the command's transaction commits. A listener
+    that raises is logged and does not affect the case or the other listeners.
+
+    Args:
+        event: the :class:`govsvc.CaseEvent` just recorded.
+        case: the :class:`govsvc.Case` after the command.
+
+    Example::
+
+        from govsvc import hookimpl
+
+        @hookimpl
+        def govsvc_case_event(event, case):
+            if event.kind == "approved":
+                sms.send(case.applicant.number, f"您的办件{case.tracking_code}已准予许可")
+    """

@@ -1,0 +1,256 @@
+"""Calling departments: one-number profile, retries, circuits, outbox delivery, polling, the
+exchange log — on SQLite and PostgreSQL, with in-process legacy systems."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import govsvc
+from govsvc import CaseState, ProvidedMaterial
+from govsvc.store import repository
+from tests.conftest import FakeClock, sample_catalogue
+from tests.departments import HEALTH, HRSS, PSB, SAMR, ZHANG, FakeLegacy, SyncOnly, plugin_for, standard_departments
+
+MakePlatform = Callable[..., govsvc.Platform]
+FOOD = "食品经营许可（新办）"  # reviewed by SAMR and HEALTH in parallel; agency SAMR
+
+
+def code_of(name: str) -> str:
+    return next(i.implementation_code for i, _ in sample_catalogue() if i.name == name)
+
+
+def materials(p: govsvc.Platform, name: str) -> list[ProvidedMaterial]:
+    version = p.item_version(code_of(name))
+    return [ProvidedMaterial(code=m.code, filename=f"x.{m.formats[0]}") for m in version.materials
+            if m.necessity is not govsvc.Necessity.OPTIONAL]  # fmt: skip
+
+
+def accepted_food_case(p: govsvc.Platform) -> govsvc.Case:
+    zhang = govsvc.Person(key=govsvc.PartyKey.of(ZHANG), name="张伟")
+    return p.accept(p.apply(code_of(FOOD), zhang, materials=materials(p, FOOD)))
+
+
+FAST = govsvc.CallPolicy(attempts=3, backoff=0.001, failure_threshold=3, cooldown=60)
+
+
+# --- one-number profile (一数一源) -----------------------------------------------------------
+
+
+def test_identify_merges_with_provenance_and_authority(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    profile = p.identify(ZHANG, purpose="办理食品经营许可")
+    assert profile["name"] == "张伟"
+    address = profile.attributes["address"]
+    assert address.source == PSB and address.authoritative  # 公安 is the source of truth
+    assert address.value.endswith("学府路52号")
+    assert profile.attributes["social_security_card"].source == HRSS
+    [disagreement] = profile.disagreements
+    assert disagreement.attribute == "address" and disagreement.chosen == PSB
+    assert set(disagreement.values) == {PSB, HRSS}
+    assert profile.unavailable == {}
+    assert all(legacy.calls.count("profile") == 1 for legacy in legacies.values())
+
+
+def test_identify_degrades_when_a_department_is_down_or_slow(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    legacies[PSB].fail_next = 99  # down
+    legacies[HRSS].delay = 1.0  # slower than its timeout
+    p = make_platform(plugin_for(legacies, timeout=0.2), call_policy=FAST)
+    profile = p.identify(ZHANG, purpose="测试")
+    assert set(profile.unavailable) == {PSB, HRSS}
+    assert "did not answer" in profile.unavailable[HRSS]
+    assert set(profile.unavailable_attributes) == {"name", "sex", "birth_date", "address",
+                                                   "social_security_card"}  # fmt: skip
+    outcomes = {r.department: r.outcome for r in p.exchange_log()}
+    assert outcomes[PSB] == "unavailable" and outcomes[HRSS] == "unavailable"
+
+
+def test_malformed_answer_is_a_protocol_error_logged_with_its_path(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    legacies[HRSS].malformed = True
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    profile = p.identify(ZHANG, purpose="测试")
+    assert HRSS in profile.unavailable and "@ $" in profile.unavailable[HRSS]
+    assert profile["name"] == "张伟"
+    record = next(r for r in p.exchange_log() if r.department == HRSS)
+    assert record.outcome == "protocol_error"
+    assert legacies[HRSS].calls.count("profile") == 1  # a bad answer is not retried
+
+
+def test_invalid_number_is_refused_before_any_call(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    p = make_platform(plugin_for(legacies))
+    with pytest.raises(govsvc.InvalidIdentifier, match="check character"):
+        p.identify("230103198503120317", purpose="测试")
+    with pytest.raises(govsvc.InvalidInput, match="purpose"):
+        p.identify(ZHANG, purpose=" ")
+    assert all(not legacy.calls for legacy in legacies.values())
+    assert p.exchange_log() == []
+
+
+def test_retries_hide_a_passing_failure(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    legacies[PSB].fail_next = 2
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    profile = p.identify(ZHANG, purpose="测试")
+    assert profile.attributes["name"].source == PSB and not profile.unavailable
+    assert legacies[PSB].calls.count("profile") == 3
+
+
+def test_circuit_opens_after_repeated_failures(make_platform: MakePlatform) -> None:
+    legacies = {PSB: FakeLegacy(PSB, {})}
+    legacies[PSB].fail_next = 99
+    policy = govsvc.CallPolicy(attempts=1, backoff=0, failure_threshold=2, cooldown=3600)
+    p = make_platform(plugin_for(legacies), call_policy=policy)
+    for _ in range(2):
+        p.identify(ZHANG, purpose="测试")
+    assert legacies[PSB].calls.count("profile") == 2
+    profile = p.identify(ZHANG, purpose="测试")
+    assert "circuit open" in profile.unavailable[PSB]
+    assert legacies[PSB].calls.count("profile") == 2  # not called while open
+    assert p.exchange_log(limit=1)[0].outcome == "circuit_open"
+
+
+def test_concurrent_identify_calls_all_succeed(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            assert p.identify(ZHANG, purpose="并发").get("name") == "张伟"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert p.verify_exchange_log().checked == 20 * 4
+
+
+def test_certificates_and_health(make_platform: MakePlatform) -> None:
+    legacies: dict[str, Any] = standard_departments()
+    legacies[SAMR] = SyncOnly()
+    p = make_platform(plugin_for(legacies))
+    found = p.certificates_of(ZHANG, purpose="用证核验")
+    assert {r.number for r in found.records} == {"SSC120316"}
+    health = p.department_health()
+    assert health[PSB] == "up" and health[SAMR].startswith("down:")
+
+
+# --- the exchange log ----------------------------------------------------------------------------
+
+
+def test_exchange_log_chain_reports_the_first_altered_record(make_platform: MakePlatform) -> None:
+    p = make_platform(plugin_for(standard_departments()))
+    for _ in range(3):
+        p.identify(ZHANG, purpose="测试")
+    report = p.verify_exchange_log()
+    assert report.ok and report.checked == 12
+    t = repository.exchange_t
+    with p.engine.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.seq == 7).values(purpose="篡改"))
+    report = p.verify_exchange_log()
+    assert report.first_bad == 7 and "content" in report.reason
+    with p.engine.begin() as conn:
+        conn.execute(sa.delete(t).where(t.c.seq.in_([7])))
+    assert p.verify_exchange_log().first_bad == 7
+    assert "missing" in p.verify_exchange_log().reason
+
+
+# --- review tasks through the outbox --------------------------------------------------------------
+
+
+def test_outbox_delivers_each_task_once_even_after_a_crash(
+    make_platform: MakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    legacies = standard_departments()
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    case = accepted_food_case(p)
+    assert {t.department for t in case.tasks} == {SAMR, HEALTH}
+
+    # crash after the legacy systems took the tasks, before the outbox was marked
+    import govsvc.platform as platform_module
+
+    original = platform_module.append_records
+
+    def crash(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(platform_module, "append_records", crash)
+    with pytest.raises(RuntimeError):
+        p.deliver_outbox()
+    monkeypatch.setattr(platform_module, "append_records", original)
+    assert len(p.pending_outbox(topic="review.open")) == 2
+    assert len(legacies[SAMR].tasks) == 1  # it did arrive once
+
+    report = p.deliver_outbox()
+    assert report.delivered == 2 and report.retrying == 0
+    assert len(legacies[SAMR].tasks) == 1 and len(legacies[HEALTH].tasks) == 1  # no duplicate
+    assert p.pending_outbox(topic="review.open") == []
+    assert p.deliver_outbox().delivered == 0
+
+
+def test_failed_delivery_is_retried_later(make_platform: MakePlatform, clock: FakeClock) -> None:
+    legacies = standard_departments()
+    legacies[HEALTH].fail_next = 5
+    p = make_platform(plugin_for(legacies), call_policy=govsvc.CallPolicy(attempts=1, backoff=0))
+    accepted_food_case(p)
+    report = p.deliver_outbox()
+    assert (report.delivered, report.retrying) == (1, 1)
+    [pending] = p.pending_outbox(topic="review.open")
+    assert pending.attempts == 1 and "503" in (pending.last_error or "")
+    assert p.deliver_outbox().delivered == 0  # not due yet
+    legacies[HEALTH].fail_next = 0
+    clock.advance(hours=1)
+    assert p.deliver_outbox().delivered == 1
+
+
+def test_departments_without_adapter_work_from_the_queue(make_platform: MakePlatform) -> None:
+    p = make_platform(plugin_for({SAMR: FakeLegacy(SAMR)}))
+    case = accepted_food_case(p)
+    report = p.deliver_outbox()
+    assert (report.delivered, report.manual) == (1, 1)
+    queue = p.department_queue(HEALTH)
+    assert [v.case.id for v in queue] == [case.id]
+
+
+def test_polling_records_decisions_and_issues_the_result(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    case = accepted_food_case(p)
+    p.deliver_outbox()
+    assert p.poll_reviews().pending == 2
+    for task in case.tasks:
+        legacies[task.department].decide(task.id)
+    report = p.poll_reviews()
+    assert report.decided == 2 and report.issued == 1, report.errors
+    case = p.case(case.id)
+    assert case.state is CaseState.RESULT_READY
+    assert case.result is not None and case.result.number.startswith("JY")
+    kinds = [e.kind for e in p.trail(case)]
+    assert kinds[-3:] == ["task_approved", "approved", "result_ready"]
+    assert p.verify_exchange_log().ok
+
+
+def test_callbacks_decide_only_own_tasks(make_platform: MakePlatform) -> None:
+    p = make_platform(plugin_for(standard_departments()))
+    case = accepted_food_case(p)
+    samr_task = next(t for t in case.tasks if t.department == SAMR)
+    outcome = govsvc.ReviewOutcome(approved=True, reason="合格", decided_by="李强")
+    with pytest.raises(govsvc.InvalidTransition, match=SAMR):
+        p.record_decision(samr_task.id, outcome, department=HEALTH)
+    case = p.record_decision(samr_task.id, outcome, department=SAMR)
+    decided = case.task(samr_task.id)
+    assert decided.status is govsvc.TaskStatus.APPROVED and "李强" in decided.decided_by
+    with pytest.raises(govsvc.CaseNotFound):
+        p.record_decision("f" * 32, outcome, department=SAMR)

@@ -1,0 +1,312 @@
+"""The plugin contract: validation before registration, every hook, entry points, meta-tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import logging
+import re
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import govsvc
+from govsvc import hookimpl, hookspecs
+from govsvc.plugins import HOOK_NAMES, Registry, load_plugins
+from tests.conftest import sample_catalogue
+from tests.departments import PSB, SAMR, FakeLegacy, plugin_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def module(name: str, **members: Any) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    for key, value in members.items():
+        setattr(mod, key, value)
+    return mod
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+def test_a_misspelt_hook_fails_naming_plugin_and_hook() -> None:
+    @hookimpl
+    def govsvc_departmnets() -> list[Any]:
+        return []
+
+    with pytest.raises(govsvc.PluginError) as err:
+        load_plugins([module("typo_plugin", govsvc_departmnets=govsvc_departmnets)],
+                     entry_points=False)  # fmt: skip
+    message = str(err.value)
+    assert "typo_plugin" in message and "govsvc_departmnets" in message
+    assert "did you mean 'govsvc_departments'" in message
+
+
+def test_a_marked_function_without_the_prefix_fails() -> None:
+    @hookimpl
+    def departments() -> list[Any]:
+        return []
+
+    with pytest.raises(govsvc.PluginError, match="'departments'.*govsvc_"):
+        load_plugins([module("noprefix", departments=departments)], entry_points=False)
+
+
+def test_an_implementation_asking_for_unknown_arguments_fails() -> None:
+    @hookimpl
+    def govsvc_case_event(event: Any, case: Any, platform: Any) -> None:
+        return None
+
+    with pytest.raises(govsvc.PluginError, match="platform"):
+        load_plugins([module("greedy", govsvc_case_event=govsvc_case_event)], entry_points=False)
+
+
+def test_validation_happens_before_anything_is_registered() -> None:
+    @hookimpl
+    def govsvc_departments() -> list[Any]:
+        return []
+
+    def govsvc_deprtments() -> list[Any]:
+        return []
+
+    bad = module("half", govsvc_departments=govsvc_departments, govsvc_deprtments=govsvc_deprtments)
+    pm = load_plugins(entry_points=False)
+    with pytest.raises(govsvc.PluginError):
+        pm.add(bad)
+    assert not pm.is_registered(bad)
+    assert pm.hook.govsvc_departments() == []
+
+
+def test_wrong_return_types_fail_naming_the_hook() -> None:
+    @hookimpl
+    def govsvc_departments() -> Any:
+        return {"code": SAMR}
+
+    pm = load_plugins([module("dicty", govsvc_departments=govsvc_departments)], entry_points=False)
+    with pytest.raises(govsvc.PluginError, match="dicty.*govsvc_departments.*list of govsvc.Department"):
+        Registry.collect(pm)
+
+    @hookimpl
+    def govsvc_payment_providers() -> Any:
+        return ["alipay"]
+
+    pm = load_plugins([module("stringy", govsvc_payment_providers=govsvc_payment_providers)],
+                      entry_points=False)  # fmt: skip
+    with pytest.raises(govsvc.PluginError, match="str at position 0; expected govsvc.PaymentProvider"):
+        Registry.collect(pm)
+
+
+def test_two_plugins_claiming_one_department_fail_naming_both() -> None:
+    first = plugin_for({SAMR: FakeLegacy(SAMR)})
+    second = plugin_for({SAMR: FakeLegacy(SAMR)})
+    pm = load_plugins([first, second], entry_points=False)
+    with pytest.raises(govsvc.PluginError) as err:
+        Registry.collect(pm)
+    assert "Conflicting plugins found for department 11230100013114525L" in str(err.value)
+    assert str(err.value).count("plugin '") == 2
+
+
+def test_platform_open_refuses_a_malformed_plugin(tmp_path: Path) -> None:
+    def govsvc_calendar() -> list[Any]:
+        return []
+
+    with pytest.raises(govsvc.PluginError, match="govsvc_calendars"):
+        govsvc.Platform.open(f"sqlite:///{tmp_path / 'x.db'}", load_entry_points=False,
+                             plugins=[module("cal", govsvc_calendar=govsvc_calendar)])  # fmt: skip
+    assert not (tmp_path / "x.db").exists()  # nothing was opened
+
+
+# --- entry points ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two fake distributions on sys.path: a good plugin and one whose import fails."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "good_dept.py").write_text(textwrap.dedent(f"""
+        from govsvc import Department, hookimpl
+
+        class Adapter:
+            def health(self):
+                return True
+
+        @hookimpl
+        def govsvc_departments():
+            return [Department(code="{PSB}", name="哈尔滨市公安局", adapter=Adapter())]
+    """), encoding="utf-8")
+    (site / "broken_dept.py").write_text("raise ImportError('missing dependency zeep')\n",
+                                         encoding="utf-8")  # fmt: skip
+    for dist, mod in (("good_dept", "good_dept"), ("broken_dept", "broken_dept")):
+        info = site / f"{dist}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n",
+                                       encoding="utf-8")  # fmt: skip
+        (info / "entry_points.txt").write_text(f"[govsvc]\n{mod} = {mod}\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for name in ("good_dept", "broken_dept"):
+        sys.modules.pop(name, None)
+
+
+def test_entry_points_load_and_a_broken_one_is_skipped(
+    installed: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="govsvc.plugins"):
+        pm = load_plugins(environ={"GOVSVC_LOAD_PLUGINS": "good_dept,broken_dept"})
+    assert pm.has_plugin("good_dept") and not pm.has_plugin("broken_dept")
+    assert pm.distribution("good_dept") == "good_dept"
+    assert "broken_dept" in caplog.text
+    assert PSB in Registry.collect(pm).departments
+
+
+def test_load_plugins_allow_list(installed: Path) -> None:
+    assert not load_plugins(environ={"GOVSVC_LOAD_PLUGINS": ""}).has_plugin("good_dept")
+    assert load_plugins(environ={"GOVSVC_LOAD_PLUGINS": "good_dept"}).has_plugin("good_dept")
+
+
+def test_trace_plugins_logs_hook_calls(caplog: pytest.LogCaptureFixture) -> None:
+    pm = load_plugins(entry_points=False, environ={"GOVSVC_TRACE_PLUGINS": "1"})
+    with caplog.at_level(logging.INFO, logger="govsvc.plugins"):
+        pm.hook.govsvc_delivery_providers()
+    assert "hook govsvc_delivery_providers" in caplog.text
+
+
+# --- one test per hook (meta-tested below) -----------------------------------------------------
+
+
+def test_hook_govsvc_departments(tmp_path: Path) -> None:
+    with govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
+                              plugins=[plugin_for({SAMR: FakeLegacy(SAMR)})]) as p:  # fmt: skip
+        assert list(p.departments) == [SAMR]
+        assert p.departments[SAMR].operations == (
+            "profile", "certificates", "open_review", "poll_review", "issue_result", "health"
+        )
+
+
+def test_hook_govsvc_service_items(tmp_path: Path) -> None:
+    item, versions = sample_catalogue()[0]
+
+    @hookimpl
+    def govsvc_service_items() -> list[govsvc.ItemBundle]:
+        return [govsvc.ItemBundle(item, tuple(versions))]
+
+    plugin = module("items_plugin", govsvc_service_items=govsvc_service_items)
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    with govsvc.Platform.open(url, load_entry_points=False, plugins=[plugin]) as p:
+        assert p.item_version(item.implementation_code).version == len(versions)
+    with govsvc.Platform.open(url, load_entry_points=False, plugins=[plugin]) as p:  # idempotent
+        assert [i.implementation_code for i in p.items()] == [item.implementation_code]
+
+
+def test_hook_govsvc_identity_providers() -> None:
+    @hookimpl
+    def govsvc_identity_providers() -> list[govsvc.IdentityProvider]:
+        tokens = {"t-1": "230103198503120316"}
+        return [govsvc.IdentityProvider(
+            name="hljzwfw", label="黑龙江政务服务网",
+            verify=lambda token: govsvc.PartyKey.of(tokens[token]) if token in tokens else None,
+        )]  # fmt: skip
+
+    pm = load_plugins([module("idp", govsvc_identity_providers=govsvc_identity_providers)],
+                      entry_points=False)  # fmt: skip
+    provider = Registry.collect(pm).identity_providers["hljzwfw"]
+    assert provider.verify("t-1") == govsvc.PartyKey.of("230103198503120316")
+    assert provider.verify("forged") is None
+
+
+def test_hook_govsvc_payment_providers() -> None:
+    @hookimpl
+    def govsvc_payment_providers() -> list[govsvc.PaymentProvider]:
+        return [govsvc.PaymentProvider(name="nontax", label="非税收入统一缴款",
+                                       create_payment=lambda case_id, amount: f"PAY-{case_id}-{amount}")]  # fmt: skip
+
+    pm = load_plugins([module("pay", govsvc_payment_providers=govsvc_payment_providers)],
+                      entry_points=False)  # fmt: skip
+    assert Registry.collect(pm).payment_providers["nontax"].create_payment("c1", "12.50") == "PAY-c1-12.50"
+
+
+def test_hook_govsvc_delivery_providers() -> None:
+    @hookimpl
+    def govsvc_delivery_providers() -> list[govsvc.DeliveryProvider]:
+        return [govsvc.DeliveryProvider(name="ems", label="EMS 邮寄", ship=lambda c, a: f"EMS-{c}")]
+
+    pm = load_plugins([module("ems", govsvc_delivery_providers=govsvc_delivery_providers)],
+                      entry_points=False)  # fmt: skip
+    providers = Registry.collect(pm).delivery_providers
+    assert set(providers) == {"window", "electronic", "ems"}  # built-ins are ordinary plugins
+    assert providers["ems"].ship("c1", "哈尔滨") == "EMS-c1"
+
+
+def test_hook_govsvc_calendars(tmp_path: Path) -> None:
+    data = govsvc.CalendarData.from_dict({"region": "CN", "source": "plugin", "years": {
+        "2027": {"holidays": {"2027-01-01": "元旦"}, "workdays": {}}}})  # fmt: skip
+
+    @hookimpl
+    def govsvc_calendars() -> list[govsvc.CalendarData]:
+        return [data]
+
+    plugin = module("cal2027", govsvc_calendars=govsvc_calendars)
+    with govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
+                              plugins=[plugin]) as p:  # fmt: skip
+        assert p.calendar.has_data(2027)
+        assert not p.calendar.is_workday(dt.date(2027, 1, 1))
+
+
+def test_hook_govsvc_case_event(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def govsvc_case_event(event: govsvc.CaseEvent, case: govsvc.Case) -> None:
+        seen.append((event.kind, case.state.value))
+
+    @hookimpl
+    def broken_listener(event: govsvc.CaseEvent, case: govsvc.Case) -> None:
+        raise RuntimeError("SMS gateway down")
+
+    listener = module("listener", govsvc_case_event=govsvc_case_event)
+    broken = module("sms", govsvc_case_event=broken_listener)
+    with govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
+                              plugins=[listener, broken]) as p:  # fmt: skip
+        item, versions = next((i, v) for i, v in sample_catalogue() if i.name == "社会保障卡申领")
+        for version in versions:
+            p.publish(item, version)
+        person = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
+        mats = [govsvc.ProvidedMaterial(code=m.code, filename=f"a.{m.formats[0]}")
+                for m in versions[-1].materials if m.necessity is govsvc.Necessity.REQUIRED]  # fmt: skip
+        with caplog.at_level(logging.ERROR, logger="govsvc.platform"):
+            case = p.accept(p.apply(item.implementation_code, person, materials=mats))
+    assert seen == [("drafted", "draft"), ("submitted", "submitted"), ("accepted", "in_review")]
+    assert case.state is govsvc.CaseState.IN_REVIEW  # the failing listener changed nothing
+    assert "SMS gateway down" in caplog.text
+
+
+# --- meta-tests (datasette's habit) ------------------------------------------------------------
+
+
+def _signature(name: str) -> str:
+    spec = getattr(hookspecs, name)
+    params = ", ".join(
+        f"{p.name}: {p.annotation}" for p in inspect.signature(spec).parameters.values()
+    )
+    return f"{name}({params}) -> {inspect.signature(spec).return_annotation}"
+
+
+def test_every_hook_is_documented_with_its_exact_signature() -> None:
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("**/*.md"))
+    missing = [_signature(name) for name in sorted(HOOK_NAMES) if _signature(name) not in docs]
+    assert missing == [], f"document these hooks in docs/adapters.md: {missing}"
+
+
+def test_every_hook_has_a_test() -> None:
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py"))
+    missing = [n for n in sorted(HOOK_NAMES) if not re.search(rf"def test_hook_{n}\b", tests)]
+    assert missing == []
+
+
+def test_the_marker_is_exported_and_the_spec_marker_is_not() -> None:
+    assert govsvc.hookimpl is hookspecs.hookimpl
+    assert "hookspec" not in govsvc.__all__
