@@ -9,6 +9,7 @@ unreachable the PostgreSQL tests skip with the reason, unless ``GOVSVC_REQUIRE_P
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.resources
 import os
@@ -126,10 +127,8 @@ def make_platform(
         opened.append(p)
         for item, versions in sample_catalogue():
             known = 0
-            try:
+            with contextlib.suppress(govsvc.UnknownItem):
                 known = p.item_version(item.implementation_code).version
-            except govsvc.UnknownItem:
-                pass
             for version in versions:
                 if version.version > known:
                     p.publish(item, version)

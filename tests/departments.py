@@ -61,10 +61,13 @@ class FakeLegacy:
             return []
         return [
             CertificateRecord(
-                type_name="社会保障卡", number=f"SSC{key.number[-6:]}", holder_name=person["name"],
-                holder_number=key.number, issuer=self.code,
+                type_name="社会保障卡",
+                number=f"SSC{key.number[-6:]}",
+                holder_name=person["name"],
+                holder_number=key.number,
+                issuer=self.code,
             )
-        ]  # fmt: skip
+        ]
 
     async def open_review(self, request: ReviewRequest) -> str:
         self.calls.append("open_review")
@@ -79,9 +82,11 @@ class FakeLegacy:
     def decide(self, task_id: str, approved: bool = True) -> None:
         legacy = self.by_task_id[task_id]
         self.tasks[legacy]["decision"] = ReviewOutcome(
-            approved=approved, reason="符合条件" if approved else "不符合条件",
-            basis="" if approved else "《行政许可法》第三十八条", decided_by="科员甲",
-        )  # fmt: skip
+            approved=approved,
+            reason="符合条件" if approved else "不符合条件",
+            basis="" if approved else "《行政许可法》第三十八条",
+            decided_by="科员甲",
+        )
 
     def poll_review(self, ticket: ReviewTicket) -> ReviewOutcome | None:
         self.calls.append("poll_review")
@@ -114,10 +119,21 @@ class SyncOnly:
         raise AdapterProtocolError("health page returned HTML", path="$.status")
 
 
-PEOPLE_PSB = {ZHANG: {"name": "张伟", "sex": "male", "birth_date": "1985-03-12",
-                      "address": "黑龙江省哈尔滨市南岗区学府路52号"}}  # fmt: skip
-PEOPLE_HRSS = {ZHANG: {"name": "张伟", "address": "黑龙江省哈尔滨市道里区红军街15号",
-                       "social_security_card": "SSC120316"}}  # fmt: skip
+PEOPLE_PSB = {
+    ZHANG: {
+        "name": "张伟",
+        "sex": "male",
+        "birth_date": "1985-03-12",
+        "address": "黑龙江省哈尔滨市南岗区学府路52号",
+    }
+}
+PEOPLE_HRSS = {
+    ZHANG: {
+        "name": "张伟",
+        "address": "黑龙江省哈尔滨市道里区红军街15号",
+        "social_security_card": "SSC120316",
+    }
+}
 
 
 @attrs.define
@@ -140,16 +156,26 @@ def standard_departments(timeout: float = 2.0) -> dict[str, FakeLegacy]:
     }
 
 
-NAMES = {PSB: "哈尔滨市公安局", HRSS: "哈尔滨市人力资源和社会保障局", SAMR: "哈尔滨市市场监督管理局",
-         HEALTH: "哈尔滨市卫生健康委员会"}  # fmt: skip
+NAMES = {
+    PSB: "哈尔滨市公安局",
+    HRSS: "哈尔滨市人力资源和社会保障局",
+    SAMR: "哈尔滨市市场监督管理局",
+    HEALTH: "哈尔滨市卫生健康委员会",
+}
 AUTHORITIES = {PSB: ("name", "sex", "birth_date", "address"), HRSS: ("social_security_card",)}
 
 
 def plugin_for(legacies: Mapping[str, Any], *, timeout: float = 2.0) -> DepartmentsPlugin:
     return DepartmentsPlugin(
         [
-            Department(code=code, name=NAMES.get(code, code), division="230100", adapter=adapter,
-                       authoritative_for=AUTHORITIES.get(code, ()), timeout=timeout)
+            Department(
+                code=code,
+                name=NAMES.get(code, code),
+                division="230100",
+                adapter=adapter,
+                authoritative_for=AUTHORITIES.get(code, ()),
+                timeout=timeout,
+            )
             for code, adapter in legacies.items()
         ]
-    )  # fmt: skip
+    )

@@ -35,9 +35,18 @@ def full(version: govsvc.ItemVersion) -> list[ProvidedMaterial]:
     ]
 
 
-def submitted(version: govsvc.ItemVersion = FOOD, materials: list[ProvidedMaterial] | None = None) -> Case:
-    step = Case.start(version=version, applicant=ZHANG, applicant_name="张伟", channel="2",
-                      materials=full(version) if materials is None else materials, now=NOW, actor="t")
+def submitted(
+    version: govsvc.ItemVersion = FOOD, materials: list[ProvidedMaterial] | None = None
+) -> Case:
+    step = Case.start(
+        version=version,
+        applicant=ZHANG,
+        applicant_name="张伟",
+        channel="2",
+        materials=full(version) if materials is None else materials,
+        now=NOW,
+        actor="t",
+    )
     return step.case.submit(now=NOW, actor="t").case
 
 
@@ -46,8 +55,15 @@ def in_review() -> Case:
 
 
 def test_every_step_returns_case_and_event_with_next_seq() -> None:
-    step = Case.start(version=FOOD, applicant=ZHANG, applicant_name="张伟", channel="2",
-                      materials=full(FOOD), now=NOW, actor="t")
+    step = Case.start(
+        version=FOOD,
+        applicant=ZHANG,
+        applicant_name="张伟",
+        channel="2",
+        materials=full(FOOD),
+        now=NOW,
+        actor="t",
+    )
     assert (step.case.version, step.event.seq, step.event.kind) == (1, 1, "drafted")
     nxt = step.case.submit(now=NOW, actor="t")
     assert (nxt.case.version, nxt.event.seq, nxt.event.kind) == (2, 2, "submitted")
@@ -58,7 +74,11 @@ def test_every_step_returns_case_and_event_with_next_seq() -> None:
     ("case_factory", "command", "allowed"),
     [
         (submitted, "decide", ("accept", "prereview", "refuse", "withdraw")),
-        (in_review, "accept", ("decide", "extend", "resume", "supply", "suspend", "verify_commitment", "withdraw")),
+        (
+            in_review,
+            "accept",
+            ("decide", "extend", "resume", "supply", "suspend", "verify_commitment", "withdraw"),
+        ),
     ],
 )
 def test_illegal_move_names_the_allowed_ones(case_factory, command, allowed) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +103,12 @@ def test_check_materials_reports_missing_and_defective_at_once() -> None:
     given_[0] = ProvidedMaterial(code=given_[0].code, filename="scan.bmp")
     items = check_materials(FOOD, given_, {"M03": "模糊"})
     found = {(i.code, i.problem) for i in items}
-    assert found == {("M01", "defective"), ("M02", "missing"), ("M03", "defective"), ("M06", "missing")}
+    assert found == {
+        ("M01", "defective"),
+        ("M02", "missing"),
+        ("M03", "defective"),
+        ("M06", "missing"),
+    }
     tolerable = {i.code for i in items if i.tolerable}
     assert tolerable == {"M06"}
     with pytest.raises(govsvc.MaterialNotAllowed):
@@ -117,8 +142,13 @@ def test_a_decided_task_cannot_be_decided_again() -> None:
 def test_suspension_ledger() -> None:
     case = in_review()
     today = dt.date(2026, 3, 2)
-    case = case.suspend(govsvc.SuspensionReason.ON_SITE_INSPECTION, notice="现场勘验", today=today,
-                        now=NOW, actor="r").case
+    case = case.suspend(
+        govsvc.SuspensionReason.ON_SITE_INSPECTION,
+        notice="现场勘验",
+        today=today,
+        now=NOW,
+        actor="r",
+    ).case
     assert case.is_suspended and not case.suspensions[0].reason.statutory
     with pytest.raises(govsvc.InvalidTransition):
         case.suspend(govsvc.SuspensionReason.HEARING, notice="x", today=today, now=NOW, actor="r")
@@ -137,7 +167,9 @@ def test_extension_bounds(days: int) -> None:
 def test_refusal_needs_reason_and_basis() -> None:
     with pytest.raises(govsvc.InvalidInput, match="basis"):
         submitted().refuse(reason="不属于本机关职权范围", basis="", now=NOW, actor="c")
-    step = submitted().refuse(reason="不属于本机关职权范围", basis="《行政许可法》第三十二条", now=NOW, actor="c")
+    step = submitted().refuse(
+        reason="不属于本机关职权范围", basis="《行政许可法》第三十二条", now=NOW, actor="c"
+    )
     assert step.case.state is CaseState.NOT_ACCEPTED
     assert step.outbox[0].topic == "applicant.notify"
 
@@ -159,7 +191,7 @@ def test_every_single_character_change_is_rejected(data: st.DataObject) -> None:
     code += TrackingCode._check(code)
     pos = data.draw(st.integers(min_value=0, max_value=10))
     other = data.draw(st.sampled_from([c for c in TrackingCode.ALPHABET if c != code[pos]]))
-    changed = code[:pos] + other + code[pos + 1:]
+    changed = code[:pos] + other + code[pos + 1 :]
     with pytest.raises(govsvc.InvalidIdentifier):
         TrackingCode.normalise(changed)
 

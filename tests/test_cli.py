@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from govsvc import CaseState, Platform, cli, demo
+from govsvc.store import migrate
 
 
 def test_demo_walks_a_case_to_completion(tmp_path: Path) -> None:
@@ -22,7 +23,9 @@ def test_demo_walks_a_case_to_completion(tmp_path: Path) -> None:
         assert len(platform.trail(case.tracking_code)) == 12
 
 
-def test_items_import_export_and_case_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_items_import_export_and_case_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = f"sqlite:///{tmp_path / 'ops.db'}"
     sample = Path(demo.__file__).parent / "data" / "items" / "harbin.json"
     assert cli.main(["items", "import", str(sample), "--db", db]) == 0
@@ -38,8 +41,13 @@ def test_calendar_load_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     db = f"sqlite:///{tmp_path / 'cal.db'}"
     assert cli.main(["calendar", "show", "2027", "--db", db]) == 2
     assert "govsvc calendar load" in capsys.readouterr().err
-    data = {"region": "CN", "source": "test", "years": {"2027": {
-        "holidays": {"2027-01-01": "元旦"}, "workdays": {"2027-01-03": "元旦调休"}}}}
+    data = {
+        "region": "CN",
+        "source": "test",
+        "years": {
+            "2027": {"holidays": {"2027-01-01": "元旦"}, "workdays": {"2027-01-03": "元旦调休"}}
+        },
+    }
     path = tmp_path / "cn-2027.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     assert cli.main(["calendar", "load", str(path), "--db", db]) == 0
@@ -49,7 +57,9 @@ def test_calendar_load_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "2027-01-01  holiday  元旦" in out and "2027-01-03  workday" in out
 
 
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = f"sqlite:///{tmp_path / 'x.db'}"
     assert cli.main(["case", "show", "ABCD", "--db", db]) == 2
     err = capsys.readouterr().err
@@ -62,4 +72,4 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["db", "upgrade", f"sqlite:///{tmp_path / 'm.db'}"]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert f"revision {migrate.head_revision()}" in capsys.readouterr().out

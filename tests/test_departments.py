@@ -14,7 +14,17 @@ import govsvc
 from govsvc import CaseState, ProvidedMaterial
 from govsvc.store import repository
 from tests.conftest import FakeClock, sample_catalogue
-from tests.departments import HEALTH, HRSS, PSB, SAMR, ZHANG, FakeLegacy, SyncOnly, plugin_for, standard_departments
+from tests.departments import (
+    HEALTH,
+    HRSS,
+    PSB,
+    SAMR,
+    ZHANG,
+    FakeLegacy,
+    SyncOnly,
+    plugin_for,
+    standard_departments,
+)
 
 MakePlatform = Callable[..., govsvc.Platform]
 FOOD = "食品经营许可（新办）"  # reviewed by SAMR and HEALTH in parallel; agency SAMR
@@ -26,8 +36,11 @@ def code_of(name: str) -> str:
 
 def materials(p: govsvc.Platform, name: str) -> list[ProvidedMaterial]:
     version = p.item_version(code_of(name))
-    return [ProvidedMaterial(code=m.code, filename=f"x.{m.formats[0]}") for m in version.materials
-            if m.necessity is not govsvc.Necessity.OPTIONAL]  # fmt: skip
+    return [
+        ProvidedMaterial(code=m.code, filename=f"x.{m.formats[0]}")
+        for m in version.materials
+        if m.necessity is not govsvc.Necessity.OPTIONAL
+    ]
 
 
 def accepted_food_case(p: govsvc.Platform) -> govsvc.Case:
@@ -65,13 +78,20 @@ def test_identify_degrades_when_a_department_is_down_or_slow(make_platform: Make
     profile = p.identify(ZHANG, purpose="测试")
     assert set(profile.unavailable) == {PSB, HRSS}
     assert "did not answer" in profile.unavailable[HRSS]
-    assert set(profile.unavailable_attributes) == {"name", "sex", "birth_date", "address",
-                                                   "social_security_card"}  # fmt: skip
+    assert set(profile.unavailable_attributes) == {
+        "name",
+        "sex",
+        "birth_date",
+        "address",
+        "social_security_card",
+    }
     outcomes = {r.department: r.outcome for r in p.exchange_log()}
     assert outcomes[PSB] == "unavailable" and outcomes[HRSS] == "unavailable"
 
 
-def test_malformed_answer_is_a_protocol_error_logged_with_its_path(make_platform: MakePlatform) -> None:
+def test_malformed_answer_is_a_protocol_error_logged_with_its_path(
+    make_platform: MakePlatform,
+) -> None:
     legacies = standard_departments()
     legacies[HRSS].malformed = True
     p = make_platform(plugin_for(legacies), call_policy=FAST)

@@ -29,10 +29,14 @@ MOVE = "户口迁移（市内跨区迁移）"  # two stages
 CARD = "社会保障卡申领"
 
 
-def all_materials(p: govsvc.Platform, name: str, *, skip: tuple[str, ...] = ()) -> list[ProvidedMaterial]:
+def all_materials(
+    p: govsvc.Platform, name: str, *, skip: tuple[str, ...] = ()
+) -> list[ProvidedMaterial]:
     version = p.item_version(code_of(name))
     return [
-        ProvidedMaterial(code=m.code, filename=f"{m.code}.{m.formats[0]}", reference=f"sha256:{m.code}")
+        ProvidedMaterial(
+            code=m.code, filename=f"{m.code}.{m.formats[0]}", reference=f"sha256:{m.code}"
+        )
         for m in version.materials
         if m.code not in skip and m.necessity is not govsvc.Necessity.OPTIONAL
     ]
@@ -42,8 +46,14 @@ def counts(p: govsvc.Platform) -> dict[str, int]:
     with p.engine.connect() as conn:
         return {
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-            for t in (repository.cases_t, repository.events_t, repository.outbox_t,
-                      repository.tasks_t, repository.materials_t, repository.parties_t)
+            for t in (
+                repository.cases_t,
+                repository.events_t,
+                repository.outbox_t,
+                repository.tasks_t,
+                repository.materials_t,
+                repository.parties_t,
+            )
         }
 
 
@@ -56,7 +66,9 @@ def approve_all(p: govsvc.Platform, case: govsvc.Case) -> govsvc.Case:
 # --- the whole life ---------------------------------------------------------------------------
 
 
-def test_case_walks_its_whole_life_with_a_trail(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
+def test_case_walks_its_whole_life_with_a_trail(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
     case = platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
     assert case.state is CaseState.SUBMITTED
     case = platform.accept(case, actor="窗口A")
@@ -68,12 +80,20 @@ def test_case_walks_its_whole_life_with_a_trail(platform: govsvc.Platform, zhang
     assert case.deadline.statutory == dt.date(2026, 3, 30)
     case = approve_all(platform, case)
     assert case.state is CaseState.APPROVED
-    case = platform.issue_result(case, govsvc.CaseResult(name="食品经营许可证", number="JY12301030012345"))
+    case = platform.issue_result(
+        case, govsvc.CaseResult(name="食品经营许可证", number="JY12301030012345")
+    )
     case = platform.complete(case, delivery="窗口领取")
     assert case.state is CaseState.COMPLETED and not case.is_open
     trail = platform.trail(case.tracking_code)
     assert [e.kind for e in trail] == [
-        "drafted", "submitted", "accepted", "task_approved", "approved", "result_ready", "completed",
+        "drafted",
+        "submitted",
+        "accepted",
+        "task_approved",
+        "approved",
+        "result_ready",
+        "completed",
     ]
     assert [e.seq for e in trail] == list(range(1, 8))
     assert trail[2].actor == "窗口A"
@@ -81,7 +101,9 @@ def test_case_walks_its_whole_life_with_a_trail(platform: govsvc.Platform, zhang
     assert stored == case
 
 
-def test_one_time_notice_lists_everything_missing_at_once(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
+def test_one_time_notice_lists_everything_missing_at_once(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
     given = all_materials(platform, FOOD, skip=("M02", "M04"))
     given = [attrs.evolve(m, filename="M01.docx") if m.code == "M01" else m for m in given]
     case = platform.apply(code_of(FOOD), zhang, materials=given)
@@ -89,7 +111,12 @@ def test_one_time_notice_lists_everything_missing_at_once(platform: govsvc.Platf
     assert case.state is CaseState.SUPPLEMENT_NEEDED
     assert case.notice is not None
     problems = {(i.code, i.problem) for i in case.notice.items}
-    assert problems == {("M01", "defective"), ("M02", "missing"), ("M03", "defective"), ("M04", "missing")}
+    assert problems == {
+        ("M01", "defective"),
+        ("M02", "missing"),
+        ("M03", "defective"),
+        ("M04", "missing"),
+    }
     assert "M01" in case.notice.text() or "申请书" in case.notice.text()
     notices = platform.pending_outbox(topic="applicant.notify")
     assert len(notices) == 1 and "一次性" in notices[0].payload["text"]
@@ -100,8 +127,12 @@ def test_one_time_notice_lists_everything_missing_at_once(platform: govsvc.Platf
     assert platform.accept(case).state is CaseState.IN_REVIEW
 
 
-def test_tolerated_acceptance_holds_back_the_result(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
-    case = platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD, skip=("M06",)))
+def test_tolerated_acceptance_holds_back_the_result(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
+    case = platform.apply(
+        code_of(FOOD), zhang, materials=all_materials(platform, FOOD, skip=("M06",))
+    )
     with pytest.raises(govsvc.InvalidInput, match="tolerate=True"):
         platform.accept(case)
     case = platform.accept(case, tolerate=True)
@@ -122,7 +153,8 @@ def test_commitment_creates_a_verification_and_a_false_one_revokes(
 ) -> None:
     materials = [
         ProvidedMaterial(code="M05", kind=MaterialKind.COMMITMENT, reference="承诺书-001")
-        if m.code == "M05" else m
+        if m.code == "M05"
+        else m
         for m in all_materials(platform, FOOD)
     ]
     case = platform.accept(platform.apply(code_of(FOOD), zhang, materials=materials))
@@ -141,13 +173,18 @@ def test_commitment_refused_where_the_guide_does_not_allow_it(
 ) -> None:
     before = counts(platform)
     with pytest.raises(govsvc.MaterialNotAllowed, match="commitment"):
-        platform.apply(code_of(FOOD), zhang,
-                       materials=[ProvidedMaterial(code="M01", kind=MaterialKind.COMMITMENT)])
+        platform.apply(
+            code_of(FOOD),
+            zhang,
+            materials=[ProvidedMaterial(code="M01", kind=MaterialKind.COMMITMENT)],
+        )
     assert counts(platform) == before
 
 
 def test_stages_open_in_order(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
-    case = platform.accept(platform.apply(code_of(MOVE), zhang, materials=all_materials(platform, MOVE)))
+    case = platform.accept(
+        platform.apply(code_of(MOVE), zhang, materials=all_materials(platform, MOVE))
+    )
     assert {t.stage for t in case.tasks} == {1}
     first = case.open_tasks[0]
     case = platform.decide(case, first.id, approve=True)
@@ -163,12 +200,20 @@ def test_stages_open_in_order(platform: govsvc.Platform, zhang: govsvc.Person) -
 def test_denial_needs_reason_basis_remedies_and_cancels_other_tasks(
     platform: govsvc.Platform, zhang: govsvc.Person
 ) -> None:
-    case = platform.accept(platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD)))
+    case = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
     task = case.open_tasks[0]
     with pytest.raises(govsvc.InvalidInput, match="remedies"):
-        platform.decide(case, task.id, approve=False, reason="场所不符合要求", basis="食品安全法第三十五条")
+        platform.decide(
+            case, task.id, approve=False, reason="场所不符合要求", basis="食品安全法第三十五条"
+        )
     case = platform.decide(
-        case, task.id, approve=False, reason="经营场所不符合要求", basis="《食品安全法》第三十五条",
+        case,
+        task.id,
+        approve=False,
+        reason="经营场所不符合要求",
+        basis="《食品安全法》第三十五条",
         remedies="可于60日内申请行政复议或6个月内提起行政诉讼",
     )
     assert case.state is CaseState.DENIED
@@ -192,7 +237,9 @@ def test_illegal_transition_names_allowed_moves_and_changes_nothing(
     assert platform.case(case.id) == case
 
 
-def test_unknown_material_and_unknown_item_store_nothing(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
+def test_unknown_material_and_unknown_item_store_nothing(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
     before = counts(platform)
     with pytest.raises(govsvc.MaterialNotAllowed) as err:
         platform.apply(code_of(FOOD), zhang, materials=[ProvidedMaterial(code="M99")])
@@ -218,11 +265,17 @@ def test_failure_in_the_middle_of_a_command_rolls_everything_back(
     assert platform.case(case.id).state is CaseState.SUBMITTED
 
 
-def test_publishing_a_bad_version_lists_every_violation_and_stores_nothing(platform: govsvc.Platform) -> None:
+def test_publishing_a_bad_version_lists_every_violation_and_stores_nothing(
+    platform: govsvc.Platform,
+) -> None:
     item, versions = sample_catalogue()[0]
     bad = attrs.evolve(
-        versions[-1], version=len(versions) + 1, complaint_phone=versions[-1].consultation_phone,
-        online_depth=govsvc.OnlineDepth.IV, visits=2, visit_reason="",
+        versions[-1],
+        version=len(versions) + 1,
+        complaint_phone=versions[-1].consultation_phone,
+        online_depth=govsvc.OnlineDepth.IV,
+        visits=2,
+        visit_reason="",
     )
     with pytest.raises(govsvc.CatalogueRejected) as err:
         platform.publish(item, bad)
@@ -230,13 +283,21 @@ def test_publishing_a_bad_version_lists_every_violation_and_stores_nothing(platf
     assert platform.item_version(item.implementation_code).version == len(versions)
 
 
-def test_a_new_version_never_changes_a_started_case(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
+def test_a_new_version_never_changes_a_started_case(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
     code = code_of(CARD)
     case = platform.apply(code, zhang, materials=all_materials(platform, CARD))
     item = platform.item(code)
     current = platform.item_version(code)
-    platform.publish(item, attrs.evolve(current, version=current.version + 1,
-                                        promised_limit=govsvc.TimeLimit(8, govsvc.TimeUnit.WORKDAY)))
+    platform.publish(
+        item,
+        attrs.evolve(
+            current,
+            version=current.version + 1,
+            promised_limit=govsvc.TimeLimit(8, govsvc.TimeUnit.WORKDAY),
+        ),
+    )
     case = platform.accept(case)
     assert case.item_version == current.version
     assert case.deadline is not None and case.deadline.promised == dt.date(2026, 3, 16)  # 10 days
@@ -259,13 +320,20 @@ def test_stale_copy_gets_concurrent_update(platform: govsvc.Platform, zhang: gov
     assert counts(platform) == before
 
 
-def test_two_clerks_accepting_at_once_exactly_one_wins(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
+def test_two_clerks_accepting_at_once_exactly_one_wins(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
     for _ in range(3):
         case = platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
         barrier = threading.Barrier(2)
         outcomes: list[str] = []
 
-        def clerk(name: str, copy: govsvc.Case = case) -> None:
+        def clerk(
+            name: str,
+            copy: govsvc.Case = case,
+            barrier: threading.Barrier = barrier,
+            outcomes: list[str] = outcomes,
+        ) -> None:
             barrier.wait()
             try:
                 platform.accept(copy, actor=name)
@@ -288,11 +356,17 @@ def test_two_clerks_accepting_at_once_exactly_one_wins(platform: govsvc.Platform
 def test_suspension_and_extension_move_the_deadline(
     platform: govsvc.Platform, zhang: govsvc.Person, clock: FakeClock
 ) -> None:
-    case = platform.accept(platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD)))
+    case = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
     assert case.deadline is not None and case.deadline.promised == dt.date(2026, 3, 9)
     with pytest.raises(govsvc.InvalidInput, match="notice"):
         platform.suspend(case, govsvc.SuspensionReason.EXPERT_REVIEW, notice=" ")
-    case = platform.suspend(case, govsvc.SuspensionReason.EXPERT_REVIEW, notice="需组织专家评审，评审期间不计入办理时限。")
+    case = platform.suspend(
+        case,
+        govsvc.SuspensionReason.EXPERT_REVIEW,
+        notice="需组织专家评审，评审期间不计入办理时限。",
+    )
     assert case.is_suspended
     with pytest.raises(govsvc.InvalidTransition):
         platform.decide(case, case.open_tasks[0].id, approve=True)
@@ -304,11 +378,17 @@ def test_suspension_and_extension_move_the_deadline(
     assert case.deadline is not None and case.deadline.promised == dt.date(2026, 3, 26)
     kinds = [e.kind for e in platform.trail(case)]
     assert kinds[-3:] == ["suspended", "resumed", "extended"]
-    assert any(m.payload["kind"] == "suspended" for m in platform.pending_outbox(topic="applicant.notify"))
+    assert any(
+        m.payload["kind"] == "suspended" for m in platform.pending_outbox(topic="applicant.notify")
+    )
 
 
-def test_lights_and_overdue(platform: govsvc.Platform, zhang: govsvc.Person, clock: FakeClock) -> None:
-    case = platform.accept(platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD)))
+def test_lights_and_overdue(
+    platform: govsvc.Platform, zhang: govsvc.Person, clock: FakeClock
+) -> None:
+    case = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
     lights = platform.lights(case)
     assert lights.case is govsvc.Light.GREEN and lights.workdays_left == 5
     assert set(lights.tasks.values()) == {govsvc.Light.GREEN}
@@ -319,6 +399,15 @@ def test_lights_and_overdue(platform: govsvc.Platform, zhang: govsvc.Person, clo
     assert [s.tracking_code for s in overdue] == [case.tracking_code]
     platform.suspend(case, govsvc.SuspensionReason.HEARING, notice="举行听证，听证期间不计入时限。")
     assert platform.overdue(on=dt.date(2026, 3, 10)) == []
+    assert platform.lights(case, on=dt.date(2026, 3, 10)).suspended
+    # decided cases are not late on the promised limit, even before pickup
+    other = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
+    other = approve_all(platform, other)
+    assert other.state is CaseState.APPROVED
+    assert platform.overdue(on=dt.date(2026, 4, 30)) == []
+    assert platform.lights(other, on=dt.date(2026, 4, 30)).case is None
 
 
 def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
@@ -345,7 +434,9 @@ def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
     official = {
         "region": "CN",
         "source": "国务院办公厅关于2027年部分节假日安排的通知（test data）",
-        "years": {"2027": {"holidays": {"2027-02-03": "春节", "2027-02-04": "春节"}, "workdays": {}}},
+        "years": {
+            "2027": {"holidays": {"2027-02-03": "春节", "2027-02-04": "春节"}, "workdays": {}}
+        },
     }
     path = tmp_path / "cn-2027.json"
     path.write_text(json.dumps(official, ensure_ascii=False), encoding="utf-8")
@@ -376,9 +467,15 @@ def test_tracking_code_lookups(platform: govsvc.Platform, zhang: govsvc.Person) 
         platform.case(missing)
 
 
-def test_queues_show_only_own_tasks_with_masked_numbers(platform: govsvc.Platform, zhang: govsvc.Person) -> None:
-    case = platform.accept(platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD)))
-    other = platform.accept(platform.apply(code_of(CARD), zhang, materials=all_materials(platform, CARD)))
+def test_queues_show_only_own_tasks_with_masked_numbers(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
+    case = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
+    other = platform.accept(
+        platform.apply(code_of(CARD), zhang, materials=all_materials(platform, CARD))
+    )
     dept = case.tasks[0].department
     queue = platform.department_queue(dept)
     assert [v.case.id for v in queue] == [case.id]
@@ -393,14 +490,19 @@ def test_queues_show_only_own_tasks_with_masked_numbers(platform: govsvc.Platfor
 def test_outbox_holds_review_tasks_committed_with_the_case(
     platform: govsvc.Platform, zhang: govsvc.Person
 ) -> None:
-    case = platform.accept(platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD)))
+    case = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
     opened = platform.pending_outbox(topic="review.open")
     assert {m.payload["task_id"] for m in opened} == {t.id for t in case.tasks}
 
 
 def test_parties_are_stored_by_number(platform: govsvc.Platform) -> None:
-    org = govsvc.Organisation(key=govsvc.PartyKey.of("91230103MA1BX4K238"), name="哈尔滨市冰城饺子馆有限公司",
-                              legal_representative="张伟")
+    org = govsvc.Organisation(
+        key=govsvc.PartyKey.of("91230103MA1BX4K238"),
+        name="哈尔滨市冰城饺子馆有限公司",
+        legal_representative="张伟",
+    )
     platform.register_party(org)
     assert platform.party("91230103MA1BX4K238") == org
     assert platform.party("230103198503120316") is None

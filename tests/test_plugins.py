@@ -39,8 +39,9 @@ def test_a_misspelt_hook_fails_naming_plugin_and_hook() -> None:
         return []
 
     with pytest.raises(govsvc.PluginError) as err:
-        load_plugins([module("typo_plugin", govsvc_departmnets=govsvc_departmnets)],
-                     entry_points=False)  # fmt: skip
+        load_plugins(
+            [module("typo_plugin", govsvc_departmnets=govsvc_departmnets)], entry_points=False
+        )
     message = str(err.value)
     assert "typo_plugin" in message and "govsvc_departmnets" in message
     assert "did you mean 'govsvc_departments'" in message
@@ -51,7 +52,7 @@ def test_a_marked_function_without_the_prefix_fails() -> None:
     def departments() -> list[Any]:
         return []
 
-    with pytest.raises(govsvc.PluginError, match="'departments'.*govsvc_"):
+    with pytest.raises(govsvc.PluginError, match=r"'departments'.*govsvc_"):
         load_plugins([module("noprefix", departments=departments)], entry_points=False)
 
 
@@ -86,16 +87,21 @@ def test_wrong_return_types_fail_naming_the_hook() -> None:
         return {"code": SAMR}
 
     pm = load_plugins([module("dicty", govsvc_departments=govsvc_departments)], entry_points=False)
-    with pytest.raises(govsvc.PluginError, match="dicty.*govsvc_departments.*list of govsvc.Department"):
+    with pytest.raises(
+        govsvc.PluginError, match=r"dicty.*govsvc_departments.*list of govsvc\.Department"
+    ):
         Registry.collect(pm)
 
     @hookimpl
     def govsvc_payment_providers() -> Any:
         return ["alipay"]
 
-    pm = load_plugins([module("stringy", govsvc_payment_providers=govsvc_payment_providers)],
-                      entry_points=False)  # fmt: skip
-    with pytest.raises(govsvc.PluginError, match="str at position 0; expected govsvc.PaymentProvider"):
+    pm = load_plugins(
+        [module("stringy", govsvc_payment_providers=govsvc_payment_providers)], entry_points=False
+    )
+    with pytest.raises(
+        govsvc.PluginError, match=r"str at position 0; expected govsvc\.PaymentProvider"
+    ):
         Registry.collect(pm)
 
 
@@ -114,12 +120,15 @@ def test_platform_open_refuses_a_malformed_plugin(tmp_path: Path) -> None:
         return []
 
     with pytest.raises(govsvc.PluginError, match="govsvc_calendars"):
-        govsvc.Platform.open(f"sqlite:///{tmp_path / 'x.db'}", load_entry_points=False,
-                             plugins=[module("cal", govsvc_calendar=govsvc_calendar)])  # fmt: skip
+        govsvc.Platform.open(
+            f"sqlite:///{tmp_path / 'x.db'}",
+            load_entry_points=False,
+            plugins=[module("cal", govsvc_calendar=govsvc_calendar)],
+        )
     assert not (tmp_path / "x.db").exists()  # nothing was opened
 
 
-# --- entry points ----------------------------------------------------------------------------------
+# --- entry points ---------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -127,7 +136,8 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Two fake distributions on sys.path: a good plugin and one whose import fails."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "good_dept.py").write_text(textwrap.dedent(f"""
+    (site / "good_dept.py").write_text(
+        textwrap.dedent(f"""
         from govsvc import Department, hookimpl
 
         class Adapter:
@@ -137,14 +147,18 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         @hookimpl
         def govsvc_departments():
             return [Department(code="{PSB}", name="哈尔滨市公安局", adapter=Adapter())]
-    """), encoding="utf-8")
-    (site / "broken_dept.py").write_text("raise ImportError('missing dependency zeep')\n",
-                                         encoding="utf-8")  # fmt: skip
+    """),
+        encoding="utf-8",
+    )
+    (site / "broken_dept.py").write_text(
+        "raise ImportError('missing dependency zeep')\n", encoding="utf-8"
+    )
     for dist, mod in (("good_dept", "good_dept"), ("broken_dept", "broken_dept")):
         info = site / f"{dist}-1.0.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n",
-                                       encoding="utf-8")  # fmt: skip
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n", encoding="utf-8"
+        )
         (info / "entry_points.txt").write_text(f"[govsvc]\n{mod} = {mod}\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     yield site
@@ -179,11 +193,19 @@ def test_trace_plugins_logs_hook_calls(caplog: pytest.LogCaptureFixture) -> None
 
 
 def test_hook_govsvc_departments(tmp_path: Path) -> None:
-    with govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
-                              plugins=[plugin_for({SAMR: FakeLegacy(SAMR)})]) as p:  # fmt: skip
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}",
+        load_entry_points=False,
+        plugins=[plugin_for({SAMR: FakeLegacy(SAMR)})],
+    ) as p:
         assert list(p.departments) == [SAMR]
         assert p.departments[SAMR].operations == (
-            "profile", "certificates", "open_review", "poll_review", "issue_result", "health"
+            "profile",
+            "certificates",
+            "open_review",
+            "poll_review",
+            "issue_result",
+            "health",
         )
 
 
@@ -206,13 +228,17 @@ def test_hook_govsvc_identity_providers() -> None:
     @hookimpl
     def govsvc_identity_providers() -> list[govsvc.IdentityProvider]:
         tokens = {"t-1": "230103198503120316"}
-        return [govsvc.IdentityProvider(
-            name="hljzwfw", label="黑龙江政务服务网",
-            verify=lambda token: govsvc.PartyKey.of(tokens[token]) if token in tokens else None,
-        )]  # fmt: skip
+        return [
+            govsvc.IdentityProvider(
+                name="hljzwfw",
+                label="黑龙江政务服务网",
+                verify=lambda token: govsvc.PartyKey.of(tokens[token]) if token in tokens else None,
+            )
+        ]
 
-    pm = load_plugins([module("idp", govsvc_identity_providers=govsvc_identity_providers)],
-                      entry_points=False)  # fmt: skip
+    pm = load_plugins(
+        [module("idp", govsvc_identity_providers=govsvc_identity_providers)], entry_points=False
+    )
     provider = Registry.collect(pm).identity_providers["hljzwfw"]
     assert provider.verify("t-1") == govsvc.PartyKey.of("230103198503120316")
     assert provider.verify("forged") is None
@@ -221,12 +247,21 @@ def test_hook_govsvc_identity_providers() -> None:
 def test_hook_govsvc_payment_providers() -> None:
     @hookimpl
     def govsvc_payment_providers() -> list[govsvc.PaymentProvider]:
-        return [govsvc.PaymentProvider(name="nontax", label="非税收入统一缴款",
-                                       create_payment=lambda case_id, amount: f"PAY-{case_id}-{amount}")]  # fmt: skip
+        return [
+            govsvc.PaymentProvider(
+                name="nontax",
+                label="非税收入统一缴款",
+                create_payment=lambda case_id, amount: f"PAY-{case_id}-{amount}",
+            )
+        ]
 
-    pm = load_plugins([module("pay", govsvc_payment_providers=govsvc_payment_providers)],
-                      entry_points=False)  # fmt: skip
-    assert Registry.collect(pm).payment_providers["nontax"].create_payment("c1", "12.50") == "PAY-c1-12.50"
+    pm = load_plugins(
+        [module("pay", govsvc_payment_providers=govsvc_payment_providers)], entry_points=False
+    )
+    assert (
+        Registry.collect(pm).payment_providers["nontax"].create_payment("c1", "12.50")
+        == "PAY-c1-12.50"
+    )
 
 
 def test_hook_govsvc_delivery_providers() -> None:
@@ -234,24 +269,31 @@ def test_hook_govsvc_delivery_providers() -> None:
     def govsvc_delivery_providers() -> list[govsvc.DeliveryProvider]:
         return [govsvc.DeliveryProvider(name="ems", label="EMS 邮寄", ship=lambda c, a: f"EMS-{c}")]
 
-    pm = load_plugins([module("ems", govsvc_delivery_providers=govsvc_delivery_providers)],
-                      entry_points=False)  # fmt: skip
+    pm = load_plugins(
+        [module("ems", govsvc_delivery_providers=govsvc_delivery_providers)], entry_points=False
+    )
     providers = Registry.collect(pm).delivery_providers
     assert set(providers) == {"window", "electronic", "ems"}  # built-ins are ordinary plugins
     assert providers["ems"].ship("c1", "哈尔滨") == "EMS-c1"
 
 
 def test_hook_govsvc_calendars(tmp_path: Path) -> None:
-    data = govsvc.CalendarData.from_dict({"region": "CN", "source": "plugin", "years": {
-        "2027": {"holidays": {"2027-01-01": "元旦"}, "workdays": {}}}})  # fmt: skip
+    data = govsvc.CalendarData.from_dict(
+        {
+            "region": "CN",
+            "source": "plugin",
+            "years": {"2027": {"holidays": {"2027-01-01": "元旦"}, "workdays": {}}},
+        }
+    )
 
     @hookimpl
     def govsvc_calendars() -> list[govsvc.CalendarData]:
         return [data]
 
     plugin = module("cal2027", govsvc_calendars=govsvc_calendars)
-    with govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
-                              plugins=[plugin]) as p:  # fmt: skip
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False, plugins=[plugin]
+    ) as p:
         assert p.calendar.has_data(2027)
         assert not p.calendar.is_workday(dt.date(2027, 1, 1))
 
@@ -269,14 +311,18 @@ def test_hook_govsvc_case_event(tmp_path: Path, caplog: pytest.LogCaptureFixture
 
     listener = module("listener", govsvc_case_event=govsvc_case_event)
     broken = module("sms", govsvc_case_event=broken_listener)
-    with govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
-                              plugins=[listener, broken]) as p:  # fmt: skip
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False, plugins=[listener, broken]
+    ) as p:
         item, versions = next((i, v) for i, v in sample_catalogue() if i.name == "社会保障卡申领")
         for version in versions:
             p.publish(item, version)
         person = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
-        mats = [govsvc.ProvidedMaterial(code=m.code, filename=f"a.{m.formats[0]}")
-                for m in versions[-1].materials if m.necessity is govsvc.Necessity.REQUIRED]  # fmt: skip
+        mats = [
+            govsvc.ProvidedMaterial(code=m.code, filename=f"a.{m.formats[0]}")
+            for m in versions[-1].materials
+            if m.necessity is govsvc.Necessity.REQUIRED
+        ]
         with caplog.at_level(logging.ERROR, logger="govsvc.platform"):
             case = p.accept(p.apply(item.implementation_code, person, materials=mats))
     assert seen == [("drafted", "draft"), ("submitted", "submitted"), ("accepted", "in_review")]

@@ -77,6 +77,7 @@ EXPECTED = [
     "NoticeItem",
     "OnlineDepth",
     "Organisation",
+    "OutboxEntry",
     "OutboxMessage",
     "Party",
     "PartyKey",
@@ -134,8 +135,11 @@ def test_every_exported_name_exists_and_is_documented() -> None:
 
 
 def test_errors_form_one_hierarchy() -> None:
-    errors = [getattr(govsvc, n) for n in govsvc.__all__ if isinstance(getattr(govsvc, n), type)
-              and issubclass(getattr(govsvc, n), BaseException)]
+    errors = [
+        getattr(govsvc, n)
+        for n in govsvc.__all__
+        if isinstance(getattr(govsvc, n), type) and issubclass(getattr(govsvc, n), BaseException)
+    ]
     assert errors and all(issubclass(e, govsvc.GovsvcError) for e in errors)
     assert issubclass(govsvc.InvalidIdentifier, ValueError)
     assert issubclass(govsvc.CaseNotFound, LookupError)

@@ -135,6 +135,9 @@ _ALLOWED: dict[CaseState, frozenset[str]] = {
 }
 
 
+_WHILE_SUSPENDED = ("resume", "extend", "supply", "verify_commitment", "withdraw")
+
+
 class MaterialKind(enum.Enum):
     """How a material was provided."""
 
@@ -882,7 +885,7 @@ class Case:
         """
         self._require("decide")
         if self.is_suspended:
-            raise InvalidTransition("suspended", "decide", ["resume", "withdraw", "extend"])
+            raise InvalidTransition("suspended", "decide", _WHILE_SUSPENDED)
         task = self.task(task_id)
         if task.status is not TaskStatus.OPEN:
             raise InvalidTransition(
@@ -969,7 +972,7 @@ class Case:
         """Stop the clock (挂起). The written notice to the applicant is required (第45条)."""
         self._require("suspend")
         if self.is_suspended:
-            raise InvalidTransition("suspended", "suspend", ["resume", "withdraw", "extend"])
+            raise InvalidTransition("suspended", "suspend", _WHILE_SUSPENDED)
         _need_text(notice=notice)
         entry = Suspension(reason=reason, start=today, notice=notice.strip(), by=actor)
         return self._step(

@@ -22,13 +22,13 @@ import hashlib
 import inspect
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
-import httpx
 import sqlalchemy as sa
 
 from govsvc.adapters import IDEMPOTENT, Department
@@ -292,18 +292,27 @@ class DepartmentCaller:
                 department=department.code,
                 operation=operation,
             ) from None
-        except (httpx.TimeoutException, httpx.NetworkError) as exc:
-            raise AdapterUnavailable(
-                f"{department.name}: {type(exc).__name__} during {operation}: {exc}",
-                department=department.code,
-                operation=operation,
-            ) from exc
         except Exception as exc:
+            if _is_network_failure(exc):
+                raise AdapterUnavailable(
+                    f"{department.name}: {type(exc).__name__} during {operation}: {exc}",
+                    department=department.code,
+                    operation=operation,
+                ) from exc
             raise AdapterError(
                 f"{department.name}'s adapter failed in {operation}: {type(exc).__name__}: {exc}",
                 department=department.code,
                 operation=operation,
             ) from exc
+
+
+def _is_network_failure(exc: Exception) -> bool:
+    # httpx is imported only if an adapter uses it; looking it up in sys.modules keeps
+    # `import govsvc` from paying for it.
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(exc, httpx.TimeoutException | httpx.NetworkError):
+        return True
+    return isinstance(exc, ConnectionError)
 
 
 # --- the chained log ---------------------------------------------------------------------------

@@ -77,13 +77,14 @@ from govsvc.identity import Organisation, Party, PartyKey, Person
 from govsvc.plugins import PluginManager, Registry, load_plugins
 from govsvc.profile import Profile, merge_profiles
 from govsvc.store import migrate, repository
-from govsvc.store.tables import ExchangeLogRow, OutboxRow, case_from_data
+from govsvc.store.tables import ExchangeLogRow, case_from_data
 
 __all__ = [
     "CaseLights",
     "CaseSummary",
     "DeliveryReport",
     "HolderCertificates",
+    "OutboxEntry",
     "Platform",
     "PollReport",
     "TaskView",
@@ -148,6 +149,32 @@ class CaseLights:
     tasks: Mapping[str, Light]
     workdays_left: int | None
     suspended: bool
+
+
+@attrs.frozen(kw_only=True)
+class OutboxEntry:
+    """An outbox message waiting for delivery."""
+
+    id: str
+    case_id: str
+    topic: str
+    payload: Mapping[str, Any]
+    created_at: dt.datetime
+    attempts: int
+    last_error: str | None
+
+    @classmethod
+    def of(cls, row: Any) -> OutboxEntry:
+        created = row.created_at
+        return cls(
+            id=row.id,
+            case_id=row.case_id,
+            topic=row.topic,
+            payload=row.payload,
+            created_at=created if created.tzinfo else created.replace(tzinfo=dt.UTC),
+            attempts=row.attempts,
+            last_error=row.last_error,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -1350,7 +1377,9 @@ class Platform:
         """Warning lights for a case and its open tasks, on ``on`` (default today)."""
         found = self.case(case)
         today = on or self.today()
-        if found.accepted_at is None or not found.is_open or found.deadline is None:
+        # The promised limit (承诺办结时限) runs from acceptance to the decision; a decided
+        # case waiting for pickup is not late on it.
+        if found.state is not CaseState.IN_REVIEW or found.deadline is None:
             return CaseLights(case=None, tasks={}, workdays_left=None, suspended=found.is_suspended)
         version = self.item_version(found.item_code, found.item_version)
         deadline = self._deadline(found, version, today)
@@ -1459,12 +1488,11 @@ class Platform:
         """Open, running (not suspended) cases past their promised due date on ``on``."""
         t = repository.cases_t
         day = on or self.today()
-        open_states = [s.value for s in CaseState if s.is_open]
         with self._read() as conn:
             cases = repository.iter_cases(
                 conn,
                 [
-                    t.c.state.in_(open_states),
+                    t.c.state == CaseState.IN_REVIEW.value,
                     t.c.due_promised < day,
                     t.c.suspended.is_(False),
                 ],
@@ -1473,15 +1501,31 @@ class Platform:
             )
         return [CaseSummary.of(c) for c in cases]
 
-    def pending_outbox(self, *, topic: str | None = None, limit: int = 100) -> list[OutboxRow]:
-        """Outbox messages committed but not yet delivered, oldest first."""
+    def pending_outbox(self, *, topic: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        """Outbox messages committed but not yet delivered, oldest first.
+
+        Topics: ``review.open`` (delivered by :meth:`deliver_outbox`), ``applicant.notify``
+        (notices for the applicant: one-time notice, suspension, decision — a host sends
+        them by SMS or in the portal and marks them with :meth:`mark_delivered`) and
+        ``commitment.verify`` (告知承诺 verification work for inspectors).
+        """
         t = repository.outbox_t
         stmt = sa.select(t).where(t.c.delivered_at.is_(None))
         if topic is not None:
             stmt = stmt.where(t.c.topic == topic)
-        stmt = stmt.order_by(t.c.created_at).limit(limit)
+        stmt = stmt.order_by(t.c.created_at, t.c.id).limit(limit)
         with self._read() as conn:
-            return [OutboxRow.model_validate(r._mapping) for r in conn.execute(stmt)]
+            return [OutboxEntry.of(r) for r in conn.execute(stmt)]
+
+    def mark_delivered(self, ids: Sequence[str]) -> int:
+        """Mark outbox messages handled (e.g. notices sent); returns how many were pending."""
+        t = repository.outbox_t
+        with self._write() as conn:
+            return conn.execute(
+                sa.update(t)
+                .where(t.c.id.in_(list(ids)), t.c.delivered_at.is_(None))
+                .values(delivered_at=self.now())
+            ).rowcount
 
 
 def create_engine(url: str, *, schema: str | None = None, echo: bool = False) -> sa.Engine:

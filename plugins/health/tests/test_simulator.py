@@ -68,8 +68,8 @@ def test_sun_yue_has_a_birth_certificate(health_url: str) -> None:
     assert certificate.mother == ParentRecord("陈静", CHEN_JING)
     assert certificate.father == ParentRecord("刘洋", LIU_YANG)
     assert call(health_url, lambda c: c.certificate("Q230123456")) == certificate
-    for parent in (CHEN_JING, LIU_YANG):
-        assert call(health_url, lambda c, p=parent: c.certificates_as_parent(p)) == [certificate]
+    assert call(health_url, lambda c: c.certificates_as_parent(CHEN_JING)) == [certificate]
+    assert call(health_url, lambda c: c.certificates_as_parent(LIU_YANG)) == [certificate]
 
 
 def test_person_data_and_the_deliberate_spelling(health_url: str) -> None:
@@ -192,10 +192,11 @@ def test_latency_delays_but_answers(serve: Callable[..., str]) -> None:
     assert time.monotonic() - started >= 0.1
 
 
-@pytest.mark.parametrize("options", [{"latency": -1.0}, {"failure_rate": 1.5}])
-def test_bad_options_are_refused(options: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=r"latency|failure_rate"):
-        create_app(**options)
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="latency must be 0 or more"):
+        create_app(latency=-1.0)
+    with pytest.raises(ValueError, match="failure_rate must be between 0 and 1"):
+        create_app(failure_rate=1.5)
 
 
 def test_refused_connection_is_unavailable(refused_url: str) -> None:

@@ -1,6 +1,6 @@
 """A simulator of 哈尔滨市人力资源和社会保障局's REST API (social security, 人社).
 
-Run it alone with ``python -m govsvc_hrss.simulator --port 8702``. Get a token with
+Run it alone with ``python -m govsvc_hrss.simulator --port 8103``. Get a token with
 ``POST /oauth/token`` (form: ``grant_type=client_credentials&client_id=govsvc&
 client_secret=hrss-sim-secret``) and send it as ``Authorization: Bearer ...``. Review tasks
 live in memory; move one on with ``POST /admin/review-tasks/{legacyTaskId}/decision`` and a
@@ -475,10 +475,10 @@ def create_app(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the simulator on 127.0.0.1 (``python -m govsvc_hrss.simulator --port 8702``)."""
+    """Run the simulator on 127.0.0.1 (``python -m govsvc_hrss.simulator --port 8103``)."""
     parser = argparse.ArgumentParser(description="Simulated 哈尔滨市人社局 REST API")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8702)
+    parser.add_argument("--port", type=int, default=8103)
     parser.add_argument("--client-id", default="govsvc")
     parser.add_argument("--client-secret", default="hrss-sim-secret")
     parser.add_argument("--token-ttl", type=float, default=3600.0, metavar="SECONDS")

@@ -1,6 +1,6 @@
 """A simulator of 哈尔滨市公安局's household register (户籍) SOAP service.
 
-Run it alone with ``python -m govsvc_psb.simulator --port 8701``; the WSDL is at
+Run it alone with ``python -m govsvc_psb.simulator --port 8102``; the WSDL is at
 ``GET /ws?wsdl`` and every operation is a SOAP 1.1 POST to ``/ws``. Review tasks live in
 memory; move one on with ``POST /admin/review-tasks/{legacyTaskId}/decision`` and a JSON body
 ``{"approve": true, "reason": "材料齐全"}``, or start the simulator with ``auto_decide_after``.
@@ -615,10 +615,10 @@ def wsdl(location: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the simulator on 127.0.0.1 (``python -m govsvc_psb.simulator --port 8701``)."""
+    """Run the simulator on 127.0.0.1 (``python -m govsvc_psb.simulator --port 8102``)."""
     parser = argparse.ArgumentParser(description="Simulated 哈尔滨市公安局 household register")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8701)
+    parser.add_argument("--port", type=int, default=8102)
     parser.add_argument("--username", default="govsvc")
     parser.add_argument("--password", default="hukou-sim")
     parser.add_argument(

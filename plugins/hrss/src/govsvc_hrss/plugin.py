@@ -1,0 +1,51 @@
+"""govsvc plugin: plugs 哈尔滨市人力资源和社会保障局 (social security, 人社) into a Platform.
+
+Installed, it is found through the ``govsvc`` entry point ``hrss``; it can also be passed
+explicitly: ``Platform.open(url, plugins=[govsvc_hrss.plugin], load_entry_points=False)``.
+Configuration comes from the environment when the platform opens (see
+:meth:`govsvc_hrss.adapter.HrssConfig.from_env`):
+
+``GOVSVC_HRSS_URL``            the API address (default ``http://127.0.0.1:8103``)
+``GOVSVC_HRSS_CLIENT_ID``      OAuth 2.0 client id (default ``govsvc``)
+``GOVSVC_HRSS_CLIENT_SECRET``  OAuth 2.0 client secret (default ``hrss-sim-secret``, the
+                               simulator's)
+``GOVSVC_HRSS_TIMEOUT``        seconds per call (default ``5``)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from govsvc import Department, hookimpl
+from govsvc_hrss.adapter import HrssAdapter, HrssConfig
+from govsvc_hrss.client import DEPARTMENT
+from govsvc_hrss.seed import DEPARTMENT_NAME
+
+__all__ = ["AUTHORITATIVE_FOR", "DIVISION", "ITEMS", "govsvc_departments"]
+
+DIVISION: Final = "230100"  # 哈尔滨市
+
+ITEMS: Final = ("11230100003109212K3002005001000",)
+"""Implementation codes of the bureau's items in the sample catalogue: 社会保障卡申领."""
+
+AUTHORITATIVE_FOR: Final = ("social_security_card", "insured_status")
+"""Profile attributes the bureau is the source of truth for (一数一源)."""
+
+
+@hookimpl
+def govsvc_departments() -> list[Department]:
+    """哈尔滨市人力资源和社会保障局, with an adapter configured from ``GOVSVC_HRSS_*``."""
+    config = HrssConfig.from_env()
+    return [
+        Department(
+            code=DEPARTMENT,
+            name=DEPARTMENT_NAME,
+            division=DIVISION,
+            adapter=HrssAdapter(config),
+            # govsvc's Department uses a bare `tuple` converter, which mypy types as
+            # Iterable[_T_co] and refuses every argument; drop the ignores once it is typed.
+            items=ITEMS,  # type: ignore[arg-type]
+            authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+            timeout=config.timeout,
+        )
+    ]

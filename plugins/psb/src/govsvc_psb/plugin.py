@@ -1,0 +1,50 @@
+"""govsvc plugin: plugs 哈尔滨市公安局 (household register, 户籍) into a Platform.
+
+Installed, it is found through the ``govsvc`` entry point ``psb``; it can also be passed
+explicitly: ``Platform.open(url, plugins=[govsvc_psb.plugin], load_entry_points=False)``.
+Configuration comes from the environment when the platform opens (see
+:meth:`govsvc_psb.adapter.PsbConfig.from_env`):
+
+``GOVSVC_PSB_URL``       the service address (default ``http://127.0.0.1:8102``)
+``GOVSVC_PSB_USERNAME``  WS-Security user name (default ``govsvc``)
+``GOVSVC_PSB_PASSWORD``  WS-Security password (default ``hukou-sim``, the simulator's)
+``GOVSVC_PSB_TIMEOUT``   seconds per call (default ``5``)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from govsvc import Department, hookimpl
+from govsvc_psb.adapter import PsbAdapter, PsbConfig
+from govsvc_psb.client import DEPARTMENT
+from govsvc_psb.seed import DEPARTMENT_NAME
+
+__all__ = ["AUTHORITATIVE_FOR", "DIVISION", "ITEMS", "govsvc_departments"]
+
+DIVISION: Final = "230100"  # 哈尔滨市
+
+ITEMS: Final = ("11230100003108738D3000716002003",)
+"""Implementation codes of the bureau's items in the sample catalogue: 户口迁移（市内跨区迁移）."""
+
+AUTHORITATIVE_FOR: Final = ("name", "sex", "birth_date", "address", "ethnicity")
+"""Profile attributes the household register is the source of truth for (一数一源)."""
+
+
+@hookimpl
+def govsvc_departments() -> list[Department]:
+    """哈尔滨市公安局, with an adapter configured from ``GOVSVC_PSB_*``."""
+    config = PsbConfig.from_env()
+    return [
+        Department(
+            code=DEPARTMENT,
+            name=DEPARTMENT_NAME,
+            division=DIVISION,
+            adapter=PsbAdapter(config),
+            # govsvc's Department uses a bare `tuple` converter, which mypy types as
+            # Iterable[_T_co] and refuses every argument; drop the ignores once it is typed.
+            items=ITEMS,  # type: ignore[arg-type]
+            authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+            timeout=config.timeout,
+        )
+    ]
