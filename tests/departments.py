@@ -179,3 +179,11 @@ def plugin_for(legacies: Mapping[str, Any], *, timeout: float = 2.0) -> Departme
             for code, adapter in legacies.items()
         ]
     )
+
+
+class CancellingLegacy(FakeLegacy):
+    """A legacy system that can withdraw a task."""
+
+    def cancel_review(self, ticket: ReviewTicket) -> None:
+        self.calls.append("cancel_review")
+        self.tasks[ticket.legacy_id]["cancelled"] = True

@@ -274,3 +274,38 @@ def test_callbacks_decide_only_own_tasks(make_platform: MakePlatform) -> None:
     assert decided.status is govsvc.TaskStatus.APPROVED and "李强" in decided.decided_by
     with pytest.raises(govsvc.CaseNotFound):
         p.record_decision("f" * 32, outcome, department=SAMR)
+
+
+def test_cancelled_tasks_are_withdrawn_from_legacy_systems(make_platform: MakePlatform) -> None:
+    from tests.departments import CancellingLegacy
+
+    legacies = {SAMR: FakeLegacy(SAMR), HEALTH: CancellingLegacy(HEALTH)}
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    case = accepted_food_case(p)
+    assert p.deliver_outbox().delivered == 2
+    samr_task = next(t for t in case.tasks if t.department == SAMR)
+    p.decide(
+        case,
+        samr_task.id,
+        approve=False,
+        reason="经营场所不符合要求",
+        basis="《食品安全法》第三十五条",
+        remedies="可申请行政复议",
+    )
+    report = p.deliver_outbox()
+    assert report.delivered == 1  # HEALTH's task withdrawn from its system
+    [legacy_task] = legacies[HEALTH].tasks.values()
+    assert legacy_task.get("cancelled") is True
+    assert p.pending_outbox(topic="review.cancel") == []
+
+
+def test_tasks_closed_before_delivery_are_not_pushed(make_platform: MakePlatform) -> None:
+    legacies = standard_departments()
+    p = make_platform(plugin_for(legacies))
+    case = accepted_food_case(p)
+    p.withdraw(case, reason="申请人撤回")
+    report = p.deliver_outbox()
+    assert report.delivered == 0 and not legacies[SAMR].tasks
+    assert p.pending_outbox() == [] or all(
+        m.topic == "applicant.notify" for m in p.pending_outbox()
+    )

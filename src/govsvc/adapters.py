@@ -10,6 +10,7 @@ need)::
     open_review(request: ReviewRequest) -> str                  # push a task; returns legacy id
     poll_review(ticket: ReviewTicket) -> ReviewOutcome | None   # decision, or None if pending
     issue_result(ticket: ReviewTicket) -> IssuedResult          # licence number and face data
+    cancel_review(ticket: ReviewTicket) -> None                 # task withdrawn/denied elsewhere
     health() -> bool
 
 ``open_review`` must be idempotent on ``request.task_id``: the platform retries a delivery
@@ -53,6 +54,7 @@ OPERATIONS = (
     "open_review",
     "poll_review",
     "issue_result",
+    "cancel_review",
     "health",
 )
 """The adapter operations the platform knows, in the order the docs list them."""

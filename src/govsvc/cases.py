@@ -647,6 +647,30 @@ class Case:
         )
         return Step(case, event, tuple(outbox))
 
+    def _cancel_open(
+        self, tasks: tuple[ReviewTask, ...], why: str
+    ) -> tuple[tuple[ReviewTask, ...], list[OutboxMessage]]:
+        """Cancel the open tasks; each gets a ``review.cancel`` message for its department."""
+        cancelled = tuple(
+            attrs.evolve(t, status=TaskStatus.CANCELLED) if t.status is TaskStatus.OPEN else t
+            for t in tasks
+        )
+        outbox = [
+            OutboxMessage(
+                id=new_id(),
+                topic="review.cancel",
+                payload={
+                    "task_id": t.id,
+                    "case_id": self.id,
+                    "department": t.department,
+                    "reason": why,
+                },
+            )
+            for t in tasks
+            if t.status is TaskStatus.OPEN
+        ]
+        return cancelled, outbox
+
     def _notify(self, kind: str, text: str) -> OutboxMessage:
         return OutboxMessage(
             id=new_id(),
@@ -911,10 +935,7 @@ class Case:
             "basis": basis,
         }
         if not approve:
-            tasks = tuple(
-                attrs.evolve(t, status=TaskStatus.CANCELLED) if t.status is TaskStatus.OPEN else t
-                for t in tasks
-            )
+            tasks, cancels = self._cancel_open(tasks, "denied")
             decision = CaseDecision(
                 approved=False, reason=reason, basis=basis, remedies=remedies, at=now, by=actor
             )
@@ -924,7 +945,10 @@ class Case:
                 now=now,
                 actor=actor,
                 data=data,
-                outbox=[self._notify("denied", f"不予许可：{reason}（依据：{basis}；{remedies}）")],
+                outbox=[
+                    self._notify("denied", f"不予许可：{reason}（依据：{basis}；{remedies}）"),
+                    *cancels,
+                ],
                 state=CaseState.DENIED,
                 tasks=tasks,
                 decision=decision,
@@ -1072,16 +1096,13 @@ class Case:
         basis = "《国务院办公厅关于全面推行证明事项和涉企经营许可事项告知承诺制的指导意见》"
         decision = CaseDecision(approved=False, reason=reason, basis=basis, at=now, by=actor)
         if self.state is CaseState.IN_REVIEW:
-            tasks = tuple(
-                attrs.evolve(t, status=TaskStatus.CANCELLED) if t.status is TaskStatus.OPEN else t
-                for t in self.tasks
-            )
+            tasks, cancels = self._cancel_open(self.tasks, "false commitment")
             return self._step(
                 "denied",
                 now=now,
                 actor=actor,
                 data={**data, "outcome": "denied"},
-                outbox=[self._notify("denied", reason)],
+                outbox=[self._notify("denied", reason), *cancels],
                 state=CaseState.DENIED,
                 commitments=commitments,
                 tasks=tasks,
@@ -1142,15 +1163,13 @@ class Case:
     def withdraw(self, *, reason: str, now: dt.datetime, actor: str) -> Step:
         """The applicant withdraws (撤回) an open case."""
         self._require("withdraw")
-        tasks = tuple(
-            attrs.evolve(t, status=TaskStatus.CANCELLED) if t.status is TaskStatus.OPEN else t
-            for t in self.tasks
-        )
+        tasks, cancels = self._cancel_open(self.tasks, "withdrawn")
         return self._step(
             "withdrawn",
             now=now,
             actor=actor,
             data={"reason": reason},
+            outbox=cancels,
             state=CaseState.WITHDRAWN,
             tasks=tasks,
             closed_at=now,

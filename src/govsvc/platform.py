@@ -1026,13 +1026,15 @@ class Platform:
         return result
 
     def deliver_outbox(self, *, limit: int = 100, requester: str = "outbox") -> DeliveryReport:
-        """Deliver committed review tasks to the departments' legacy systems.
+        """Deliver committed review work to the departments' legacy systems.
 
-        A task is committed with its case first (the outbox) and delivered here; a crash in
-        between loses nothing, and the task id is the idempotency key, so a retry never
-        creates a second task in the legacy system. Tasks of departments without an
-        adapter (or without ``open_review``) stay in the platform's department queue
-        (manual handling). Failed deliveries are retried later with backoff.
+        ``review.open``: a task is committed with its case first (the outbox) and pushed
+        here; a crash in between loses nothing, and the task id is the idempotency key, so a
+        retry never creates a second task in the legacy system. ``review.cancel``: a task
+        that was cancelled (denial elsewhere, withdrawal) is withdrawn from the legacy
+        system if its adapter offers ``cancel_review``. Work for departments without an
+        adapter for it stays in the platform's department queue (manual handling). Failed
+        deliveries are retried later with exponential backoff.
         """
         outbox_t, tasks_t = repository.outbox_t, repository.tasks_t
         now = self.now()
@@ -1040,74 +1042,67 @@ class Platform:
             rows = conn.execute(
                 sa.select(outbox_t)
                 .where(
-                    outbox_t.c.topic == "review.open",
+                    outbox_t.c.topic.in_(["review.open", "review.cancel"]),
                     outbox_t.c.delivered_at.is_(None),
                     outbox_t.c.available_at <= now,
                 )
-                .order_by(outbox_t.c.created_at)
+                .order_by(outbox_t.c.created_at, outbox_t.c.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            cases = {r.case_id: repository.load_case(conn, case_id=r.case_id) for r in rows}
-        manual: list[Any] = []
-        work: list[tuple[Any, Department, Case]] = []
+            case_ids = {r.case_id for r in rows}
+            cases = {c: repository.load_case(conn, case_id=c) for c in case_ids}
+            task_ids = [r.payload["task_id"] for r in rows]
+            legacy_ids = dict(
+                conn.execute(
+                    sa.select(tasks_t.c.id, tasks_t.c.legacy_id).where(tasks_t.c.id.in_(task_ids))
+                ).all()
+            )
+        done: list[tuple[Any, str]] = []  # (row, note) settled without a call
+        work: list[tuple[Any, Department, Any]] = []  # (row, department, coroutine factory)
         for row in rows:
+            task_id = row.payload["task_id"]
             department = self.departments.get(row.payload["department"])
             case = cases[row.case_id]
-            task_open = case is not None and any(
-                t.id == row.payload["task_id"] and t.status is TaskStatus.OPEN for t in case.tasks
-            )
-            if (
-                department is None
-                or case is None
-                or not department.offers("open_review")
-                or not task_open
-            ):
-                manual.append(row)
+            if row.topic == "review.open":
+                task = next((t for t in case.tasks if t.id == task_id), None) if case else None
+                if case is None or task is None or task.status is not TaskStatus.OPEN:
+                    done.append((row, "skipped: the task was closed before delivery"))
+                elif department is None or not department.offers("open_review"):
+                    done.append((row, "manual: handled in the department queue"))
+                else:
+                    work.append((row, department, self._open_call(case, row, requester)))
             else:
-                work.append((row, department, case))
+                legacy = legacy_ids.get(task_id)
+                if legacy is None:
+                    done.append((row, "skipped: the task never reached the legacy system"))
+                elif department is None or not department.offers("cancel_review"):
+                    done.append((row, "manual: tell the department the task was cancelled"))
+                else:
+                    ticket = ReviewTicket(task_id=task_id, legacy_id=legacy, case_id=row.case_id)
+                    work.append((row, department, self._cancel_call(ticket, requester)))
         records: list[ExchangeRecord] = []
 
-        async def push(row: Any, department: Department, case: Case) -> str:
-            request = ReviewRequest(
-                task_id=row.payload["task_id"],
-                case_id=case.id,
-                tracking_code=case.tracking_code,
-                item_code=case.item_code,
-                stage=row.payload["stage"],
-                applicant=case.applicant,
-                applicant_name=case.applicant_name,
-                form=case.form,
-                materials=tuple(m.code for m in case.materials),
-            )
-            legacy: str = await self.caller.call(
-                department,
-                "open_review",
-                request,
-                requester=requester,
-                on_behalf_of=str(case.applicant),
-                purpose="推送审查任务",
-                case_id=case.id,
-                check=_check_legacy_id,
-                records=records,
-            )
-            return legacy
-
         async def fan_out() -> list[Any]:
-            return await asyncio.gather(*(push(*w) for w in work), return_exceptions=True)
+            return list(
+                await asyncio.gather(
+                    *(factory(department, records) for _, department, factory in work),
+                    return_exceptions=True,
+                )
+            )
 
         outcomes = self._run(fan_out()) if work else []
         errors: list[str] = []
         delivered = retrying = 0
         with self._write() as conn:
             append_records(conn, records)
-            for row in manual:
+            for row, note in done:
                 conn.execute(
                     sa.update(outbox_t)
                     .where(outbox_t.c.id == row.id)
-                    .values(delivered_at=now, last_error="manual: handled in the department queue")
+                    .values(delivered_at=now, last_error=note)
                 )
-            for (row, _department, _case), outcome in zip(work, outcomes, strict=True):
+            for (row, _department, _factory), outcome in zip(work, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
                     attempts = row.attempts + 1
                     retry_at = now + dt.timedelta(seconds=min(3600, 5 * 2**attempts))
@@ -1118,27 +1113,74 @@ class Platform:
                             attempts=attempts, available_at=retry_at, last_error=str(outcome)[:2000]
                         )
                     )
-                    errors.append(f"task {row.payload['task_id']}: {outcome}")
+                    errors.append(f"{row.topic} {row.payload['task_id']}: {outcome}")
                     retrying += 1
                     if not isinstance(outcome, AdapterError):
-                        log.error(
-                            "delivering task %s failed", row.payload["task_id"], exc_info=outcome
-                        )
+                        log.error("delivering %s failed", row.payload["task_id"], exc_info=outcome)
                     continue
-                conn.execute(
-                    sa.update(tasks_t)
-                    .where(tasks_t.c.id == row.payload["task_id"])
-                    .values(legacy_id=outcome)
-                )
+                if row.topic == "review.open":
+                    conn.execute(
+                        sa.update(tasks_t)
+                        .where(tasks_t.c.id == row.payload["task_id"])
+                        .values(legacy_id=outcome)
+                    )
                 conn.execute(
                     sa.update(outbox_t)
                     .where(outbox_t.c.id == row.id)
                     .values(delivered_at=now, attempts=row.attempts + 1, last_error=None)
                 )
                 delivered += 1
+        manual = sum(1 for _, note in done if note.startswith("manual"))
         return DeliveryReport(
-            delivered=delivered, retrying=retrying, manual=len(manual), errors=tuple(errors)
+            delivered=delivered, retrying=retrying, manual=manual, errors=tuple(errors)
         )
+
+    def _open_call(
+        self, case: Case, row: Any, requester: str
+    ) -> Callable[[Department, list[ExchangeRecord]], Any]:
+        request = ReviewRequest(
+            task_id=row.payload["task_id"],
+            case_id=case.id,
+            tracking_code=case.tracking_code,
+            item_code=case.item_code,
+            stage=row.payload["stage"],
+            applicant=case.applicant,
+            applicant_name=case.applicant_name,
+            form=case.form,
+            materials=tuple(m.code for m in case.materials),
+        )
+
+        def call(department: Department, records: list[ExchangeRecord]) -> Any:
+            return self.caller.call(
+                department,
+                "open_review",
+                request,
+                requester=requester,
+                on_behalf_of=str(case.applicant),
+                purpose="推送审查任务",
+                case_id=case.id,
+                check=_check_legacy_id,
+                records=records,
+            )
+
+        return call
+
+    def _cancel_call(
+        self, ticket: ReviewTicket, requester: str
+    ) -> Callable[[Department, list[ExchangeRecord]], Any]:
+        def call(department: Department, records: list[ExchangeRecord]) -> Any:
+            return self.caller.call(
+                department,
+                "cancel_review",
+                ticket,
+                requester=requester,
+                on_behalf_of=department.code,
+                purpose="撤销审查任务",
+                case_id=ticket.case_id,
+                records=records,
+            )
+
+        return call
 
     def poll_reviews(self, *, limit: int = 200, requester: str = "poller") -> PollReport:
         """Ask legacy systems for decisions on delivered tasks and record those that came.

@@ -28,7 +28,7 @@ import re
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, NoReturn, Self, TypeVar
+from typing import Any, Literal, NoReturn, Self, TypeVar, overload
 from urllib.parse import quote
 
 import attrs
@@ -301,7 +301,6 @@ class HealthClient:
                 "form": dict(form),
             },
         )
-        assert root is not None
         data = root["data"]
         if data["idempotencyKey"].text() != task_id:
             data["idempotencyKey"].fail(
@@ -318,7 +317,6 @@ class HealthClient:
     async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
         """The decision on a review task, or None while it is pending."""
         root = await self._call("poll_review", "GET", _task_path(legacy_task_id))
-        assert root is not None
         return _decision(root["data"])
 
     async def decide_review(
@@ -331,7 +329,6 @@ class HealthClient:
             _task_path(legacy_task_id) + "/decision",
             json={"approved": approve, "remark": reason, "auditor": reviewer},
         )
-        assert root is not None
         decision = _decision(root["data"])
         if decision is None:
             root["data"]["status"].fail("the task is still pending after the decision was sent")
@@ -340,14 +337,13 @@ class HealthClient:
     async def issue_result(self, legacy_task_id: str) -> BirthCertificateRecord:
         """Issue the birth medical certificate of an approved task; again → the same one."""
         root = await self._call("issue_result", "POST", _task_path(legacy_task_id) + "/issue")
-        assert root is not None
         return _birth_certificate(root["data"])
 
     async def health(self) -> bool:
         """True when the system answers its health check with status UP."""
         try:
             root = await self._call("health", "GET", "/health")
-            return root is not None and root["data"]["status"].text() == "UP"
+            return root["data"]["status"].text() == "UP"
         except AdapterError:
             return False
 
@@ -377,6 +373,32 @@ class HealthClient:
                     f"page {page} is empty although only {len(rows)} of {total} rows arrived"
                 )
             page += 1
+
+    @overload
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        missing_ok: Literal[False] = ...,
+    ) -> Node: ...
+
+    @overload
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        missing_ok: bool,
+    ) -> Node | None: ...
 
     async def _call(
         self,

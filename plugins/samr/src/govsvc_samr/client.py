@@ -27,7 +27,7 @@ import ssl
 from collections.abc import Mapping
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, NoReturn, Self, TypeVar
+from typing import Any, Literal, NoReturn, Self, TypeVar, overload
 from urllib.parse import quote
 
 import attrs
@@ -291,7 +291,6 @@ class SamrClient:
                 "form": dict(form),
             },
         )
-        assert data is not None
         if data["bizKey"].text() != task_id:
             data["bizKey"].fail(f"the system answered for another idempotency key than {task_id!r}")
         return _build(
@@ -305,7 +304,6 @@ class SamrClient:
     async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
         """The decision on a review task, or None while it is still pending (待审查)."""
         data = await self._call("poll_review", "GET", _task_path(legacy_task_id))
-        assert data is not None
         return _decision(data)
 
     async def decide_review(
@@ -322,7 +320,6 @@ class SamrClient:
                 "reviewer": reviewer,
             },
         )
-        assert data is not None
         decision = _decision(data)
         if decision is None:
             data["status"].fail("the task is still pending after the decision was sent")
@@ -331,18 +328,43 @@ class SamrClient:
     async def issue_result(self, legacy_task_id: str) -> LicenceRecord:
         """Issue the 食品经营许可证 of an approved task; asking again returns the same licence."""
         data = await self._call("issue_result", "POST", _task_path(legacy_task_id) + "/issue")
-        assert data is not None
         return _licence(data)
 
     async def health(self) -> bool:
         """True when the system answers its health check with status UP."""
         try:
             data = await self._call("health", "GET", "/health")
-            return data is not None and data["status"].text() == "UP"
+            return data["status"].text() == "UP"
         except AdapterError:
             return False
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    @overload
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        missing_ok: Literal[False] = ...,
+    ) -> Node: ...
+
+    @overload
+    async def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        missing_ok: bool,
+    ) -> Node | None: ...
 
     async def _call(
         self,

@@ -1,0 +1,568 @@
+"""The contract every department adapter keeps, as pytest tests any plugin can run.
+
+Each test checks one promise of the adapter contract (:mod:`govsvc.adapters`) for the
+department in the fixture ``govsvc_contract_department``, and only for the operations its
+adapter implements (the others skip). Calls go through a real :class:`govsvc.Platform` on a
+temporary SQLite file, exactly as in production: on the platform's event loop, with the
+department's timeout, the answer type checks and the exchange log. Retries are off, so the
+first failure shows.
+
+Tests that need a party the legacy system knows (or does not) read the optional fixture
+``govsvc_contract_samples``: ``{"known_party": NUMBER, "unknown_party": NUMBER}``; without
+it they skip and say so.
+
+Run it from your plugin's tests (the plugin ``govsvc.testing`` provides the default
+fixtures)::
+
+    # tests/test_contract.py
+    from govsvc.testing.contract import *  # noqa: F403
+
+    pytest_plugins = ["govsvc.testing"]
+
+with ``govsvc_contract_department`` (and ``govsvc_contract_samples``) defined in your
+``conftest.py``, or without writing anything:
+``pytest -p govsvc.testing --govsvc-contract=<entry point name>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import difflib
+import inspect
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import sqlalchemy as sa
+
+from govsvc.adapters import (
+    OPERATIONS,
+    CertificateRecord,
+    Department,
+    Finding,
+    IssuedResult,
+    ReviewOutcome,
+    ReviewRequest,
+    ReviewTicket,
+)
+from govsvc.cases import Case, TaskStatus
+from govsvc.errors import AdapterUnavailable, InvalidIdentifier
+from govsvc.exchange import CallPolicy
+from govsvc.hookspecs import hookimpl
+from govsvc.identity import CreditCode, Organisation, PartyKey, Person
+from govsvc.platform import Platform
+from govsvc.store import repository
+from govsvc.store.tables import ExchangeLogRow
+from govsvc.testing.factories import FakeClock, make_case, make_item, make_person
+
+__all__ = [
+    "test_certificates_of_a_known_party_are_records",
+    "test_department_is_well_formed",
+    "test_every_call_is_in_the_exchange_log",
+    "test_health_answers_true_or_false",
+    "test_open_review_is_idempotent_on_the_task_id",
+    "test_poll_review_answers_an_outcome_or_none",
+    "test_prereview_answers_findings",
+    "test_profile_of_a_known_party_is_a_mapping",
+    "test_profile_of_an_unknown_party_is_none",
+]
+
+PURPOSE = "接口契约测试"  # purpose of use recorded in the exchange log (用证事由)
+_ARITY = {op: 0 if op == "health" else 1 for op in OPERATIONS}
+_SAMPLE_HELP = {
+    "known_party": "a citizen ID or credit code the legacy system knows",
+    "unknown_party": "a valid citizen ID or credit code the legacy system does not know",
+}
+
+
+# --- the harness -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Call:
+    """One call the platform made to the adapter, with its raw answer or error."""
+
+    operation: str
+    args: tuple[Any, ...]
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _RecordingAdapter:
+    """Stands in for the adapter under test and keeps every call's raw answer.
+
+    It offers exactly the operations the wrapped adapter offers and calls them the way the
+    platform would (a plain function in a worker thread, a coroutine on the loop), so the
+    suite sees what the adapter returned before the platform's own type checks.
+    """
+
+    def __init__(self, inner: Any, calls: list[_Call]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in OPERATIONS:
+            raise AttributeError(name)
+        method = getattr(self._inner, name, None)
+        if not callable(method):
+            raise AttributeError(name)
+        calls = self._calls
+
+        async def call(*args: Any) -> Any:
+            try:
+                if inspect.iscoroutinefunction(method):
+                    result = await method(*args)
+                else:
+                    result = await asyncio.to_thread(method, *args)
+                    if inspect.isawaitable(result):
+                        result = await result
+            except BaseException as exc:
+                calls.append(_Call(name, args, error=exc))
+                raise
+            calls.append(_Call(name, args, result=result))
+            return result
+
+        return call
+
+
+class _OneDepartment:
+    """A plugin registering only the department under test."""
+
+    def __init__(self, department: Department) -> None:
+        self.department = department
+
+    @hookimpl
+    def govsvc_departments(self) -> list[Department]:
+        return [self.department]
+
+
+@attrs.define
+class _Harness:
+    platform: Platform
+    department: Department
+    calls: list[_Call]
+
+    def answers(self, operation: str) -> list[_Call]:
+        return [c for c in self.calls if c.operation == operation]
+
+    def only(self, operation: str) -> _Call:
+        found = self.answers(operation)
+        assert len(found) == 1, (
+            f"expected the platform to call {operation} once, it was called {len(found)} times"
+        )
+        call = found[0]
+        _no_error(self.department, call)
+        return call
+
+    def log(self) -> list[ExchangeLogRow]:
+        rows = self.platform.exchange_log(department=self.department.code, limit=10_000)
+        return sorted(rows, key=lambda r: r.seq)
+
+    def check_log(self) -> None:
+        """Every adapter call is in the exchange log with its outcome; the chain is intact."""
+        for call in self.calls:
+            _check_answer(self.department, call)
+        rows = self.log()
+        made = Counter(c.operation for c in self.calls)
+        logged = Counter(r.operation for r in rows)
+        assert logged == made, (
+            f"the exchange log holds {dict(logged)} calls to {self.department.name}, but the "
+            f"adapter was called {dict(made)} times"
+        )
+        ok = Counter(c.operation for c in self.calls if c.error is None)
+        logged_ok = Counter(r.operation for r in rows if r.outcome == "ok")
+        assert logged_ok == ok, f"successful calls {dict(ok)} vs logged as ok {dict(logged_ok)}"
+        for row in rows:
+            assert row.purpose and row.requester and row.on_behalf_of, f"incomplete record {row}"
+        report = self.platform.verify_exchange_log()
+        assert report.ok, f"exchange log chain broken at record {report.first_bad}: {report}"
+
+    def applicant(self, samples: Mapping[str, str]) -> Person | Organisation:
+        number = samples.get("known_party")
+        if not number:
+            return make_person(20260302)
+        key = PartyKey.of(number)
+        if key.is_organisation:
+            return Organisation(key=key, name="契约测试单位")
+        return Person(key=key, name="契约测试")
+
+    def new_case(self, samples: Mapping[str, str], *, accept: bool) -> Case:
+        d = self.department
+        item, version = make_item(d.code, agency_name=d.name, materials=2)
+        self.platform.publish(item, version)
+        return make_case(
+            self.platform, item.implementation_code, self.applicant(samples), accept=accept
+        )
+
+    def legacy_id(self, task_id: str) -> str | None:
+        t = repository.tasks_t
+        with self.platform.engine.connect() as conn:
+            found: str | None = conn.execute(
+                sa.select(t.c.legacy_id).where(t.c.id == task_id)
+            ).scalar_one()
+        return found
+
+    def mark_undelivered(self, case_id: str) -> None:
+        """Put the case's review tasks back in the outbox, as if the platform had crashed
+        after the legacy system took them but before it recorded the delivery."""
+        t = repository.outbox_t
+        with self.platform.engine.begin() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.case_id == case_id, t.c.topic == "review.open")
+                .values(delivered_at=None, available_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+            )
+
+
+@contextmanager
+def _harness(department: Department, tmp_path: Path) -> Iterator[_Harness]:
+    calls: list[_Call] = []
+    recorded = attrs.evolve(department, adapter=_RecordingAdapter(department.adapter, calls))
+    platform = Platform.open(
+        f"sqlite:///{tmp_path}/govsvc-contract.db",
+        plugins=[_OneDepartment(recorded)],
+        load_entry_points=False,
+        clock=FakeClock(),
+        call_policy=CallPolicy(attempts=1, backoff=0.0),
+    )
+    try:
+        yield _Harness(platform=platform, department=recorded, calls=calls)
+    finally:
+        platform.close()
+
+
+def _require(department: Department, *operations: str) -> None:
+    missing = [op for op in operations if not department.offers(op)]
+    if missing:
+        pytest.skip(f"{department.name}'s adapter does not implement {', '.join(missing)}")
+
+
+def _sample(samples: Mapping[str, str], key: str) -> str:
+    number = samples.get(key)
+    if not number:
+        pytest.skip(
+            f"no {key!r} sample: return {{{key!r}: ...}} ({_SAMPLE_HELP[key]}) from the "
+            f"govsvc_contract_samples fixture, or pass --govsvc-contract-sample {key}=NUMBER"
+        )
+    return number
+
+
+def _no_error(department: Department, call: _Call) -> None:
+    if call.error is None:
+        return
+    hint = (
+        "is the legacy system (or its simulator) running and reachable?"
+        if isinstance(call.error, AdapterUnavailable)
+        else "an adapter answers with govsvc types and raises only govsvc.AdapterUnavailable "
+        "or govsvc.AdapterProtocolError"
+    )
+    pytest.fail(
+        f"{department.name}: {call.operation}{_shown(call.args)} raised "
+        f"{type(call.error).__name__}: {call.error}; {hint}",
+        pytrace=False,
+    )
+
+
+def _shown(args: Sequence[Any]) -> str:
+    return "(" + ", ".join(str(a) if isinstance(a, PartyKey) else type(a).__name__ for a in args) + ")"
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+def _check_answer(department: Department, call: _Call) -> None:
+    """The raw answer has the type the contract promises for its operation."""
+    if call.error is not None:
+        return
+    op, value = call.operation, call.result
+    where = f"{department.name}: {op}{_shown(call.args)} returned {value!r}"
+    if op == "profile":
+        assert value is None or isinstance(value, Mapping), f"{where}; return a dict or None"
+        for key in value or {}:
+            assert isinstance(key, str), f"{where}; attribute names must be str, got {key!r}"
+    elif op == "certificates":
+        assert _is_list(value), f"{where}; return a list of govsvc.CertificateRecord"
+        for i, record in enumerate(value):
+            assert isinstance(record, CertificateRecord), f"{where}; item {i} is no record"
+    elif op == "prereview":
+        assert _is_list(value), f"{where}; return a list of govsvc.Finding"
+        for i, finding in enumerate(value):
+            assert isinstance(finding, Finding), f"{where}; item {i} is not a govsvc.Finding"
+    elif op == "open_review":
+        assert isinstance(value, str) and value.strip(), f"{where}; return the legacy task id"
+    elif op == "poll_review":
+        assert value is None or isinstance(value, ReviewOutcome), (
+            f"{where}; return a govsvc.ReviewOutcome, or None while the review is pending"
+        )
+    elif op == "issue_result":
+        assert isinstance(value, IssuedResult), f"{where}; return a govsvc.IssuedResult"
+    elif op == "health":
+        assert isinstance(value, bool), f"{where}; return True or False"
+
+
+def _check_canonical(department: Department, attributes: Mapping[str, Any]) -> None:
+    """Canonical attribute names carry canonical values (the platform merges on them)."""
+    sex = attributes.get("sex")
+    if sex not in (None, ""):
+        assert sex in ("male", "female"), (
+            f"{department.name}: profile attribute 'sex' is {sex!r}; use 'male' or 'female'"
+        )
+    born = attributes.get("birth_date")
+    if born not in (None, ""):
+        try:
+            ok = isinstance(born, str) and dt.date.fromisoformat(born).isoformat() == born
+        except ValueError:
+            ok = False
+        assert ok, (
+            f"{department.name}: profile attribute 'birth_date' is {born!r}; use an ISO date "
+            f"string 'YYYY-MM-DD'"
+        )
+
+
+# --- the contract ----------------------------------------------------------------------------
+
+
+def test_department_is_well_formed(govsvc_contract_department: Department) -> None:
+    """A valid credit code, a name, a timeout, and operations callable as documented."""
+    d = govsvc_contract_department
+    assert isinstance(d, Department), (
+        f"govsvc_contract_department must return a govsvc.Department, got {type(d).__name__}"
+    )
+    try:
+        CreditCode.parse(d.code)
+    except InvalidIdentifier as exc:
+        pytest.fail(
+            f"{d.name}: department code {d.code} must be a credit code that passes the strict "
+            f"check, because service items name their agency by it: {exc}",
+            pytrace=False,
+        )
+    assert d.name.strip(), f"department {d.code} has an empty name"
+    assert d.timeout > 0, f"{d.name}: timeout must be above 0 seconds, got {d.timeout}"
+    assert d.operations, (
+        f"{d.name}'s adapter ({type(d.adapter).__name__}) implements none of the operations "
+        f"{', '.join(OPERATIONS)}"
+    )
+    for attribute in dir(d.adapter):
+        if attribute.startswith("_") or attribute in OPERATIONS:
+            continue
+        close = difflib.get_close_matches(attribute, OPERATIONS, n=1, cutoff=0.85)
+        assert not close or not callable(getattr(d.adapter, attribute, None)), (
+            f"{d.name}'s adapter has a method {attribute!r}; did you mean {close[0]!r}? The "
+            f"platform calls only the names {', '.join(OPERATIONS)}"
+        )
+    for op in d.operations:
+        method = getattr(d.adapter, op)
+        try:
+            signature = inspect.signature(method)
+        except (TypeError, ValueError):  # a builtin without a signature: cannot check
+            continue
+        try:
+            signature.bind(*([None] * _ARITY[op]))
+        except TypeError as exc:
+            pytest.fail(
+                f"{d.name}: {op}{signature} cannot be called with {_ARITY[op]} positional "
+                f"argument(s) as the platform calls it ({exc}); see govsvc.adapters",
+                pytrace=False,
+            )
+    for attribute in d.authoritative_for:
+        assert isinstance(attribute, str) and attribute, f"{d.name}: bad authoritative_for"
+
+
+def test_health_answers_true_or_false(
+    govsvc_contract_department: Department, tmp_path: Path
+) -> None:
+    """health() answers a bool, which the platform reports as up or down."""
+    _require(govsvc_contract_department, "health")
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        report = h.platform.department_health()
+        call = h.only("health")
+        _check_answer(h.department, call)
+        expected = "up" if call.result else "down: reported unhealthy"
+        assert report[h.department.code] == expected, report
+        h.check_log()
+
+
+def test_profile_of_an_unknown_party_is_none(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """profile() of a party the legacy system does not know is None, not an error."""
+    _require(govsvc_contract_department, "profile")
+    number = _sample(govsvc_contract_samples, "unknown_party")
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        profile = h.platform.identify(number, purpose=PURPOSE)
+        call = h.only("profile")
+        assert call.result is None, (
+            f"{h.department.name}: profile({number}) returned {call.result!r} for a party the "
+            f"legacy system does not know; return None"
+        )
+        assert h.department.code not in profile.unavailable, profile.unavailable
+        h.check_log()
+
+
+def test_profile_of_a_known_party_is_a_mapping(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """profile() of a known party is a mapping of str attribute names the platform merges."""
+    _require(govsvc_contract_department, "profile")
+    number = _sample(govsvc_contract_samples, "known_party")
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        profile = h.platform.identify(number, purpose=PURPOSE)
+        call = h.only("profile")
+        assert isinstance(call.result, Mapping), (
+            f"{h.department.name}: profile({number}) returned {call.result!r} for the known "
+            f"party; return a dict of attributes (is the known_party sample right?)"
+        )
+        _check_answer(h.department, call)
+        _check_canonical(h.department, call.result)
+        assert h.department.code not in profile.unavailable, profile.unavailable
+        for name, value in call.result.items():
+            if value not in (None, ""):
+                assert profile.attributes[name].source == h.department.code, name
+        h.check_log()
+
+
+def test_certificates_of_a_known_party_are_records(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """certificates() answers a list of CertificateRecord held by that party."""
+    _require(govsvc_contract_department, "certificates")
+    number = _sample(govsvc_contract_samples, "known_party")
+    key = PartyKey.of(number)
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        held = h.platform.certificates_of(number, purpose=PURPOSE)
+        call = h.only("certificates")
+        _check_answer(h.department, call)
+        assert h.department.code not in held.unavailable, held.unavailable
+        for record in call.result:
+            assert record.holder_number == key.number, (
+                f"{h.department.name}: certificates({number}) returned {record.number} held by "
+                f"{record.holder_number}; return only the party's own certificates"
+            )
+        h.check_log()
+
+
+def test_prereview_answers_findings(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """prereview() answers a list of Finding about the materials of the application."""
+    _require(govsvc_contract_department, "prereview")
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        case = h.new_case(govsvc_contract_samples, accept=False)
+        h.platform.automated_prereview(case)
+        call = h.only("prereview")
+        _check_answer(h.department, call)
+        codes = {m.code for m in case.materials}
+        for finding in call.result:
+            assert finding.material in codes, (
+                f"{h.department.name}: prereview reported material {finding.material!r}, which "
+                f"the application does not have (it has {sorted(codes)})"
+            )
+        h.check_log()
+
+
+def test_open_review_is_idempotent_on_the_task_id(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """Delivering the same review task twice gives the same legacy id (no second task)."""
+    _require(govsvc_contract_department, "open_review")
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        case = h.new_case(govsvc_contract_samples, accept=True)
+        [task] = case.open_tasks
+        first = h.platform.deliver_outbox()
+        assert (first.delivered, first.errors) == (1, ()), first
+        legacy = h.legacy_id(task.id)
+        h.mark_undelivered(case.id)  # the platform crashed before recording the delivery
+        second = h.platform.deliver_outbox()
+        assert (second.delivered, second.errors) == (1, ()), second
+        calls = h.answers("open_review")
+        assert len(calls) == 2
+        for call in calls:
+            _no_error(h.department, call)
+            _check_answer(h.department, call)
+        requests = [c.args[0] for c in calls]
+        assert all(isinstance(r, ReviewRequest) for r in requests)
+        assert requests[0].task_id == requests[1].task_id == task.id
+        assert calls[1].result == calls[0].result == legacy, (
+            f"{h.department.name}: open_review gave legacy id {calls[0].result!r}, then "
+            f"{calls[1].result!r} for the same task {task.id}; use request.task_id as the "
+            f"idempotency key and return the existing task's id"
+        )
+        assert h.legacy_id(task.id) == legacy
+        h.check_log()
+
+
+def test_poll_review_answers_an_outcome_or_none(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """poll_review() answers a ReviewOutcome, or None while the review is pending."""
+    _require(govsvc_contract_department, "poll_review")
+    if not govsvc_contract_department.offers("open_review"):
+        pytest.skip("poll_review needs a task delivered with open_review, which is missing")
+    with _harness(govsvc_contract_department, tmp_path) as h:
+        case = h.new_case(govsvc_contract_samples, accept=True)
+        [task] = case.open_tasks
+        delivered = h.platform.deliver_outbox()
+        assert delivered.delivered == 1, delivered
+        report = h.platform.poll_reviews()
+        call = h.only("poll_review")
+        _check_answer(h.department, call)
+        ticket = call.args[0]
+        assert isinstance(ticket, ReviewTicket)
+        assert (ticket.task_id, ticket.legacy_id) == (task.id, h.legacy_id(task.id))
+        assert not report.errors, report.errors
+        assert report.decided + report.pending == 1, report
+        if call.result is not None:
+            status = h.platform.case(case.id).task(task.id).status
+            expected = TaskStatus.APPROVED if call.result.approved else TaskStatus.DENIED
+            assert status is expected
+        h.check_log()
+
+
+def test_every_call_is_in_the_exchange_log(
+    govsvc_contract_department: Department,
+    govsvc_contract_samples: Mapping[str, str],
+    tmp_path: Path,
+) -> None:
+    """Every operation called through the platform is in the chained exchange log."""
+    d = govsvc_contract_department
+    with _harness(d, tmp_path) as h:
+        number = (
+            govsvc_contract_samples.get("known_party")
+            or govsvc_contract_samples.get("unknown_party")
+            or make_person(20260302).key.number
+        )
+        if d.offers("health"):
+            h.platform.department_health()
+        if d.offers("profile"):
+            h.platform.identify(number, purpose=PURPOSE)
+        if d.offers("certificates"):
+            h.platform.certificates_of(number, purpose=PURPOSE)
+        if d.offers("prereview") or d.offers("open_review"):
+            case = h.new_case(govsvc_contract_samples, accept=False)
+            h.platform.automated_prereview(case)
+            h.platform.accept(case)
+            h.platform.deliver_outbox()
+            h.platform.poll_reviews()
+        assert h.calls, f"{d.name}: the platform made no call to the adapter"
+        h.check_log()
+        rows = h.log()
+        assert {r.department for r in rows} == {d.code}
+        assert all(r.duration_ms >= 0 for r in rows)
