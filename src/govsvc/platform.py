@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,6 +78,7 @@ from govsvc.identity import Organisation, Party, PartyKey, Person
 from govsvc.plugins import PluginManager, Registry, load_plugins
 from govsvc.profile import Profile, merge_profiles
 from govsvc.store import migrate, repository
+from govsvc.store.fast import FastStatement
 from govsvc.store.tables import ExchangeLogRow, case_from_data
 
 __all__ = [
@@ -237,6 +239,10 @@ class Platform:
         }
         self.authorities.update(authorities or {})
         self._loop = LoopThread()
+        self._issued: weakref.WeakValueDictionary[str, Case] = weakref.WeakValueDictionary()
+        self._parties_written: dict[tuple[str, str], Any] = {}
+        self.calendar_region: str | None = None
+        self._base_calendar = calendar
         self._calendar = calendar
         self._clock = clock
         self.thresholds = thresholds
@@ -265,6 +271,7 @@ class Platform:
         load_entry_points: bool = True,
         call_policy: CallPolicy | None = None,
         authorities: Mapping[str, str] | None = None,
+        calendar_region: str | None = None,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -282,7 +289,8 @@ class Platform:
         extra plugin objects (modules or instances with ``govsvc_*`` hooks). A malformed
         plugin raises :class:`PluginError` before anything is opened. ``authorities`` maps a
         profile attribute to the department code that is its source of truth, overriding
-        what departments declare.
+        what departments declare. ``calendar_region`` (e.g. ``"CN-65"``) applies that
+        region's working-day overlay loaded with ``govsvc calendar load``.
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         engine = create_engine(url, schema=schema, echo=echo)
@@ -300,7 +308,9 @@ class Platform:
             call_policy=call_policy,
             authorities=authorities,
         )
-        platform._calendar = platform._with_plugin_calendars(platform._with_stored_years(base))
+        platform.calendar_region = calendar_region
+        platform._base_calendar = platform._with_plugin_calendars(base)
+        platform._calendar = platform._with_stored_years(platform._base_calendar)
         platform._publish_plugin_items()
         return platform
 
@@ -345,54 +355,64 @@ class Platform:
         return self._calendar
 
     def _with_stored_years(self, base: WorkCalendar) -> WorkCalendar:
+        """The calendar plus national years and (for ``calendar_region``) overlays loaded
+        by operators into the database."""
+        t = repository.calendar_t
+        regions = [base.region] + ([self.calendar_region] if self.calendar_region else [])
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(repository.calendar_t.c.data)
-                .where(repository.calendar_t.c.region == base.region)
-                .order_by(repository.calendar_t.c.year)
-            ).scalars()
-            result = base
-            for data in rows:
-                result = result.with_data(CalendarData.from_dict(data, source="database"))
-        return result
+                sa.select(t.c.region, t.c.data).where(t.c.region.in_(regions)).order_by(t.c.year)
+            ).all()
+        result = base
+        for region, data in rows:
+            stored = CalendarData.from_dict(data, source="database")
+            if region == base.region:
+                result = result.with_data(stored)
+        overlay: CalendarData | None = None
+        for region, data in rows:
+            if region != base.region:
+                stored = CalendarData.from_dict(data, source="database")
+                overlay = stored if overlay is None else overlay.updated_with(stored)
+        return result.with_overlay(overlay) if overlay is not None else result
 
     def load_calendar(self, source: str | Path | CalendarData) -> list[int]:
-        """Load official working-day data for new years (a file in the calendar format).
+        """Load working-day data for new years, or a regional overlay (a calendar file).
 
-        The years are stored in the database (shared by every process of the platform) and
-        provisional deadlines of open cases are recomputed on the new data. Returns the
-        years loaded.
+        National years (the State Council's arrangement) and regional overlays (e.g. CN-65
+        for Xinjiang's ethnic holidays, ``"overlay_of": "CN"``) are stored in the database,
+        shared by every process of the platform. A platform opened with
+        ``calendar_region`` equal to the overlay's region applies it at once; provisional
+        deadlines of open cases are recomputed on the new data. Returns the years loaded.
         """
         data = source if isinstance(source, CalendarData) else WorkCalendar.load_file(source)
-        calendar = self._calendar.with_data(data)  # refuses overlays and foreign regions
+        national = self._calendar.national.region
+        if data.overlay_of is None:
+            self._calendar.with_data(data)  # refuses a foreign region before storing
+        elif data.overlay_of != national:
+            raise InvalidInput(
+                f"{data.region} overlays {data.overlay_of}, but this platform's calendar is "
+                f"{national}; load the {data.overlay_of} calendar first"
+            )
         now = self.now()
+        t = repository.calendar_t
         with self._write() as conn:
             for year in sorted(data.years):
-                one = CalendarData.from_dict(
-                    {
-                        "region": data.region,
-                        "source": data.source,
-                        "years": {str(year): data.to_dict()["years"][str(year)]},
-                    },
-                    source=data.source,
-                )
+                whole = data.to_dict()
+                whole["years"] = {str(year): whole["years"][str(year)]}
+                conn.execute(sa.delete(t).where(t.c.region == data.region, t.c.year == year))
                 conn.execute(
-                    sa.delete(repository.calendar_t).where(
-                        repository.calendar_t.c.region == data.region,
-                        repository.calendar_t.c.year == year,
-                    )
-                )
-                conn.execute(
-                    sa.insert(repository.calendar_t).values(
+                    sa.insert(t).values(
                         region=data.region,
                         year=year,
                         source=data.source[:500],
                         loaded_at=now,
-                        data=one.to_dict(),
+                        data=whole,
                     )
                 )
-            with self._lock:
-                self._calendar = calendar
+        calendar = self._with_stored_years(self._base_calendar)
+        with self._lock:
+            self._calendar = calendar
+        with self._write() as conn:
             self._recompute_provisional(conn)
         return sorted(data.years)
 
@@ -525,8 +545,10 @@ class Platform:
 
     def register_party(self, party: Party) -> Party:
         """Store or update a person or organisation, keyed by document type + number (一号)."""
+        values = self._party_values(party)
         with self._write() as conn:
-            repository.upsert_party(conn, self._party_values(party))
+            repository.upsert_party(conn, values)
+        self._parties_written[(values["doc_type"], values["number"])] = values["data"]
         return party
 
     def _party_values(self, party: Party) -> dict[str, Any]:
@@ -605,29 +627,55 @@ class Platform:
                 "up with Platform.party(number)"
             )
         now = self.now()
-        version = self.item_version(item_code)
-        step = Case.start(
-            version=version,
-            applicant=applicant.key,
-            applicant_name=applicant.name,
-            channel=Channel(channel).value,
-            materials=materials,
-            form=form,
-            now=now,
-            actor=actor,
-        )
-        steps = [step]
-        if submit:
-            steps.append(step.case.submit(now=now, actor=actor))
+        party_values = self._party_values(applicant)
         with self._write() as conn:
-            repository.upsert_party(conn, self._party_values(applicant))
-            previous = None
-            for s in steps:
-                repository.save_step(conn, s, previous=previous, now=now)
-                previous = s.case
+            # The newest version is looked up inside the write transaction: a version
+            # published a moment ago by another process is the one this case pins.
+            version = self._latest_in(conn, item_code)
+            step = Case.start(
+                version=version,
+                applicant=applicant.key,
+                applicant_name=applicant.name,
+                channel=Channel(channel).value,
+                materials=materials,
+                form=form,
+                now=now,
+                actor=actor,
+            )
+            steps = [step]
+            if submit:
+                steps.append(step.case.submit(now=now, actor=actor))
+            self._upsert_party(conn, party_values)
+            repository.save_new(conn, steps, now=now)
+        self._remember(steps[-1].case)
         for s in steps:
             self._broadcast(s)
         return steps[-1].case
+
+    def _latest_in(self, conn: sa.Connection, code: str) -> ItemVersion:
+        row = _LATEST_VERSION.first(conn, {"code": code})
+        latest = row[0] if row else None
+        if latest is None:
+            raise UnknownItem(
+                f"no published service item with implementation code {code!r}; list them "
+                "with Platform.items() or publish it first"
+            )
+        return self._version_in(conn, code, latest)
+
+    def _upsert_party(self, conn: sa.Connection, values: dict[str, Any]) -> None:
+        # A hall registers the same applicants all day: skip writes that change nothing
+        # this process has not already written.
+        key = (values["doc_type"], values["number"])
+        if self._parties_written.get(key) == values["data"]:
+            return
+        repository.upsert_party(conn, values)
+        self._parties_written[key] = values["data"]
+
+    def _remember(self, case: Case) -> None:
+        """Keep the case object just stored: if the caller hands it back unchanged, the
+        next command skips reloading it (the version check in the UPDATE still guards
+        against anyone else having changed it meanwhile)."""
+        self._issued[case.id] = case
 
     def _command(
         self,
@@ -636,17 +684,25 @@ class Platform:
         *,
         reschedule: bool = False,
     ) -> Case:
-        """Load, apply one domain transition and store it, in one transaction."""
+        """Load, apply one domain transition and store it, in one transaction.
+
+        Passing the :class:`Case` object a previous command returned means "I decided on
+        this version": if anyone changed the case since, :class:`ConcurrentUpdate` is
+        raised. Passing an id or tracking code works on the stored case as it is now.
+        """
         expected = ref.version if isinstance(ref, Case) else None
         now = self.now()
         with self._write() as conn:
-            case = self._load(conn, ref)
-            if expected is not None and case.version != expected:
-                raise ConcurrentUpdate(
-                    f"case {case.tracking_code} changed since you loaded it (your copy is "
-                    f"version {expected}, the stored one {case.version}, last change by another "
-                    "command); reload it and decide again"
-                )
+            if isinstance(ref, Case) and self._issued.get(ref.id) is ref:
+                case = ref  # the object this platform stored last: no reload needed
+            else:
+                case = self._load(conn, ref)
+                if expected is not None and case.version != expected:
+                    raise ConcurrentUpdate(
+                        f"case {case.tracking_code} changed since you loaded it (your copy is "
+                        f"version {expected}, the stored one {case.version}); reload it and "
+                        "decide again"
+                    )
             version = self._version_in(conn, case.item_code, case.item_version)
             step = action(case, version, now)
             if reschedule and step.case.accepted_at is not None:
@@ -656,6 +712,7 @@ class Platform:
                     step.outbox,
                 )
             repository.save_step(conn, step, previous=case, now=now)
+        self._remember(step.case)
         self._broadcast(step)
         return step.case
 
@@ -1590,9 +1647,7 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
             if not schema.isidentifier():
                 raise InvalidInput(f"schema name {schema!r} must be a plain identifier")
             connect_args["options"] = f"-csearch_path={schema}"
-        engine = sa.create_engine(
-            url, echo=echo, json_serializer=dumps, connect_args=connect_args, pool_pre_ping=True
-        )
+        engine = sa.create_engine(url, echo=echo, json_serializer=dumps, connect_args=connect_args)
         if schema:
             with engine.begin() as conn:
                 conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -1620,9 +1675,15 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
         write = conn.get_execution_options().get("govsvc_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the driver: this runs once per transaction on the hot path.
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")  # type: ignore[union-attr]
 
 
+_LATEST_VERSION = FastStatement(
+    sa.select(sa.func.max(repository.versions_t.c.version)).where(
+        repository.versions_t.c.item_code == sa.bindparam("code")
+    )
+)
 _DEFAULT_REMEDIES = "如不服本决定，可依法申请行政复议或者提起行政诉讼"
 
 

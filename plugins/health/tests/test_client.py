@@ -208,6 +208,7 @@ def test_open_review_sends_the_idempotency_key(httpx_mock: HTTPXMock) -> None:
             "caseId": "case-1",
             "itemCode": "ITEM",
             "applicantIdCard": CHEN_JING,
+            "taskType": "CERTIFICATE",
             "form": form,
         },
         status_code=201,

@@ -62,3 +62,10 @@ def simulator() -> Iterator[Callable[..., tuple[str, Starlette]]]:
             return stack.enter_context(serve(app)), app
 
         yield start
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Starlette], str]]:
+    """Serve any ASGI app, e.g. another department's simulator: ``base_url = serve_app(app)``."""
+    with contextlib.ExitStack() as stack:
+        yield lambda app: stack.enter_context(serve(app))

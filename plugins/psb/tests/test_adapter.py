@@ -227,9 +227,7 @@ def test_a_person_in_a_missing_household_is_a_protocol_error(httpx_mock: HTTPXMo
         envelope(f"<hk:QueryPersonResponse>{PERSON}</hk:QueryPersonResponse>"),
         action="QueryPerson",
     )
-    add_xml(
-        httpx_mock, fault("Client", "HOUSEHOLD_NOT_FOUND"), action="QueryHousehold", status=500
-    )
+    add_xml(httpx_mock, fault("Client", "HOUSEHOLD_NOT_FOUND"), action="QueryHousehold", status=500)
 
     with pytest.raises(AdapterProtocolError) as caught:
         run(lambda psb: psb.certificates(ZHANG))
@@ -244,10 +242,11 @@ def test_a_person_in_a_missing_household_is_a_protocol_error(httpx_mock: HTTPXMo
 def test_open_review_sends_the_task_id_and_a_flat_form(httpx_mock: HTTPXMock) -> None:
     add_xml(
         httpx_mock,
-        envelope(f"<hk:CreateReviewTaskResponse>{review_task('PENDING')}"
-                 "</hk:CreateReviewTaskResponse>"),
+        envelope(
+            f"<hk:CreateReviewTaskResponse>{review_task('PENDING')}</hk:CreateReviewTaskResponse>"
+        ),
         action="CreateReviewTask",
-    )  # fmt: skip
+    )
     form = {"registrationType": "出生登记", "twins": False, "note": None, "parents": ["陈静"]}
 
     legacy = run(lambda psb: psb.open_review(request(form=form)))
@@ -297,9 +296,12 @@ def test_poll_review_pending_is_none(httpx_mock: HTTPXMock) -> None:
 
 
 def test_poll_review_approval(httpx_mock: HTTPXMock) -> None:
-    decided = "<hk:reason>材料齐全</hk:reason><hk:decidedAt>2024-01-07T10:00:00+08:00</hk:decidedAt>"
-    add_xml(httpx_mock, query_answer(review_task("APPROVED", extra=decided)),
-            action="QueryReviewTask")  # fmt: skip
+    decided = (
+        "<hk:reason>材料齐全</hk:reason><hk:decidedAt>2024-01-07T10:00:00+08:00</hk:decidedAt>"
+    )
+    add_xml(
+        httpx_mock, query_answer(review_task("APPROVED", extra=decided)), action="QueryReviewTask"
+    )
 
     assert run(lambda psb: psb.poll_review(TICKET)) == ReviewOutcome(
         approved=True, reason="材料齐全"
@@ -308,8 +310,9 @@ def test_poll_review_approval(httpx_mock: HTTPXMock) -> None:
 
 def test_poll_review_denial_gets_a_reason_and_a_basis(httpx_mock: HTTPXMock) -> None:
     decided = "<hk:reason></hk:reason><hk:decidedAt>2024-01-07T10:00:00+08:00</hk:decidedAt>"
-    add_xml(httpx_mock, query_answer(review_task("DENIED", extra=decided)),
-            action="QueryReviewTask")  # fmt: skip
+    add_xml(
+        httpx_mock, query_answer(review_task("DENIED", extra=decided)), action="QueryReviewTask"
+    )
 
     outcome = run(lambda psb: psb.poll_review(TICKET))
 
@@ -322,11 +325,22 @@ def test_poll_review_denial_gets_a_reason_and_a_basis(httpx_mock: HTTPXMock) -> 
 def test_poll_review_answered_for_another_task_is_a_protocol_error(
     httpx_mock: HTTPXMock,
 ) -> None:
-    add_xml(httpx_mock, query_answer(review_task("PENDING", legacy="GAJ00000002")),
-            action="QueryReviewTask")  # fmt: skip
-    add_xml(httpx_mock, query_answer(review_task("APPROVED", legacy="GAJ00000002",
-            extra="<hk:decidedAt>2024-01-07T10:00:00+08:00</hk:decidedAt>")),
-            action="QueryReviewTask")  # fmt: skip
+    add_xml(
+        httpx_mock,
+        query_answer(review_task("PENDING", legacy="GAJ00000002")),
+        action="QueryReviewTask",
+    )
+    add_xml(
+        httpx_mock,
+        query_answer(
+            review_task(
+                "APPROVED",
+                legacy="GAJ00000002",
+                extra="<hk:decidedAt>2024-01-07T10:00:00+08:00</hk:decidedAt>",
+            )
+        ),
+        action="QueryReviewTask",
+    )
 
     assert run(lambda psb: psb.poll_review(TICKET)) is None  # pending says nothing to check
     with pytest.raises(AdapterProtocolError) as caught:

@@ -35,9 +35,9 @@ from govsvc import (
     Necessity,
     PartyKey,
     ProvidedMaterial,
+    ResultSpec,
     ReviewRequest,
     ReviewStage,
-    ResultSpec,
     ServiceItem,
     check_version,
     import_json,
@@ -105,8 +105,9 @@ def birth_registration() -> tuple[ServiceItem, ItemVersion]:
 
 
 MATERIALS = [
-    ProvidedMaterial(code=code, kind=MaterialKind.ECERT, reference=f"1.2.156.3005.2.{code}")
-    for code in ("M01", "M02", "M03")
+    ProvidedMaterial(code="M01", kind=MaterialKind.ECERT, reference="1.2.156.3005.2.Y230010001"),
+    ProvidedMaterial(code="M02", kind=MaterialKind.ECERT, reference="1.2.156.3005.2.23011019950"),
+    ProvidedMaterial(code="M03", kind=MaterialKind.SHARED, reference="230103000074"),
 ]
 
 
@@ -193,7 +194,8 @@ def test_birth_registration_end_to_end(open_platform: Callable[..., Any]) -> Non
     assert report.delivered == 1, report.errors
     assert len(register.tasks) == 1
     (task,) = platform.case(case).open_tasks
-    assert task.legacy_id == "GAJ00000001"
+    legacy_id = register.task_by_key[task.id]  # the govsvc task id is the idempotency key
+    assert legacy_id == "GAJ00000001"
     # Delivering again finds nothing to do; a retry after a crash reaches the adapter with
     # the same task id and must not open a second task in the register.
     assert platform.deliver_outbox().delivered == 0
@@ -210,12 +212,12 @@ def test_birth_registration_end_to_end(open_platform: Callable[..., Any]) -> Non
         form=case.form,
         materials=tuple(m.code for m in case.materials),
     )
-    assert asyncio.run(adapter.open_review(retry)) == task.legacy_id
+    assert asyncio.run(adapter.open_review(retry)) == legacy_id
     assert len(register.tasks) == 1
-    assert register.tasks[task.legacy_id].form["motherIdNumber"] == "23011019950630088X"
+    assert register.tasks[legacy_id].form["motherIdNumber"] == "23011019950630088X"
 
     assert platform.poll_reviews().pending == 1
-    decide(str(adapter.config.base_url), task.legacy_id, True, "材料齐全，准予登记")
+    decide(adapter.config.base_url, legacy_id, True, "材料齐全，准予登记")
     polled = platform.poll_reviews()
 
     assert (polled.decided, polled.issued, polled.errors) == (1, 1, ())
@@ -231,21 +233,26 @@ def test_birth_registration_end_to_end(open_platform: Callable[..., Any]) -> Non
     assert newborn["address"] == "黑龙江省哈尔滨市南岗区西大直街74号"
 
     operations = [r.operation for r in platform.exchange_log(case=case)]
-    assert sorted(operations) == ["issue_result", "open_review", "poll_review", "poll_review",
-                                  "profile"]  # fmt: skip
+    assert sorted(operations) == [
+        "issue_result",
+        "open_review",
+        "poll_review",
+        "poll_review",
+        "profile",
+    ]
     assert platform.verify_exchange_log().ok
 
 
 def test_a_denial_reaches_the_case_with_reason_and_basis(
     open_platform: Callable[..., Any],
 ) -> None:
-    platform, _ = open_platform()
+    platform, app = open_platform()
     case = apply_for_the_newborn(platform)
     platform.deliver_outbox()
     (task,) = platform.case(case).open_tasks
     base_url = platform.departments[DEPARTMENT].adapter.config.base_url
 
-    decide(base_url, task.legacy_id, False, "申报户号与父母户籍不符")
+    decide(base_url, app.state.register.task_by_key[task.id], False, "申报户号与父母户籍不符")
     polled = platform.poll_reviews()
 
     assert (polled.decided, polled.issued) == (1, 0)

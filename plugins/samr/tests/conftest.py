@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 import uvicorn
-from govsvc_samr.simulator import create_app
+from govsvc_samr.adapter import SamrAdapter, SamrConfig
+from govsvc_samr.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
+from govsvc_samr.plugin import AUTHORITATIVE_FOR, DIVISION, ITEMS
+from govsvc_samr.simulator import SamrLegacySystem, create_app
 from starlette.types import ASGIApp
+
+from govsvc import Department
 
 
 @contextlib.contextmanager
@@ -52,6 +57,44 @@ def serve() -> Iterator[Callable[..., str]]:
             return stack.enter_context(running(create_app(**options)))
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def samr_system() -> Iterator[tuple[str, SamrLegacySystem]]:
+    """A simulator shared by a test module: its URL and its state (tasks, licences)."""
+    app = create_app()
+    with running(app) as url:
+        yield url, app.state.system
+
+
+@pytest.fixture(scope="module")
+def health_system() -> Iterator[tuple[str, Any]]:
+    """The health commission's simulator (govsvc-health), for joint reviews with 卫健."""
+    simulator = pytest.importorskip("govsvc_health.simulator")
+    app = simulator.create_app()
+    with running(app) as url:
+        yield url, app.state.system
+
+
+@pytest.fixture
+def govsvc_contract_department(samr_system: tuple[str, SamrLegacySystem]) -> Department:
+    """The bureau on the module's simulator, for the govsvc contract suite (a fresh adapter)."""
+    config = SamrConfig(base_url=samr_system[0], timeout=2.0)
+    return Department(
+        code=DEPARTMENT_CREDIT_CODE,
+        name=DEPARTMENT_NAME,
+        division=DIVISION,
+        adapter=SamrAdapter(config),
+        items=ITEMS,  # type: ignore[arg-type]
+        authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+        timeout=config.timeout,
+    )
+
+
+@pytest.fixture
+def govsvc_contract_samples() -> dict[str, str]:
+    """A registered enterprise, and a valid credit code the bureau has never registered."""
+    return {"known_party": "91230103MA1BX4K238", "unknown_party": "91230103MA1BX4K30X"}
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from govsvc import _converter
 from govsvc.cases import Case, CaseEvent, OutboxMessage, ReviewTask, Step
-from govsvc.errors import ConcurrentUpdate
+from govsvc.errors import ConcurrentUpdate, InvalidInput
+from govsvc.store.fast import FastStatement
 from govsvc.store.tables import (
     CalendarYearRow,
     CaseEventRow,
@@ -43,6 +44,7 @@ __all__ = [
     "load_case",
     "outbox_t",
     "parties_t",
+    "save_new",
     "save_step",
     "tasks_t",
     "upsert_party",
@@ -60,22 +62,51 @@ versions_t: sa.Table = ItemVersionRow.__table__  # type: ignore[attr-defined]
 calendar_t: sa.Table = CalendarYearRow.__table__  # type: ignore[attr-defined]
 exchange_t: sa.Table = ExchangeLogRow.__table__  # type: ignore[attr-defined]
 
-_INSERT_CASE = sa.insert(cases_t)
-_UPDATE_CASE = sa.update(cases_t).where(
-    cases_t.c.id == sa.bindparam("b_id"), cases_t.c.version == sa.bindparam("b_version")
+_CASE_COLUMNS = [c.name for c in cases_t.columns]
+_INSERT_CASE = FastStatement(sa.insert(cases_t), _CASE_COLUMNS)
+_UPDATE_CASE = FastStatement(
+    sa.update(cases_t).where(
+        cases_t.c.id == sa.bindparam("b_id"), cases_t.c.version == sa.bindparam("b_version")
+    ),
+    [c for c in _CASE_COLUMNS if c != "id"],
 )
-_INSERT_EVENT = sa.insert(events_t)
-_INSERT_OUTBOX = sa.insert(outbox_t)
-_INSERT_TASK = sa.insert(tasks_t)
-_UPDATE_TASK = (
+_INSERT_EVENT = FastStatement(
+    sa.insert(events_t), ["case_id", "seq", "kind", "at", "actor", "data"]
+)
+_INSERT_OUTBOX = FastStatement(
+    sa.insert(outbox_t),
+    [
+        "id",
+        "case_id",
+        "topic",
+        "payload",
+        "created_at",
+        "available_at",
+        "attempts",
+        "delivered_at",
+        "last_error",
+    ],
+)
+_INSERT_TASK = FastStatement(
+    sa.insert(tasks_t),
+    ["id", "case_id", "stage", "department", "status", "opened_at", "decided_at"],
+)
+_UPDATE_TASK = FastStatement(
     sa.update(tasks_t)
     .where(tasks_t.c.id == sa.bindparam("b_id"))
     .values(status=sa.bindparam("status"), decided_at=sa.bindparam("decided_at"))
 )
-_DELETE_MATERIALS = sa.delete(materials_t).where(materials_t.c.case_id == sa.bindparam("b_case"))
-_INSERT_MATERIAL = sa.insert(materials_t)
-_SELECT_BY_ID = sa.select(cases_t.c.data).where(cases_t.c.id == sa.bindparam("ref"))
-_SELECT_BY_CODE = sa.select(cases_t.c.data).where(cases_t.c.tracking_code == sa.bindparam("ref"))
+_DELETE_MATERIALS = FastStatement(
+    sa.delete(materials_t).where(materials_t.c.case_id == sa.bindparam("b_case"))
+)
+_INSERT_MATERIAL = FastStatement(
+    sa.insert(materials_t),
+    ["case_id", "code", "kind", "reference", "filename", "media_type", "size"],
+)
+_SELECT_BY_ID = FastStatement(sa.select(cases_t.c.data).where(cases_t.c.id == sa.bindparam("ref")))
+_SELECT_BY_CODE = FastStatement(
+    sa.select(cases_t.c.data).where(cases_t.c.tracking_code == sa.bindparam("ref"))
+)
 
 
 def load_case(
@@ -83,10 +114,10 @@ def load_case(
 ) -> Case | None:
     """The stored case with this id or tracking code, or None."""
     if case_id is not None:
-        data = conn.execute(_SELECT_BY_ID, {"ref": case_id}).scalar_one_or_none()
+        row = _SELECT_BY_ID.first(conn, {"ref": case_id})
     else:
-        data = conn.execute(_SELECT_BY_CODE, {"ref": tracking_code}).scalar_one_or_none()
-    return None if data is None else case_from_data(data)
+        row = _SELECT_BY_CODE.first(conn, {"ref": tracking_code})
+    return None if row is None else case_from_data(row[0])
 
 
 def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt.datetime) -> None:
@@ -99,23 +130,34 @@ def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt
     case = step.case
     values = CaseRow.values_from_domain(case)
     if previous is None:
-        conn.execute(_INSERT_CASE, values)
+        _INSERT_CASE.execute(conn, values)
     else:
-        del values["id"]
         values["b_id"] = case.id
         values["b_version"] = previous.version
-        if conn.execute(_UPDATE_CASE, values).rowcount != 1:
+        if _UPDATE_CASE.execute(conn, values) != 1:
             raise ConcurrentUpdate(
                 f"case {case.tracking_code} was changed by someone else while this command ran; "
                 "reload it and decide again"
             )
-    conn.execute(_INSERT_EVENT, _event_values(step.event))
+    _INSERT_EVENT.execute(conn, _event_values(step.event))
     if step.outbox:
-        conn.execute(_INSERT_OUTBOX, [_outbox_values(case.id, m, now) for m in step.outbox])
+        _INSERT_OUTBOX.executemany(conn, [_outbox_values(case.id, m, now) for m in step.outbox])
     if previous is None or previous.materials != case.materials:
         _write_materials(conn, case, replace=previous is not None)
     if previous is None or previous.tasks != case.tasks:
         _write_tasks(conn, case.id, case.tasks, () if previous is None else previous.tasks)
+
+
+def save_new(conn: sa.Connection, steps: Sequence[Step], *, now: dt.datetime) -> None:
+    """Write a new case created by several steps (draft + submit) as one INSERT."""
+    case = steps[-1].case
+    _INSERT_CASE.execute(conn, CaseRow.values_from_domain(case))
+    _INSERT_EVENT.executemany(conn, [_event_values(s.event) for s in steps])
+    _INSERT_OUTBOX.executemany(
+        conn, [_outbox_values(case.id, m, now) for s in steps for m in s.outbox]
+    )
+    _write_materials(conn, case, replace=False)
+    _write_tasks(conn, case.id, case.tasks, ())
 
 
 def _event_values(event: CaseEvent) -> dict[str, Any]:
@@ -145,10 +187,10 @@ def _outbox_values(case_id: str, message: OutboxMessage, now: dt.datetime) -> di
 
 def _write_materials(conn: sa.Connection, case: Case, *, replace: bool) -> None:
     if replace:
-        conn.execute(_DELETE_MATERIALS, {"b_case": case.id})
+        _DELETE_MATERIALS.execute(conn, {"b_case": case.id})
     if case.materials:
-        conn.execute(
-            _INSERT_MATERIAL,
+        _INSERT_MATERIAL.executemany(
+            conn,
             [
                 {
                     "case_id": case.id,
@@ -186,27 +228,39 @@ def _write_tasks(
         for t in tasks
         if t.id in old and old[t.id] != t
     ]
-    if new_rows:
-        conn.execute(_INSERT_TASK, new_rows)
-    if changed:
-        conn.execute(_UPDATE_TASK, changed)
+    _INSERT_TASK.executemany(conn, new_rows)
+    _UPDATE_TASK.executemany(conn, changed)
 
 
-def upsert_party(conn: sa.Connection, values: dict[str, Any]) -> None:
-    """Insert or update a party row (persons and organisations keyed by document + number)."""
-    dialect = conn.dialect.name
+_PARTY_UPDATE = ("name", "is_organisation", "updated_at", "data")
+
+
+def _party_upsert(dialect: str) -> Any:
     stmt: Any
     if dialect == "postgresql":
         stmt = postgresql.insert(parties_t)
     elif dialect == "sqlite":
         stmt = sqlite.insert(parties_t)
-    else:  # pragma: no cover - other databases are not supported targets
-        raise NotImplementedError(f"govsvc supports SQLite and PostgreSQL, not {dialect}")
-    stmt = stmt.values(values).on_conflict_do_update(
+    else:
+        raise InvalidInput(f"govsvc supports SQLite and PostgreSQL, not {dialect}")
+    return stmt.on_conflict_do_update(
         index_elements=[parties_t.c.doc_type, parties_t.c.number],
-        set_={k: stmt.excluded[k] for k in ("name", "is_organisation", "updated_at", "data")},
+        set_={k: stmt.excluded[k] for k in _PARTY_UPDATE},
     )
-    conn.execute(stmt)
+
+
+_PARTY_COLUMNS = ["doc_type", "number", *_PARTY_UPDATE]
+_PARTY_UPSERTS = {
+    name: FastStatement(_party_upsert(name), _PARTY_COLUMNS) for name in ("sqlite", "postgresql")
+}
+
+
+def upsert_party(conn: sa.Connection, values: dict[str, Any]) -> None:
+    """Insert or update a party row (persons and organisations keyed by document + number)."""
+    stmt = _PARTY_UPSERTS.get(conn.dialect.name)
+    if stmt is None:
+        raise InvalidInput(f"govsvc supports SQLite and PostgreSQL, not {conn.dialect.name}")
+    stmt.execute(conn, values)
 
 
 def events_of(conn: sa.Connection, case_id: str) -> list[CaseEvent]:

@@ -15,11 +15,15 @@ or on the command line with ``pytest -p govsvc.testing``. You get:
   ``from govsvc.testing.contract import *`` with your own ``govsvc_contract_department``
   fixture, or with ``pytest -p govsvc.testing --govsvc-contract=<entry point name>``.
 
-The helpers import without pytest's plugin machinery, so scripts may use them too.
+The helpers work outside pytest's plugin machinery too, e.g. in a seeding script.
+
+PYTEST_DONT_REWRITE: test modules often import this package before pytest registers it as a
+plugin (``pytest_plugins`` is read after the import), and it has no asserts to rewrite.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -58,6 +62,10 @@ CONTRACT_MARKER = "govsvc_contract"
 
 # The fixtures are deliberately not in __all__: ``from govsvc.testing import *`` in a test
 # module would make them module-level fixtures that shadow the overrides in your conftest.
+
+# The contract's failures should show pytest's assertion introspection; this must run before
+# the module is imported, i.e. here, when a test module star-imports it through this package.
+pytest.register_assert_rewrite("govsvc.testing.contract")
 
 _CONTRACT_PATH = Path(__file__).with_name("contract.py").resolve()
 _CONTRACT_MODULE = "govsvc.testing.contract"
@@ -101,7 +109,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{CONTRACT_MARKER}: a govsvc department adapter contract test"
     )
-    if _contract_names(config):
+    names = _contract_names(config)
+    for name in names:
+        contract_departments(name)  # a wrong name stops the run here, with a clear message
+    if names:
         path = str(_CONTRACT_PATH)
         if path not in config.args:
             config.args.append(path)
@@ -142,6 +153,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def contract_departments(entry_point: str) -> dict[str, Department]:
     """The departments (by credit code) that the plugin under a ``govsvc`` entry point
     registers, each with a fresh adapter: the plugin's hook is called again every time."""
+    registry = Registry.collect(_contract_plugins(entry_point))
+    if not registry.departments:
+        raise pytest.UsageError(
+            f"--govsvc-contract={entry_point}: the plugin registers no department; implement "
+            f"the govsvc_departments hook"
+        )
+    return dict(registry.departments)
+
+
+@functools.cache
+def _contract_plugins(entry_point: str) -> PluginManager:
+    # Cached: finding and validating the plugin scans every installed distribution, and
+    # each contract test asks for its departments again (for a fresh adapter).
     found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == entry_point]
     if not found:
         known = sorted(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
@@ -152,18 +176,11 @@ def contract_departments(entry_point: str) -> dict[str, Department]:
             f"{ENTRY_POINT_GROUP}] in its pyproject.toml"
         )
     try:
-        plugin = found[0].load()
-        registry = Registry.collect(load_plugins([plugin], entry_points=False))
+        return load_plugins([found[0].load()], entry_points=False)
     except (ImportError, PluginError) as exc:
         raise pytest.UsageError(
             f"--govsvc-contract={entry_point}: the plugin could not be loaded: {exc}"
         ) from exc
-    if not registry.departments:
-        raise pytest.UsageError(
-            f"--govsvc-contract={entry_point}: the plugin registers no department; implement "
-            f"the govsvc_departments hook"
-        )
-    return dict(registry.departments)
 
 
 # --- fixtures --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from govsvc_health.client import (
     ParentRecord,
     PersonRecord,
     ReviewDecision,
+    ReviewKind,
     ReviewTicket,
     Sex,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ParentRecord",
     "PersonRecord",
     "ReviewDecision",
+    "ReviewKind",
     "ReviewTicket",
     "Sex",
 ]

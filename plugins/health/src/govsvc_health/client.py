@@ -47,6 +47,7 @@ __all__ = [
     "ParentRecord",
     "PersonRecord",
     "ReviewDecision",
+    "ReviewKind",
     "ReviewTicket",
     "Sex",
 ]
@@ -57,8 +58,20 @@ DEPARTMENT_CREDIT_CODE = "11230100MB1935270B"
 _OK = 200
 _NOT_FOUND = 404
 _CERTIFICATE_NUMBER = re.compile(r"[A-Z][0-9]{9}")
+_TASK_STATUSES = ("PENDING", "APPROVED", "REJECTED", "ISSUED", "CANCELLED")
+_STATUS_LIST = ", ".join(_TASK_STATUSES)
 
 R = TypeVar("R")
+
+
+class ReviewKind(enum.Enum):
+    """What a review task asks of the commission (``taskType``)."""
+
+    CERTIFICATE = "CERTIFICATE"
+    """Review an application for a birth medical certificate, then issue it."""
+    OPINION = "OPINION"
+    """Give the commission's opinion only (审核意见), e.g. in a joint review (会审) of another
+    department's application; nothing is issued."""
 
 
 class Sex(enum.Enum):
@@ -171,6 +184,7 @@ class ReviewDecision:
     reason: str = attrs.field()
     reviewer: str
     decided_at: dt.datetime
+    kind: ReviewKind = ReviewKind.CERTIFICATE
 
     @reason.validator
     def _rejection_has_reason(self, _: attrs.Attribute[Any], value: str) -> None:
@@ -281,13 +295,17 @@ class HealthClient:
         item_code: str,
         applicant_id: str,
         form: Mapping[str, Any],
+        *,
+        kind: ReviewKind = ReviewKind.CERTIFICATE,
     ) -> ReviewTicket:
         """Open a review task; ``task_id`` (the govsvc task id) is the idempotency key.
 
-        For a birth medical certificate the form carries ``newbornName``, ``newbornSex``
-        (男/女), ``birthTime`` (``YYYY-MM-DD HH:MM``), ``birthPlace``, ``hospital``,
-        ``motherName``, ``motherIdCard`` and optionally ``fatherName``, ``fatherIdCard``,
-        ``gestationalWeeks``, ``weight`` (grams), ``length`` (cm).
+        ``kind`` OPINION asks only for the commission's opinion (e.g. in a joint review, 会审)
+        and takes any form. For a birth medical certificate (CERTIFICATE) the form carries
+        ``newbornName``, ``newbornSex`` (男/女), ``birthTime`` (``YYYY-MM-DD HH:MM``),
+        ``birthPlace``, ``hospital``, ``motherName``, ``motherIdCard`` and optionally
+        ``fatherName``, ``fatherIdCard``, ``gestationalWeeks``, ``weight`` (grams) and
+        ``length`` (cm).
         """
         root = await self._call(
             "open_review",
@@ -298,6 +316,7 @@ class HealthClient:
                 "caseId": case_id,
                 "itemCode": item_code,
                 "applicantIdCard": applicant_id,
+                "taskType": kind.value,
                 "form": dict(form),
             },
         )
@@ -338,6 +357,25 @@ class HealthClient:
         """Issue the birth medical certificate of an approved task; again → the same one."""
         root = await self._call("issue_result", "POST", _task_path(legacy_task_id) + "/issue")
         return _birth_certificate(root["data"])
+
+    async def cancel_review(self, legacy_task_id: str, *, reason: str) -> bool:
+        """Withdraw a pending review task (撤销), e.g. because the application was withdrawn.
+
+        True when the task is withdrawn (now or before: asking again is harmless), False when
+        it had already been decided, so there was nothing left to withdraw.
+        """
+        root = await self._call(
+            "cancel_review",
+            "POST",
+            _task_path(legacy_task_id) + "/cancel",
+            json={"remark": reason},
+        )
+        status = root["data"]["status"]
+        if status.text() not in _TASK_STATUSES:
+            status.fail(f"unknown task status {status.value!r}; expected one of {_STATUS_LIST}")
+        if status.text() == "PENDING":
+            status.fail("the task is still pending after it was withdrawn")
+        return status.text() == "CANCELLED"
 
     async def health(self) -> bool:
         """True when the system answers its health check with status UP."""
@@ -547,10 +585,13 @@ def _decision(node: Node) -> ReviewDecision | None:
     status = node["status"].text()
     if status == "PENDING":
         return None
-    if status not in ("APPROVED", "REJECTED", "ISSUED"):
+    if status == "CANCELLED":
         node["status"].fail(
-            f"unknown task status {status!r}; expected PENDING, APPROVED, REJECTED or ISSUED"
+            "the task was withdrawn (CANCELLED) in the commission's system and will never be "
+            "decided"
         )
+    if status not in _TASK_STATUSES:
+        node["status"].fail(f"unknown task status {status!r}; expected one of {_STATUS_LIST}")
     approved = status != "REJECTED"
     # A rejection must say why; an approval may come without a remark.
     remark = node.optional("remark") if approved else node["remark"]
@@ -563,4 +604,16 @@ def _decision(node: Node) -> ReviewDecision | None:
         reason=reason,
         reviewer=node["auditor"].text(),
         decided_at=node["auditTime"].moment(),
+        kind=_kind(node),
     )
+
+
+def _kind(node: Node) -> ReviewKind:
+    member = node.optional("taskType")
+    if member is None:  # answers from before task types existed are certificate reviews
+        return ReviewKind.CERTIFICATE
+    text = member.text()
+    for kind in ReviewKind:
+        if kind.value == text:
+            return kind
+    member.fail(f"expected 'CERTIFICATE' or 'OPINION', got {text!r}")

@@ -15,11 +15,20 @@ Endpoints::
          (&pageNum=1&pageSize=10)
     GET  /api/v1/birth-certificates/{cert_no}
     POST /api/v1/review-tasks                            header Idempotency-Key; body caseId,
-                                                         itemCode, applicantIdCard, form
+                                                         itemCode, applicantIdCard, form,
+                                                         taskType (CERTIFICATE | OPINION)
     GET  /api/v1/review-tasks/{task_id}
     POST /api/v1/review-tasks/{task_id}/decision         simulator control: {"approved": bool,
                                                          "remark": ..., "auditor": ...}
     POST /api/v1/review-tasks/{task_id}/issue            issues a new 出生医学证明
+    POST /api/v1/review-tasks/{task_id}/cancel           withdraw a pending task: {"remark": ...};
+                                                         a decided task is answered as it is
+
+Review tasks come in two types: ``CERTIFICATE`` (the default) reviews an application for a
+birth medical certificate, whose form must describe the birth, and can be issued; ``OPINION``
+asks only for the commission's opinion (审核意见), e.g. in a joint review (会审) of another
+department's application such as a food business licence, takes any form and issues nothing.
+Statuses: ``PENDING``, ``APPROVED``, ``REJECTED``, ``ISSUED``, ``CANCELLED`` (withdrawn).
 
 Options to exercise an adapter's resilience: ``latency`` seconds are added to every answer,
 and ``failure_rate`` of the requests (drawn from ``random.Random(seed)``, so a run repeats)
@@ -56,6 +65,8 @@ _AUTO_AUDITOR = "系统自动审核"
 _AUTO_REMARK = "出生信息核验无误，同意签发"
 
 PENDING, APPROVED, REJECTED, ISSUED = "PENDING", "APPROVED", "REJECTED", "ISSUED"
+CANCELLED = "CANCELLED"
+CERTIFICATE, OPINION = "CERTIFICATE", "OPINION"  # task types: 出生医学证明, 审核意见 only
 
 # What the form of a birth certificate task must carry, and what it may.
 _REQUIRED_FORM = (
@@ -91,8 +102,8 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _ok(data: object, status: int = 200) -> JSONResponse:
-    return JSONResponse({"code": 200, "msg": "操作成功", "data": data}, status_code=status)
+def _ok(data: object, status: int = 200, msg: str = "操作成功") -> JSONResponse:
+    return JSONResponse({"code": 200, "msg": msg, "data": data}, status_code=status)
 
 
 def _error(problem: _Problem) -> JSONResponse:
@@ -150,6 +161,7 @@ class _ReviewTask:
             "caseId": self.request["caseId"],
             "itemCode": self.request["itemCode"],
             "applicantIdCard": self.request["applicantIdCard"],
+            "taskType": self.request["taskType"],
             "status": self.status,
             "createTime": _stamp(self.created_at),
             "remark": self.remark,
@@ -229,7 +241,10 @@ class HealthLegacySystem:
         form = body.get("form")
         if not isinstance(form, dict):
             raise _Problem(400, "参数form缺失或不是对象")
-        wanted = {**fields, "form": form}
+        task_type = body.get("taskType", CERTIFICATE)
+        if task_type not in (CERTIFICATE, OPINION):
+            raise _Problem(400, f"参数taskType必须是{CERTIFICATE}或{OPINION}")
+        wanted = {**fields, "taskType": task_type, "form": form}
 
         existing = self.tasks_by_key.get(key)
         if existing is not None:
@@ -237,7 +252,8 @@ class HealthLegacySystem:
                 raise _Problem(422, f"幂等键{key}已用于另一个请求，请勿用同一幂等键提交不同内容")
             return _ok(existing.to_json())
 
-        _birth_from_form(form)  # reject at once a form that could never be issued
+        if task_type == CERTIFICATE:
+            _birth_from_form(form)  # reject at once a form that could never be issued
         task = _ReviewTask(
             task_id=f"WJRW{self.next_task_serial:08d}",
             idempotency_key=key,
@@ -279,6 +295,8 @@ class HealthLegacySystem:
         task = self._task(request)
         if task.certificate is not None:  # issuing again hands out the same certificate
             return _ok(birth_certificate_json(task.certificate))
+        if task.request["taskType"] != CERTIFICATE:
+            raise _Problem(409, f"审核任务{task.task_id}只出具审核意见，不签发证明")
         if task.status != APPROVED:
             raise _Problem(409, f"审核任务{task.task_id}状态为{task.status}，审核通过后才能签发")
         number = f"Q{self.next_certificate_serial:09d}"
@@ -287,6 +305,22 @@ class HealthLegacySystem:
         task.status = ISSUED
         self.certificates.append(task.certificate)
         return _ok(birth_certificate_json(task.certificate), status=201)
+
+    async def cancel_task(self, request: Request) -> Response:
+        task = self._task(request)
+        body = await _json_object(request)
+        remark = body.get("remark") or "申请已撤回"
+        if not isinstance(remark, str):
+            raise _Problem(400, "参数remark必须是字符串")
+        if task.status == PENDING:
+            task.status = CANCELLED
+            task.remark = remark.strip() or "申请已撤回"
+            task.auditor = "政务服务平台"
+            task.audited_at = _now()
+        if task.status == CANCELLED:  # withdrawing again changes nothing
+            return _ok(task.to_json(), msg="审核任务已撤销")
+        # A decided task has nothing left to withdraw; say so and show it as it is.
+        return _ok(task.to_json(), msg=f"审核任务状态为{task.status}，无需撤销")
 
     def _task(self, request: Request) -> _ReviewTask:
         task_id = request.path_params["task_id"]
@@ -439,10 +473,11 @@ def create_app(
             methods=["POST"],
         ),
         Route("/api/v1/review-tasks/{task_id}/issue", guarded(system.issue), methods=["POST"]),
+        Route(
+            "/api/v1/review-tasks/{task_id}/cancel", guarded(system.cancel_task), methods=["POST"]
+        ),
     ]
-    middleware = [
-        Middleware(_Turbulence, latency=latency, failure_rate=failure_rate, seed=seed)
-    ]
+    middleware = [Middleware(_Turbulence, latency=latency, failure_rate=failure_rate, seed=seed)]
     app = Starlette(routes=routes, middleware=middleware)
     app.state.system = system
     return app

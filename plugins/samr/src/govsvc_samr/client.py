@@ -42,6 +42,9 @@ DEPARTMENT_CREDIT_CODE = "11230100013114525L"
 
 _OK = "0000"
 _NOT_FOUND = "2001"
+# Review task status codes: 待审查, 审查通过, 不予许可, 已发证, 已撤销.
+_PENDING, _CANCELLED = "01", "05"
+_TASK_STATUSES = ("01", "02", "03", "04", "05")
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
 _CITIZEN_ID = re.compile(
     r"[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]"
@@ -330,6 +333,25 @@ class SamrClient:
         data = await self._call("issue_result", "POST", _task_path(legacy_task_id) + "/issue")
         return _licence(data)
 
+    async def cancel_review(self, legacy_task_id: str, *, reason: str) -> bool:
+        """Withdraw a pending review task (撤销), e.g. because the application was withdrawn.
+
+        True when the task is withdrawn (now or before: asking again is harmless), False when
+        it had already been decided, so there was nothing left to withdraw.
+        """
+        data = await self._call(
+            "cancel_review",
+            "POST",
+            _task_path(legacy_task_id) + "/cancel",
+            json={"reason": reason},
+        )
+        status = data["status"].text()
+        if status not in _TASK_STATUSES:
+            data["status"].fail(f"unknown task status {status!r}; expected one of 01 to 05")
+        if status == _PENDING:
+            data["status"].fail("the task is still pending after it was withdrawn")
+        return status == _CANCELLED
+
     async def health(self) -> bool:
         """True when the system answers its health check with status UP."""
         try:
@@ -521,10 +543,14 @@ def _licence(node: Node) -> LicenceRecord:
 
 def _decision(node: Node) -> ReviewDecision | None:
     status = node["status"].text()
-    if status == "01":
+    if status == _PENDING:
         return None
-    if status not in ("02", "03", "04"):
-        node["status"].fail(f"unknown task status {status!r}; expected 01, 02, 03 or 04")
+    if status == _CANCELLED:
+        node["status"].fail(
+            "the task was withdrawn (05 已撤销) in the bureau's system and will never be decided"
+        )
+    if status not in _TASK_STATUSES:
+        node["status"].fail(f"unknown task status {status!r}; expected one of 01 to 05")
     approved = status != "03"
     return _build(
         node,

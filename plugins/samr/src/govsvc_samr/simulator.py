@@ -16,6 +16,10 @@ code  status  meaning
 3002  422     Idempotency-Key reused for another request
 ====  ======  ==========================================
 
+Review task status codes (审查任务状态): ``01`` 待审查, ``02`` 审查通过, ``03`` 不予许可,
+``04`` 已发证, ``05`` 已撤销 (withdrawn because the application was withdrawn or denied
+elsewhere).
+
 Endpoints::
 
     GET  /health                                   (no key needed)
@@ -28,6 +32,8 @@ Endpoints::
     POST /api/v1/review-tasks/{task_id}/decision   simulator control: {"result": "approve" |
                                                    "deny", "reason": ..., "reviewer": ...}
     POST /api/v1/review-tasks/{task_id}/issue      issues a new 食品经营许可证
+    POST /api/v1/review-tasks/{task_id}/cancel     withdraw a pending task: {"reason": ...};
+                                                   a decided task is answered as it is
 
 Review tasks live in memory. Run alone with
 ``python -m govsvc_samr.simulator --port 8101 [--api-key KEY] [--auto-decide-after SECONDS]``.
@@ -60,8 +66,14 @@ _AUTO_REVIEWER = "系统自动审查"
 _AUTO_OPINION = "材料齐全，符合法定形式，准予许可"
 
 # Legacy status codes of a review task (审查任务状态).
-PENDING, APPROVED, DENIED, ISSUED = "01", "02", "03", "04"
-_STATUS_NAMES = {PENDING: "待审查", APPROVED: "审查通过", DENIED: "不予许可", ISSUED: "已发证"}
+PENDING, APPROVED, DENIED, ISSUED, CANCELLED = "01", "02", "03", "04", "05"
+_STATUS_NAMES = {
+    PENDING: "待审查",
+    APPROVED: "审查通过",
+    DENIED: "不予许可",
+    ISSUED: "已发证",
+    CANCELLED: "已撤销",
+}
 
 # 主体业态 → the digit after "JY" in a food business licence number.
 _BUSINESS_FORMAT_DIGITS = {"食品销售经营者": "1", "餐饮服务经营者": "2", "单位食堂": "3"}
@@ -85,8 +97,8 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _ok(data: object, status: int = 200) -> JSONResponse:
-    return JSONResponse({"code": "0000", "msg": "成功", "data": data}, status_code=status)
+def _ok(data: object, status: int = 200, msg: str = "成功") -> JSONResponse:
+    return JSONResponse({"code": "0000", "msg": msg, "data": data}, status_code=status)
 
 
 def _error(problem: _Problem) -> JSONResponse:
@@ -275,6 +287,23 @@ class SamrLegacySystem:
             )
         return _ok(task.to_json())
 
+    async def cancel_task(self, request: Request) -> Response:
+        task = self._task(request)
+        body = await _json_object(request)
+        reason = body.get("reason") or "申请已撤回"
+        if not isinstance(reason, str):
+            raise _Problem(400, "1002", "参数reason必须是字符串")
+        if task.status == PENDING:
+            task.status = CANCELLED
+            task.opinion = reason.strip() or "申请已撤回"
+            task.reviewer = "政务服务平台"
+            task.decided_at = _now()
+            return _ok(task.to_json(), msg="审查任务已撤销")
+        if task.status == CANCELLED:  # withdrawing again changes nothing
+            return _ok(task.to_json(), msg="审查任务已撤销")
+        # A decided task has nothing left to withdraw; say so and show it as it is.
+        return _ok(task.to_json(), msg=f"审查任务已是{_STATUS_NAMES[task.status]}状态，无需撤销")
+
     async def issue(self, request: Request) -> Response:
         task = self._task(request)
         if task.licence is not None:  # issuing again hands out the same licence
@@ -435,6 +464,9 @@ def create_app(
             methods=["POST"],
         ),
         Route("/api/v1/review-tasks/{task_id}/issue", guarded(system.issue), methods=["POST"]),
+        Route(
+            "/api/v1/review-tasks/{task_id}/cancel", guarded(system.cancel_task), methods=["POST"]
+        ),
     ]
     app = Starlette(routes=routes)
     app.state.system = system

@@ -1,0 +1,53 @@
+"""govsvc plugin: plugs 哈尔滨市卫生健康委员会 (health commission) into a Platform.
+
+Installed, it is found through the ``govsvc`` entry point ``health``; it can also be passed
+explicitly: ``Platform.open(url, plugins=[govsvc_health.plugin], load_entry_points=False)``.
+Configuration comes from the environment when the platform opens (see
+:meth:`govsvc_health.adapter.HealthConfig.from_env`):
+
+``GOVSVC_HEALTH_URL``      the system's address (default ``http://127.0.0.1:8104``)
+``GOVSVC_HEALTH_TOKEN``    bearer token (default: none, as the simulator runs by default)
+``GOVSVC_HEALTH_TIMEOUT``  seconds per call (default ``2``: the system is slow and flaky)
+``GOVSVC_HEALTH_CERTIFICATE_ITEMS``  comma-separated implementation codes whose review ends
+                           in a birth medical certificate (default: the sample catalogue's
+                           ``11230100MB1935270B3002009010001``); other items' review tasks
+                           ask for the commission's opinion only
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from govsvc import Department, hookimpl
+from govsvc_health.adapter import BIRTH_CERTIFICATE_ITEM, HealthAdapter, HealthConfig
+from govsvc_health.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
+
+__all__ = ["AUTHORITATIVE_FOR", "DIVISION", "ITEMS", "govsvc_departments"]
+
+DIVISION: Final = "230100"  # 哈尔滨市
+
+ITEMS: Final = (BIRTH_CERTIFICATE_ITEM,)
+"""Implementation codes of the commission's items in the sample catalogue:
+出生医学证明办理（首次签发）."""
+
+AUTHORITATIVE_FOR: Final = ("birth_certificate",)
+"""Profile attributes the commission is the source of truth for (一数一源)."""
+
+
+@hookimpl
+def govsvc_departments() -> list[Department]:
+    """哈尔滨市卫生健康委员会, with an adapter configured from ``GOVSVC_HEALTH_*``."""
+    config = HealthConfig.from_env()
+    return [
+        Department(
+            code=DEPARTMENT_CREDIT_CODE,
+            name=DEPARTMENT_NAME,
+            division=DIVISION,
+            adapter=HealthAdapter(config),
+            # govsvc's Department uses a bare `tuple` converter, which mypy types as
+            # Iterable[_T_co] and refuses every argument; drop the ignores once it is typed.
+            items=ITEMS,  # type: ignore[arg-type]
+            authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+            timeout=config.timeout,
+        )
+    ]
