@@ -210,14 +210,27 @@ class HttpProfileAdapter:
 
     The ``AsyncClient`` is created on first use, on the loop that runs the call (the
     platform's department loop): an httpx client must be created and used on one loop.
-    ``latencies`` collects the seconds spent inside each ``profile`` call.
+    ``max_in_flight`` (0: no limit) caps the requests handed to httpx at once; the rest wait
+    on a semaphore instead of in httpcore's pool queue, which httpcore rescans on every
+    request start and finish. ``latencies`` collects the seconds spent inside each
+    ``profile`` call (semaphore wait included).
     """
 
-    def __init__(self, name: str, base_url: str, *, timeout: float, limits: httpx.Limits) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        timeout: float,
+        limits: httpx.Limits,
+        max_in_flight: int = 0,
+    ) -> None:
         self.name = name
         self.base_url = base_url
         self.timeout = timeout
         self.limits = limits
+        self.max_in_flight = max_in_flight
+        self._gate: asyncio.Semaphore | None = None
         self.latencies: list[float] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -230,7 +243,15 @@ class HttpProfileAdapter:
             self._client = httpx.AsyncClient(
                 base_url=self.base_url, timeout=self.timeout, limits=self.limits
             )
+            if self.max_in_flight:
+                self._gate = asyncio.Semaphore(self.max_in_flight)
         return self._client
+
+    async def _get(self, client: httpx.AsyncClient, path: str) -> httpx.Response:
+        if self._gate is None:
+            return await client.get(path)
+        async with self._gate:
+            return await client.get(path)
 
     async def profile(self, key: govsvc.PartyKey) -> Mapping[str, Any] | None:
         client = self._http()
@@ -238,7 +259,7 @@ class HttpProfileAdapter:
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            response = await client.get(f"/profile/{key.number}")
+            response = await self._get(client, f"/profile/{key.number}")
         except httpx.TimeoutException as exc:
             raise govsvc.AdapterUnavailable(
                 f"{self.name} did not answer within {self.timeout:g}s ({type(exc).__name__})"
@@ -287,7 +308,7 @@ class FanoutPlugin:
 
 
 def build_departments(
-    ports: Sequence[int], *, timeout: float, limits: httpx.Limits
+    ports: Sequence[int], *, timeout: float, limits: httpx.Limits, max_in_flight: int
 ) -> list[govsvc.Department]:
     departments = []
     for i, port in enumerate(ports):
@@ -300,7 +321,11 @@ def build_departments(
                 name=name,
                 division=DIVISION,
                 adapter=HttpProfileAdapter(
-                    name, f"http://127.0.0.1:{port}", timeout=timeout, limits=limits
+                    name,
+                    f"http://127.0.0.1:{port}",
+                    timeout=timeout,
+                    limits=limits,
+                    max_in_flight=max_in_flight,
                 ),
                 authoritative_for=authoritative,
                 timeout=timeout,
@@ -564,10 +589,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=5.0, help="Department.timeout and httpx timeout (s)"
     )
     parser.add_argument(
-        "--max-connections", type=int, default=None, help="httpx pool size per adapter"
+        "--max-connections", type=int, default=20, help="httpx pool size per adapter"
     )
     parser.add_argument(
-        "--keepalive", type=int, default=None, help="httpx keep-alive connections per adapter"
+        "--keepalive",
+        type=int,
+        default=None,
+        help="httpx keep-alive connections per adapter (default: --max-connections)",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=None,
+        help="requests handed to httpx at once per adapter, 0: no limit "
+        "(default: --max-connections)",
+    )
+    parser.add_argument(
+        "--httpx-defaults",
+        action="store_true",
+        help="plain httpx.AsyncClient limits (100 connections, 20 keep-alive), no in-flight cap",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile both phases")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
@@ -576,22 +616,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve(args.serve, args.delay)
         return 0
 
-    default = httpx.Limits()
-    limits = httpx.Limits(
-        max_connections=args.max_connections or default.max_connections,
-        max_keepalive_connections=args.keepalive or default.max_keepalive_connections,
-    )
+    if args.httpx_defaults:
+        limits, max_in_flight = httpx.Limits(max_connections=100, max_keepalive_connections=20), 0
+    else:
+        limits = httpx.Limits(
+            max_connections=args.max_connections,
+            max_keepalive_connections=(
+                args.max_connections if args.keepalive is None else args.keepalive
+            ),
+        )
+        max_in_flight = args.max_connections if args.max_in_flight is None else args.max_in_flight
     print(f"fan-out bench: {machine_note()}, httpx {httpx.__version__}")
     print(
         f"{args.departments} departments answering after {args.delay * 1000:g} ms; "
         f"timeout {args.timeout:g} s; httpx max_connections={limits.max_connections} "
-        f"keepalive={limits.max_keepalive_connections}"
+        f"keepalive={limits.max_keepalive_connections} max_in_flight={max_in_flight or 'no limit'}"
     )
     with (
         department_servers(args.departments, args.delay) as (ports, server_pid),
         tempfile.TemporaryDirectory(prefix="govsvc-fanout-") as tmp,
     ):
-        departments = build_departments(ports, timeout=args.timeout, limits=limits)
+        departments = build_departments(
+            ports, timeout=args.timeout, limits=limits, max_in_flight=max_in_flight
+        )
         platform = govsvc.Platform.open(
             f"sqlite:///{tmp}/fanout.db",
             plugins=[FanoutPlugin(departments)],

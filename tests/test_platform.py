@@ -506,3 +506,32 @@ def test_parties_are_stored_by_number(platform: govsvc.Platform) -> None:
     platform.register_party(org)
     assert platform.party("91230103MA1BX4K238") == org
     assert platform.party("230103198503120316") is None
+
+
+def test_regional_overlay_is_stored_and_applied_by_region(
+    database: tuple[str, str | None], clock: FakeClock, tmp_path: Path
+) -> None:
+    url, schema = database
+    overlay = {
+        "region": "CN-65",
+        "overlay_of": "CN",
+        "source": "新疆维吾尔自治区人民政府办公厅通知（test data）",
+        "years": {"2026": {"holidays": {"2026-05-27": "古尔邦节"}, "workdays": {}}},
+    }
+    path = tmp_path / "cn-65.json"
+    path.write_text(json.dumps(overlay, ensure_ascii=False), encoding="utf-8")
+    xinjiang = govsvc.Platform.open(
+        url, schema=schema, clock=clock, load_entry_points=False, calendar_region="CN-65"
+    )
+    assert xinjiang.calendar.is_workday(dt.date(2026, 5, 27))
+    assert xinjiang.load_calendar(path) == [2026]
+    assert not xinjiang.calendar.is_workday(dt.date(2026, 5, 27))
+    xinjiang.close()
+    national = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
+    assert national.calendar.is_workday(dt.date(2026, 5, 27))  # stored, not applied to CN
+    national.close()
+    again = govsvc.Platform.open(
+        url, schema=schema, clock=clock, load_entry_points=False, calendar_region="CN-65"
+    )
+    assert not again.calendar.is_workday(dt.date(2026, 5, 27))
+    again.close()

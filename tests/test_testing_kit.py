@@ -17,6 +17,7 @@ from govsvc import CaseState, CitizenId, CreditCode, Department, PartyKey, check
 from govsvc.plugins import PluginManager
 from govsvc.testing import (
     FakeClock,
+    contract,
     make_case,
     make_citizen_id,
     make_credit_code,
@@ -24,7 +25,6 @@ from govsvc.testing import (
     make_organisation,
     make_person,
 )
-from govsvc.testing import contract
 
 pytest_plugins = ["pytester", "govsvc.testing"]
 
@@ -294,14 +294,16 @@ class SloppyAdapter:
 
 
 def sloppy() -> Department:
-    return Department(code=make_credit_code(9, authority="1"), name="马虎局", adapter=SloppyAdapter())
+    return Department(
+        code=make_credit_code(9, authority="1"), name="马虎局", adapter=SloppyAdapter()
+    )
 
 
 SAMPLES = {"known_party": KNOWN, "unknown_party": UNKNOWN}
 
 
 def test_contract_catches_a_non_idempotent_open_review(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="use request.task_id as the idempotency key"):
+    with pytest.raises(AssertionError, match=r"use request\.task_id as the idempotency key"):
         contract.test_open_review_is_idempotent_on_the_task_id(sloppy(), SAMPLES, tmp_path)
 
 
@@ -315,9 +317,9 @@ def test_contract_catches_a_profile_that_is_not_none_for_an_unknown_party(
 def test_contract_catches_wrong_answer_types(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    with pytest.raises(AssertionError, match="health.* returned 'ok'; return True or False"):
+    with pytest.raises(AssertionError, match=r"health.* returned 'ok'; return True or False"):
         contract.test_health_answers_true_or_false(sloppy(), tmp_path / "a")
-    with pytest.raises(AssertionError, match="poll_review.*returned 'pending'"):
+    with pytest.raises(AssertionError, match=r"poll_review.*returned 'pending'"):
         contract.test_poll_review_answers_an_outcome_or_none(sloppy(), SAMPLES, tmp_path / "b")
 
 
@@ -326,8 +328,10 @@ def test_contract_catches_an_adapter_that_raises_foreign_errors(tmp_path: Path) 
         def profile(self, key: PartyKey) -> None:
             raise KeyError(key.number)
 
-    department = Department(code=make_credit_code(8, authority="1"), name="报错局", adapter=Raises())
-    with pytest.raises(pytest.fail.Exception, match="raised KeyError.*AdapterUnavailable"):
+    department = Department(
+        code=make_credit_code(8, authority="1"), name="报错局", adapter=Raises()
+    )
+    with pytest.raises(pytest.fail.Exception, match=r"raised KeyError.*AdapterUnavailable"):
         contract.test_profile_of_a_known_party_is_a_mapping(department, SAMPLES, tmp_path)
 
 

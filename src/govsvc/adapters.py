@@ -22,7 +22,7 @@ raises :class:`AdapterProtocolError` and is recorded in the exchange log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -64,6 +64,12 @@ OPERATIONS = (
 IDEMPOTENT = frozenset(OPERATIONS)
 
 
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise InvalidInput(f"give a list of names, not the single string {values!r}")
+    return tuple(values)
+
+
 def _credit_code(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     CreditCode.parse(value, strict=False)  # InvalidIdentifier says what is wrong
 
@@ -81,8 +87,8 @@ class Department:
     name: str
     division: str = ""
     adapter: Any
-    items: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    authoritative_for: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    items: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    authoritative_for: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     timeout: float = 5.0
 
     @property
@@ -94,12 +100,16 @@ class Department:
         return callable(getattr(self.adapter, operation, None))
 
 
+def _versions(values: Iterable[ItemVersion]) -> tuple[ItemVersion, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class ItemBundle:
     """A service item with its guide versions (oldest first), as a plugin provides them."""
 
     item: ServiceItem
-    versions: tuple[ItemVersion, ...] = attrs.field(converter=tuple)
+    versions: tuple[ItemVersion, ...] = attrs.field(converter=_versions)
 
 
 @attrs.frozen(kw_only=True)

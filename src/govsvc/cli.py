@@ -3,7 +3,8 @@
     govsvc demo [--db FILE]                      walk a realistic case (embedded SQLite)
     govsvc db upgrade URL [--schema S]           migrate a database to the newest schema
     govsvc calendar load FILE --db URL           load official working-day data for new years
-    govsvc calendar show YEAR [--db URL]         list a year's holidays and 调休 working days
+    govsvc calendar show YEAR [--db URL] [--region CN-65]
+                                                 list a year's holidays and 调休 working days
     govsvc items import FILE --db URL            publish items from a catalogue JSON file
     govsvc items export --db URL                 print the catalogue as JSON
     govsvc case show CODE --db URL               a case and its trail by tracking code (全程一码)
@@ -49,12 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calendar", help="working-day calendar (工作日)").add_subparsers(
         dest="action", required=True
     )
-    p = cal.add_parser("load", help="load official working-day data (JSON file) into the database")
+    p = cal.add_parser(
+        "load",
+        help="load a year's official arrangement or a regional overlay (JSON) into the database",
+    )
     p.add_argument("file", type=Path)
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
     p = cal.add_parser("show", help="list a year's holidays and 调休 working days")
     p.add_argument("year", type=int)
     p.add_argument("--db", default=None, help=DB_HELP + " (include years loaded there)")
+    p.add_argument("--region", default=None, help="apply a regional overlay, e.g. CN-65")
 
     items = sub.add_parser("items", help="service item catalogue (事项)").add_subparsers(
         dest="action", required=True
@@ -97,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"loaded working-day data for {', '.join(map(str, years))} from {args.file}")
         return 0
     if args.command == "calendar" and args.action == "show":
-        return _show_year(args.year, args.db)
+        return _show_year(args.year, args.db, args.region)
     if args.command == "items" and args.action == "import":
         entries = import_json(args.file.read_text(encoding="utf-8"), source=str(args.file))
         count = 0
@@ -145,9 +150,9 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {args}")  # argparse only lets known commands in
 
 
-def _show_year(year: int, url: str | None) -> int:
+def _show_year(year: int, url: str | None, region: str | None) -> int:
     if url:
-        with Platform.open(url) as platform:
+        with Platform.open(url, calendar_region=region) as platform:
             calendar = platform.calendar
     else:
         from govsvc.calendar import WorkCalendar

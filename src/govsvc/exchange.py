@@ -131,6 +131,11 @@ class LoopThread:
         self._lock = threading.Lock()
 
     @property
+    def started(self) -> bool:
+        """True once a coroutine has run (the loop thread exists)."""
+        return self._loop is not None
+
+    @property
     def loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:

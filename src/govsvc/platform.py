@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import inspect
 import json
 import logging
 import threading
@@ -315,7 +316,21 @@ class Platform:
         return platform
 
     def close(self) -> None:
-        """Stop the department loop and release the database connections."""
+        """Close adapters (their ``aclose()``), stop the department loop, release the database."""
+        closers = [
+            d.adapter.aclose
+            for d in self.departments.values()
+            if inspect.iscoroutinefunction(getattr(d.adapter, "aclose", None))
+        ]
+        if closers and self._loop.started:
+
+            async def close_all() -> None:
+                await asyncio.gather(*(c() for c in closers), return_exceptions=True)
+
+            try:
+                self._loop.run(close_all(), timeout=10)
+            except Exception:
+                log.exception("closing department adapters failed")
         self._loop.close()
         self.engine.dispose()
 

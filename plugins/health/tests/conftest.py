@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 import uvicorn
-from govsvc_health.simulator import create_app
-from starlette.types import ASGIApp
+from govsvc_health.adapter import HealthAdapter, HealthConfig
+from govsvc_health.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
+from govsvc_health.plugin import AUTHORITATIVE_FOR, DIVISION, ITEMS
+from govsvc_health.simulator import HealthLegacySystem, create_app
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from govsvc import Department
 
 
 @contextlib.contextmanager
@@ -52,6 +57,60 @@ def serve() -> Iterator[Callable[..., str]]:
             return stack.enter_context(running(create_app(**options)))
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def health_system() -> Iterator[tuple[str, HealthLegacySystem]]:
+    """A simulator shared by a test module: its URL and its state (tasks, certificates)."""
+    app = create_app()
+    with running(app) as url:
+        yield url, app.state.system
+
+
+class RequestLog:
+    """ASGI middleware that notes the path of every HTTP request reaching the simulator."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def serve_logged() -> Iterator[Callable[..., tuple[str, RequestLog]]]:
+    """Like ``serve``, but also returns the log of the requests the simulator received."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**options: Any) -> tuple[str, RequestLog]:
+            logged = RequestLog(create_app(**options))
+            return stack.enter_context(running(logged)), logged
+
+        yield start
+
+
+@pytest.fixture
+def govsvc_contract_department(health_system: tuple[str, HealthLegacySystem]) -> Department:
+    """The commission on the module's simulator, for the govsvc contract suite."""
+    config = HealthConfig(base_url=health_system[0])
+    return Department(
+        code=DEPARTMENT_CREDIT_CODE,
+        name=DEPARTMENT_NAME,
+        division=DIVISION,
+        adapter=HealthAdapter(config),
+        items=ITEMS,  # type: ignore[arg-type]
+        authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+        timeout=config.timeout,
+    )
+
+
+@pytest.fixture
+def govsvc_contract_samples() -> dict[str, str]:
+    """孙悦 (born with certificate Q230123456), and a valid citizen ID nobody in the records has."""
+    return {"known_party": "230103202401050029", "unknown_party": "230103199001010015"}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from govsvc_health import seed
-from govsvc_health.client import HealthClient, ParentRecord, Sex
+from govsvc_health.client import HealthClient, ParentRecord, ReviewKind, Sex
 from govsvc_health.simulator import create_app
 
 from govsvc.errors import AdapterProtocolError, AdapterUnavailable
@@ -219,3 +219,41 @@ def test_seed_is_consistent_with_the_citizen_ids() -> None:
     for certificate in seed.BIRTH_CERTIFICATES:
         for number in (certificate.newborn_id, certificate.mother_id, certificate.father_id):
             assert number is not None and _citizen_id_ok(number)
+
+
+def test_cancel_withdraws_a_pending_task_for_good(health_url: str) -> None:
+    async def scenario(c: HealthClient) -> None:
+        ticket = await c.open_review("cancel-1", "case-c1", "ITEM", LI_NA, birth_form())
+        assert await c.cancel_review(ticket.legacy_task_id, reason="申请人撤回申请") is True
+        assert await c.cancel_review(ticket.legacy_task_id, reason="再次撤销") is True
+        with pytest.raises(AdapterProtocolError, match="withdrawn"):
+            await c.poll_review(ticket.legacy_task_id)
+        with pytest.raises(AdapterProtocolError, match="HTTP 409"):
+            await c.decide_review(ticket.legacy_task_id, approve=True)
+
+    call(health_url, scenario)
+
+
+def test_cancel_leaves_a_decided_task_as_it_is(health_url: str) -> None:
+    async def scenario(c: HealthClient) -> None:
+        ticket = await c.open_review("cancel-2", "case-c2", "ITEM", LI_NA, birth_form())
+        decided = await c.decide_review(ticket.legacy_task_id, approve=True)
+        assert await c.cancel_review(ticket.legacy_task_id, reason="申请人撤回申请") is False
+        assert await c.poll_review(ticket.legacy_task_id) == decided
+
+    call(health_url, scenario)
+
+
+def test_an_opinion_task_takes_any_form_and_issues_nothing(health_url: str) -> None:
+    async def scenario(c: HealthClient) -> None:
+        form = {"businessItems": ["热食类食品制售"]}
+        ticket = await c.open_review(
+            "opinion-1", "case-o1", "FOOD", "91230103MA1BX4K238", form, kind=ReviewKind.OPINION
+        )
+        decided = await c.decide_review(ticket.legacy_task_id, approve=False, reason="健康证过期")
+        assert decided.kind is ReviewKind.OPINION
+        assert not decided.approved
+        with pytest.raises(AdapterProtocolError, match=r"HTTP 409.*不签发"):
+            await c.issue_result(ticket.legacy_task_id)
+
+    call(health_url, scenario)

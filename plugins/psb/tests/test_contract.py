@@ -44,8 +44,8 @@ _NEEDS_A_FORM = pytest.mark.xfail(
 )
 
 
-@_NEEDS_A_FORM
-def test_open_review_is_idempotent_on_the_task_id(  # type: ignore[no-redef]
+@_NEEDS_A_FORM  # type: ignore[no-redef]
+def test_open_review_is_idempotent_on_the_task_id(
     govsvc_contract_department: Department,
     govsvc_contract_samples: dict[str, str],
     tmp_path: Path,
@@ -55,8 +55,8 @@ def test_open_review_is_idempotent_on_the_task_id(  # type: ignore[no-redef]
     )
 
 
-@_NEEDS_A_FORM
-def test_poll_review_answers_an_outcome_or_none(  # type: ignore[no-redef]
+@_NEEDS_A_FORM  # type: ignore[no-redef]
+def test_poll_review_answers_an_outcome_or_none(
     govsvc_contract_department: Department,
     govsvc_contract_samples: dict[str, str],
     tmp_path: Path,

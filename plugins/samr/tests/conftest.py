@@ -94,7 +94,7 @@ def govsvc_contract_department(samr_system: tuple[str, SamrLegacySystem]) -> Dep
 @pytest.fixture
 def govsvc_contract_samples() -> dict[str, str]:
     """A registered enterprise, and a valid credit code the bureau has never registered."""
-    return {"known_party": "91230103MA1BX4K238", "unknown_party": "91230103MA1BX4K30X"}
+    return {"known_party": "91230103MA1BX4K238", "unknown_party": "9123010000J8NW0EXK"}
 
 
 @pytest.fixture

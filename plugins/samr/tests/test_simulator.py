@@ -215,3 +215,33 @@ def test_seed_identifiers_pass_their_check_characters() -> None:
     for licence in seed.LICENCES:
         assert _credit_code_ok(licence.holder_credit_code)
     assert _credit_code_ok("91230102MA1C3Y4N2B")  # the newcomer used above
+
+
+def test_cancel_withdraws_a_pending_task_for_good(samr_url: str) -> None:
+    async def scenario(c: SamrClient) -> None:
+        ticket = await c.open_review("cancel-1", "case-c1", ITEM, DUMPLINGS, {})
+        assert await c.cancel_review(ticket.legacy_task_id, reason="申请人撤回申请") is True
+        assert await c.cancel_review(ticket.legacy_task_id, reason="再次撤销") is True
+        with pytest.raises(AdapterProtocolError, match="withdrawn"):
+            await c.poll_review(ticket.legacy_task_id)
+        with pytest.raises(AdapterProtocolError, match=r"HTTP 409 \(code 3001"):
+            await c.decide_review(ticket.legacy_task_id, approve=True)
+        with pytest.raises(AdapterProtocolError, match=r"HTTP 409 \(code 3001"):
+            await c.issue_result(ticket.legacy_task_id)
+
+    call(samr_url, scenario)
+
+
+def test_cancel_leaves_a_decided_task_as_it_is(samr_url: str) -> None:
+    async def scenario(c: SamrClient) -> None:
+        ticket = await c.open_review("cancel-2", "case-c2", ITEM, DUMPLINGS, {})
+        decided = await c.decide_review(ticket.legacy_task_id, approve=True)
+        assert await c.cancel_review(ticket.legacy_task_id, reason="申请人撤回申请") is False
+        assert await c.poll_review(ticket.legacy_task_id) == decided
+
+    call(samr_url, scenario)
+
+
+def test_cancel_of_an_unknown_task_is_refused(samr_url: str) -> None:
+    with pytest.raises(AdapterProtocolError, match="HTTP 404"):
+        call(samr_url, lambda c: c.cancel_review("SCJG9999999999", reason="撤回"))

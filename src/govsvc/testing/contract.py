@@ -269,7 +269,9 @@ def _no_error(department: Department, call: _Call) -> None:
 
 
 def _shown(args: Sequence[Any]) -> str:
-    return "(" + ", ".join(str(a) if isinstance(a, PartyKey) else type(a).__name__ for a in args) + ")"
+    return (
+        "(" + ", ".join(str(a) if isinstance(a, PartyKey) else type(a).__name__ for a in args) + ")"
+    )
 
 
 def _is_list(value: Any) -> bool:

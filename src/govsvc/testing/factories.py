@@ -75,9 +75,7 @@ class FakeClock:
     (01:00 UTC), a working day, so due dates in tests are easy to count.
     """
 
-    moment: dt.datetime = attrs.field(
-        factory=lambda: dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
-    )
+    moment: dt.datetime = attrs.field(factory=lambda: dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC))
 
     @moment.validator
     def _aware(self, _: attrs.Attribute[dt.datetime], value: dt.datetime) -> None:
