@@ -15,11 +15,22 @@ platform's department loop).
    another would give ~5. Target ≤ 1.3.
 2. Concurrent: ``--concurrent`` (200) ``identify()`` calls released at once from a thread pool.
    Printed: completed, errors (an exception, or a Profile with any unavailable department),
-   wall time, calls/s, latency percentiles. Target 0 errors.
+   wall time, calls/s, latency percentiles, CPU of this process, the servers and the whole
+   machine (other processes on a shared machine starve the loop thread), the loop thread's
+   CPU and lag, and the exchange-log write times. Target 0 errors.
+
+Adapter settings (defaults): 10 connections per department, as many kept alive, and at most 10
+requests handed to httpx at once (the rest wait on an ``asyncio.Semaphore``). With httpx's
+own defaults (``--httpx-defaults``: 100 connections, 20 kept alive, no cap) httpcore 1.0.9
+closes idle connections whenever more than 20 exist (it compares the keep-alive limit with
+*all* connections), reconnects for almost every request, and rescans every connection and
+queued request on every request start and finish; the burst then outlives the 5 s department
+timeout, retries add load and the circuits open.
 
     python bench/fanout.py
-    python bench/fanout.py --calls 200 --concurrent 500 --max-connections 20
-    python bench/fanout.py --profile        # cProfile of the loop thread and the caller
+    python bench/fanout.py --calls 200 --concurrent 500 --max-connections 15
+    python bench/fanout.py --httpx-defaults  # plain httpx limits: shows the collapse
+    python bench/fanout.py --profile         # cProfile of the loop thread (and the caller)
 
 The last line is ``ratio=<mean identify ms ÷ slowest department's mean ms>``.
 """
@@ -190,6 +201,20 @@ def department_servers(count: int, delay: float) -> Iterator[tuple[list[int], in
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU ticks of the whole machine so far (Linux ``/proc/stat``; NaN elsewhere).
+
+    Other processes (a colleague's test run) take CPU from the department loop thread; the
+    concurrent phase prints how busy the machine was so such runs can be recognised.
+    """
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return float("nan"), float("nan")
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return float(sum(ticks) - idle), float(sum(ticks))
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -387,7 +412,12 @@ def loop_profiler(
     finally:
         here.disable()
         done = threading.Event()
-        loop.call_soon_threadsafe(lambda: (on_loop.disable(), done.set()))
+
+        def stop_on_loop() -> None:
+            on_loop.disable()
+            done.set()
+
+        loop.call_soon_threadsafe(stop_on_loop)
         done.wait(10)
         for title, prof in (("department loop thread", on_loop), ("caller thread", here)):
             if prof is here and not caller:
@@ -545,10 +575,14 @@ def concurrent(
             time.process_time(),
             process_cpu_seconds(server_pid),
         )
+        busy, total = machine_busy()
         results = [f.result() for f in futures]
         wall = time.perf_counter() - started
         cpu = time.process_time() - cpu
         server_cpu = process_cpu_seconds(server_pid) - server_cpu
+        busy_after, total_after = machine_busy()
+        machine = (busy_after - busy) / (total_after - total) if total_after > total else 0.0
+    others = max(0.0, machine * (os.cpu_count() or 1) - (cpu + server_cpu) / wall)
     errors = [e for _, e in results if e is not None]
     took = [t for t, _ in results]
     adapter_lat = [x for a in adapters for x in a.latencies]
@@ -567,7 +601,8 @@ def concurrent(
         )
     print(
         f"CPU: platform process {cpu:.2f} s ({cpu / wall:.0%} of one core), "
-        f"servers {server_cpu:.2f} s"
+        f"servers {server_cpu:.2f} s; machine {machine:.0%} busy over {os.cpu_count()} CPUs "
+        f"(other processes ≈ {others:.1f} CPUs)"
     )
     print(probe.summary(wall))
     if errors:
@@ -589,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=5.0, help="Department.timeout and httpx timeout (s)"
     )
     parser.add_argument(
-        "--max-connections", type=int, default=20, help="httpx pool size per adapter"
+        "--max-connections", type=int, default=10, help="httpx pool size per adapter"
     )
     parser.add_argument(
         "--keepalive",

@@ -80,7 +80,10 @@ class Department:
 
     ``code`` is the department's unified social credit code. ``authoritative_for`` names the
     profile attributes this department is the source of truth for (一数一源: e.g. 公安 for
-    name, sex, birth date and address). ``timeout`` is the per-call limit in seconds.
+    name, sex, birth date and address). ``timeout`` is the per-call limit in seconds (a
+    timed-out call is not retried: more calls would only add to a slow system's load);
+    ``max_in_flight`` caps the calls the platform makes to it at once — more wait their turn,
+    so a burst of applications neither overloads a legacy system nor its HTTP pool.
     """
 
     code: str = attrs.field(validator=_credit_code)
@@ -90,6 +93,7 @@ class Department:
     items: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     authoritative_for: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     timeout: float = 5.0
+    max_in_flight: int = 10
 
     @property
     def operations(self) -> tuple[str, ...]:

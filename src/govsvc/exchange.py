@@ -180,6 +180,7 @@ class DepartmentCaller:
         self.policy = policy or CallPolicy()
         self._now = now
         self._monotonic = monotonic
+        self._gates: dict[str, asyncio.Semaphore] = {}
         self.circuits = {
             code: Circuit(self.policy.failure_threshold, self.policy.cooldown, monotonic)
             for code in self.departments
@@ -254,7 +255,13 @@ class DepartmentCaller:
                     operation=operation,
                 )
             try:
-                result = await self._once(department, operation, args)
+                result = await self._gated(department, operation, args)
+            except _TimedOut as exc:
+                # A slow system is not retried: more calls would only add to its load.
+                circuit.failure()
+                raise AdapterUnavailable(
+                    str(exc), department=department.code, operation=operation
+                ) from None
             except AdapterUnavailable as exc:
                 circuit.failure()
                 last = exc
@@ -269,6 +276,26 @@ class DepartmentCaller:
             return result
         assert last is not None
         raise last
+
+    async def _gated(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
+        """At most ``department.max_in_flight`` calls at once; the timeout starts when the call
+        does, so a queue on our side never turns into timeouts blamed on the department."""
+        gate = self._gates.get(department.code)
+        if gate is None:
+            gate = self._gates[department.code] = asyncio.Semaphore(department.max_in_flight)
+        try:
+            await asyncio.wait_for(gate.acquire(), timeout=department.timeout)
+        except TimeoutError:
+            raise AdapterUnavailable(
+                f"{department.name} is busy: {department.max_in_flight} calls in flight for "
+                f"over {department.timeout:g}s; try again shortly",
+                department=department.code,
+                operation=operation,
+            ) from None
+        try:
+            return await self._once(department, operation, args)
+        finally:
+            gate.release()
 
     async def _once(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
         method = getattr(department.adapter, operation, None)
@@ -292,7 +319,7 @@ class DepartmentCaller:
                 exc.department, exc.operation = department.code, operation
             raise
         except TimeoutError:
-            raise AdapterUnavailable(
+            raise _TimedOut(
                 f"{department.name} did not answer {operation} within {department.timeout:g}s",
                 department=department.code,
                 operation=operation,
@@ -309,6 +336,10 @@ class DepartmentCaller:
                 department=department.code,
                 operation=operation,
             ) from exc
+
+
+class _TimedOut(AdapterUnavailable):
+    """The department took longer than its timeout (not retried)."""
 
 
 def _is_network_failure(exc: Exception) -> bool:

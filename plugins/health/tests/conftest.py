@@ -101,8 +101,8 @@ def govsvc_contract_department(health_system: tuple[str, HealthLegacySystem]) ->
         name=DEPARTMENT_NAME,
         division=DIVISION,
         adapter=HealthAdapter(config),
-        items=ITEMS,  # type: ignore[arg-type]
-        authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+        items=ITEMS,
+        authoritative_for=AUTHORITATIVE_FOR,
         timeout=config.timeout,
     )
 

@@ -85,8 +85,8 @@ def govsvc_contract_department(samr_system: tuple[str, SamrLegacySystem]) -> Dep
         name=DEPARTMENT_NAME,
         division=DIVISION,
         adapter=SamrAdapter(config),
-        items=ITEMS,  # type: ignore[arg-type]
-        authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+        items=ITEMS,
+        authoritative_for=AUTHORITATIVE_FOR,
         timeout=config.timeout,
     )
 

@@ -44,10 +44,8 @@ def govsvc_departments() -> list[Department]:
             name=DEPARTMENT_NAME,
             division=DIVISION,
             adapter=HealthAdapter(config),
-            # govsvc's Department uses a bare `tuple` converter, which mypy types as
-            # Iterable[_T_co] and refuses every argument; drop the ignores once it is typed.
-            items=ITEMS,  # type: ignore[arg-type]
-            authoritative_for=AUTHORITATIVE_FOR,  # type: ignore[arg-type]
+            items=ITEMS,
+            authoritative_for=AUTHORITATIVE_FOR,
             timeout=config.timeout,
         )
     ]
