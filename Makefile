@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict $(wildcard plugins/*/src)
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -73,3 +73,14 @@ def test_bad_input_exits_2_with_one_line(
 def test_db_upgrade(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["db", "upgrade", f"sqlite:///{tmp_path / 'm.db'}"]) == 0
     assert f"revision {migrate.head_revision()}" in capsys.readouterr().out
+
+
+def test_demo_with_the_reference_departments(tmp_path: Path) -> None:
+    pytest.importorskip("govsvc_samr", reason="the reference plugins are installed by `make`")
+    pytest.importorskip("govsvc_health", reason="the reference plugins are installed by `make`")
+    lines: list[str] = []
+    demo.run(tmp_path / "demo.db", out=lines.append, departments=True)
+    text = "\n".join(lines)
+    assert "authoritative by 哈尔滨市公安局" in text
+    assert "delivered 2 review task(s)" in text and "delivering again sends 0" in text
+    assert "result_ready" in text and "hash chain intact" in text

@@ -335,6 +335,32 @@ def test_contract_catches_an_adapter_that_raises_foreign_errors(tmp_path: Path) 
         contract.test_profile_of_a_known_party_is_a_mapping(department, SAMPLES, tmp_path)
 
 
+class NeedsAForm:
+    """A legacy system that refuses a review task without its own form field."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, str] = {}
+
+    def open_review(self, request: govsvc.ReviewRequest) -> str:
+        if "registrationType" not in request.form:
+            raise govsvc.AdapterProtocolError(
+                "registrationType is missing", path="$.form.registrationType"
+            )
+        return self.tasks.setdefault(request.task_id, f"T{len(self.tasks) + 1}")
+
+
+def test_contract_review_cases_carry_the_samples_form(tmp_path: Path) -> None:
+    code = make_credit_code(10, authority="1")
+    (tmp_path / "with").mkdir()
+    (tmp_path / "without").mkdir()
+    samples = {"form": {"registrationType": "birth"}}
+    department = Department(code=code, name="表单局", adapter=NeedsAForm())
+    contract.test_open_review_is_idempotent_on_the_task_id(department, samples, tmp_path / "with")
+    department = Department(code=code, name="表单局", adapter=NeedsAForm())
+    with pytest.raises(AssertionError, match="registrationType"):
+        contract.test_open_review_is_idempotent_on_the_task_id(department, {}, tmp_path / "without")
+
+
 def test_contract_catches_malformed_departments() -> None:
     class WrongArity:
         def profile(self) -> None: ...

@@ -1,6 +1,6 @@
 """The ``govsvc`` command: operator tasks on a platform database.
 
-    govsvc demo [--db FILE]                      walk a realistic case (embedded SQLite)
+    govsvc demo [--db FILE] [--no-departments]   walk a realistic case (embedded SQLite)
     govsvc db upgrade URL [--schema S]           migrate a database to the newest schema
     govsvc calendar load FILE --db URL           load official working-day data for new years
     govsvc calendar show YEAR [--db URL] [--region CN-65]
@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="walk a realistic case through its life and print its trail")
     p.add_argument("--db", default="govsvc-demo.db", help="SQLite file to (re)create")
+    p.add_argument(
+        "--no-departments",
+        action="store_true",
+        help="skip the part with the reference departments' simulated legacy systems",
+    )
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
     p = db.add_parser("upgrade", help="migrate to the newest schema (alembic)")
@@ -88,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        demo.run(Path(args.db))
+        demo.run(Path(args.db), departments=not args.no_departments)
         return 0
     if args.command == "db":
         engine = create_engine(args.url, schema=args.schema)

@@ -5,21 +5,41 @@ sample Harbin catalogue, lets 张伟 apply for a food business licence (食品�
 sends a one-time notice for the gaps, accepts with 容缺, reviews in two departments in
 parallel with a suspension for an on-site inspection, releases the result once the tolerated
 material arrives, and prints the trail (全程一码) and the deadlines in working days.
+
+When the reference department plugins are installed (``make`` installs them), a second part
+starts their simulated legacy systems on loopback ports and shows 一数一源 and 一网通办 over
+real HTTP: 张伟's profile gathered from four departments at once with the source of every
+attribute, then a second application whose review tasks travel through the outbox to 市场监管
+and 卫健's systems, whose decisions and licence come back by polling, with every exchange in
+the hash-chained log. ``--no-departments`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import importlib
 import importlib.resources
-from collections.abc import Callable, Sequence
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from govsvc.cases import Case, CaseResult, MaterialKind, ProvidedMaterial, SuspensionReason
+from govsvc.cases import (
+    Case,
+    CaseResult,
+    CaseState,
+    MaterialKind,
+    ProvidedMaterial,
+    SuspensionReason,
+)
 from govsvc.catalogue import Channel, Necessity
 from govsvc.catalogue_io import import_json
 from govsvc.errors import GovsvcError
-from govsvc.identity import PartyKey, Person
+from govsvc.identity import Organisation, PartyKey, Person
 from govsvc.platform import Platform
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -52,16 +72,23 @@ def _materials(platform: Platform, code: str, skip: Sequence[str] = ()) -> list[
     ]
 
 
-def run(db_path: Path, out: Callable[[str], None] = print) -> Case:
-    """Walk the demo case on a fresh SQLite file at ``db_path``; returns the final case."""
+def run(db_path: Path, out: Callable[[str], None] = print, *, departments: bool = False) -> Case:
+    """Walk the demo case on a fresh SQLite file at ``db_path``; returns the final case.
+
+    With ``departments=True`` the reference plugins' simulators are started and the second
+    part runs (see the module docstring); it is skipped with a note if none is installed.
+    """
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     clock = DemoClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA))
-    platform = Platform.open(f"sqlite:///{db_path}", clock=clock)
-    try:
-        return _story(platform, clock, out)
-    finally:
-        platform.close()
+    with contextlib.ExitStack() as stack:
+        started = stack.enter_context(_simulators(out)) if departments else {}
+        platform = Platform.open(f"sqlite:///{db_path}", clock=clock, load_entry_points=True)
+        stack.callback(platform.close)
+        case = _story(platform, clock, out)
+        if started:
+            _departments_story(platform, clock, out)
+        return case
 
 
 def _story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> Case:
@@ -156,6 +183,125 @@ def _story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> 
     return case
 
 
+# --- part two: departments over real HTTP -----------------------------------------------------
+
+_REFERENCE = (
+    # plugin, env variable for its address, simulator options for the demo
+    ("samr", "GOVSVC_SAMR_URL", {"auto_decide_after": 0.2}),
+    ("psb", "GOVSVC_PSB_URL", {"auto_decide_after": 0.2}),
+    ("hrss", "GOVSVC_HRSS_URL", {"auto_decide_after": 0.2}),
+    ("health", "GOVSVC_HEALTH_URL", {"auto_decide_after": 0.2}),
+)
+
+
+@contextlib.contextmanager
+def _simulators(out: Callable[[str], None]) -> Iterator[dict[str, str]]:
+    """Start the installed reference simulators on free loopback ports; point plugins at them."""
+    try:
+        import uvicorn
+    except ImportError:
+        out("(departments part skipped: uvicorn is not installed; run `make demo`)")
+        yield {}
+        return
+    servers: list[tuple[Any, threading.Thread]] = []
+    started: dict[str, str] = {}
+    saved = {env: os.environ.get(env) for _, env, _ in _REFERENCE}
+    try:
+        for short, env, options in _REFERENCE:
+            try:
+                module = importlib.import_module(f"govsvc_{short}.simulator")
+            except ImportError:
+                continue
+            config = uvicorn.Config(
+                module.create_app(**options),
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="off",
+            )
+            server = uvicorn.Server(config)
+            thread = threading.Thread(target=server.run, name=f"sim-{short}", daemon=True)
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not server.started and thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if not server.started:
+                raise RuntimeError(f"the {short} simulator did not start")
+            port = server.servers[0].sockets[0].getsockname()[1]
+            os.environ[env] = started[short] = f"http://127.0.0.1:{port}"
+            servers.append((server, thread))
+        if not started:
+            out("(departments part skipped: no reference department plugin is installed)")
+        yield started
+    finally:
+        for server, _ in servers:
+            server.should_exit = True
+        for _, thread in servers:
+            thread.join(timeout=5)
+        for env, value in saved.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
+
+
+def _departments_story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> None:
+    names = {code: d.name for code, d in platform.departments.items()}
+    out(f"\n=== Departments over loopback HTTP: {', '.join(names.values())} ===")
+    profile = platform.identify("230103198503120316", purpose="办理食品经营许可（演示）")
+    out("一数一源: 张伟's profile, each attribute with its source department")
+    for attribute in sorted(profile.attributes):
+        value = profile.attributes[attribute]
+        mark = "authoritative" if value.authoritative else "reported"
+        shown = value.value if isinstance(value.value, str | int) else type(value.value).__name__
+        out(f"  {attribute:<22} {str(shown)[:40]:<40} {mark} by {value.source_name}")
+    for d in profile.disagreements:
+        out(f"  ! {d.attribute}: departments disagree; {names.get(d.chosen, d.chosen)} wins")
+    for code, reason in profile.unavailable.items():
+        out(f"  ! {names.get(code, code)} unavailable: {reason}")
+
+    food = next(i for i in platform.items() if i.name == "食品经营许可（新办）")
+    restaurant = Organisation(
+        key=PartyKey.of("91230103MA1BX4K238"),
+        name="哈尔滨市冰城饺子馆有限公司",
+        legal_representative="张伟",
+    )
+    clock.at("2026-03-11", "09:00")
+    case = platform.apply(
+        food.implementation_code,
+        restaurant,
+        materials=_materials(platform, food.implementation_code),
+        form={
+            "holderName": restaurant.name,
+            "经营场所": "哈尔滨市南岗区学府路52号",
+            "经营项目": "热食类食品制售",
+        },
+    )
+    case = platform.accept(case, actor="窗口 王芳")
+    report = platform.deliver_outbox()
+    out(
+        f"\nSecond application {_display(case.tracking_code)} accepted; outbox delivered "
+        f"{report.delivered} review task(s) to the legacy systems, {report.manual} handled "
+        "in a department queue"
+    )
+    for error in report.errors:
+        out(f"  ! {error}")
+    again = platform.deliver_outbox()
+    out(f"  delivering again sends {again.delivered} (the task id is the idempotency key)")
+    for _ in range(50):  # the simulators decide after 0.2 s
+        time.sleep(0.1)
+        platform.poll_reviews()
+        if platform.case(case.id).state is not CaseState.IN_REVIEW:
+            break
+    final = platform.case(case.id)
+    result = f", licence {final.result.number}" if final.result else ""
+    out(f"  decisions polled: {final.state.value} ({final.state.label}){result}")
+    for event in platform.trail(final)[-4:]:
+        out(f"    {event.seq:>2} {event.kind:<16} {event.actor}")
+    chain = platform.verify_exchange_log()
+    out(f"Exchange log: {chain.checked} records, hash chain {'intact' if chain.ok else 'BROKEN'}")
+
+
 def _display(code: str) -> str:
     return f"{code[:4]}-{code[4:8]}-{code[8:]}"
 
@@ -169,8 +315,13 @@ def _lights(platform: Platform, case: Case) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="govsvc demo", description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="govsvc-demo.db", help="SQLite file (recreated)")
+    parser.add_argument(
+        "--no-departments",
+        action="store_true",
+        help="skip the part with the reference departments' simulated legacy systems",
+    )
     args = parser.parse_args(argv)
-    run(Path(args.db))
+    run(Path(args.db), departments=not args.no_departments)
     return 0
 
 

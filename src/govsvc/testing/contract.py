@@ -9,7 +9,9 @@ first failure shows.
 
 Tests that need a party the legacy system knows (or does not) read the optional fixture
 ``govsvc_contract_samples``: ``{"known_party": NUMBER, "unknown_party": NUMBER}``; without
-it they skip and say so.
+it they skip and say so. Its optional ``"form"`` entry (a mapping) is the application form
+(申请表) of the review cases the suite opens, for legacy systems that refuse a task without
+their fields.
 
 Run it from your plugin's tests (the plugin ``govsvc.testing`` provides the default
 fixtures)::
@@ -78,6 +80,9 @@ _SAMPLE_HELP = {
     "known_party": "a citizen ID or credit code the legacy system knows",
     "unknown_party": "a valid citizen ID or credit code the legacy system does not know",
 }
+Samples = Mapping[str, Any]
+"""What ``govsvc_contract_samples`` returns: numbers under ``known_party`` and
+``unknown_party``, and optionally ``form``, a mapping used as the review cases' form."""
 
 
 # --- the harness -----------------------------------------------------------------------------
@@ -182,7 +187,7 @@ class _Harness:
         report = self.platform.verify_exchange_log()
         assert report.ok, f"exchange log chain broken at record {report.first_bad}: {report}"
 
-    def applicant(self, samples: Mapping[str, str]) -> Person | Organisation:
+    def applicant(self, samples: Samples) -> Person | Organisation:
         number = samples.get("known_party")
         if not number:
             return make_person(20260302)
@@ -191,12 +196,23 @@ class _Harness:
             return Organisation(key=key, name="契约测试单位")
         return Person(key=key, name="契约测试")
 
-    def new_case(self, samples: Mapping[str, str], *, accept: bool) -> Case:
+    def new_case(self, samples: Samples, *, accept: bool) -> Case:
         d = self.department
+        form = samples.get("form")
+        if form is not None and not isinstance(form, Mapping):
+            pytest.fail(
+                f"govsvc_contract_samples['form'] must be a mapping (the application form), "
+                f"got {type(form).__name__}",
+                pytrace=False,
+            )
         item, version = make_item(d.code, agency_name=d.name, materials=2)
         self.platform.publish(item, version)
         return make_case(
-            self.platform, item.implementation_code, self.applicant(samples), accept=accept
+            self.platform,
+            item.implementation_code,
+            self.applicant(samples),
+            accept=accept,
+            form=form,
         )
 
     def legacy_id(self, task_id: str) -> str | None:
@@ -242,8 +258,10 @@ def _require(department: Department, *operations: str) -> None:
         pytest.skip(f"{department.name}'s adapter does not implement {', '.join(missing)}")
 
 
-def _sample(samples: Mapping[str, str], key: str) -> str:
+def _sample(samples: Samples, key: str) -> str:
     number = samples.get(key)
+    if number is not None and not isinstance(number, str):
+        pytest.fail(f"govsvc_contract_samples[{key!r}] must be a str, got {number!r}")
     if not number:
         pytest.skip(
             f"no {key!r} sample: return {{{key!r}: ...}} ({_SAMPLE_HELP[key]}) from the "
@@ -396,7 +414,7 @@ def test_health_answers_true_or_false(
 
 def test_profile_of_an_unknown_party_is_none(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """profile() of a party the legacy system does not know is None, not an error."""
@@ -415,7 +433,7 @@ def test_profile_of_an_unknown_party_is_none(
 
 def test_profile_of_a_known_party_is_a_mapping(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """profile() of a known party is a mapping of str attribute names the platform merges."""
@@ -439,7 +457,7 @@ def test_profile_of_a_known_party_is_a_mapping(
 
 def test_certificates_of_a_known_party_are_records(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """certificates() answers a list of CertificateRecord held by that party."""
@@ -461,7 +479,7 @@ def test_certificates_of_a_known_party_are_records(
 
 def test_prereview_answers_findings(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """prereview() answers a list of Finding about the materials of the application."""
@@ -482,7 +500,7 @@ def test_prereview_answers_findings(
 
 def test_open_review_is_idempotent_on_the_task_id(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """Delivering the same review task twice gives the same legacy id (no second task)."""
@@ -515,7 +533,7 @@ def test_open_review_is_idempotent_on_the_task_id(
 
 def test_poll_review_answers_an_outcome_or_none(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """poll_review() answers a ReviewOutcome, or None while the review is pending."""
@@ -544,7 +562,7 @@ def test_poll_review_answers_an_outcome_or_none(
 
 def test_every_call_is_in_the_exchange_log(
     govsvc_contract_department: Department,
-    govsvc_contract_samples: Mapping[str, str],
+    govsvc_contract_samples: Samples,
     tmp_path: Path,
 ) -> None:
     """Every operation called through the platform is in the chained exchange log."""
