@@ -242,6 +242,9 @@ def test_departments_without_adapter_work_from_the_queue(make_platform: MakePlat
     assert (report.delivered, report.manual) == (1, 1)
     queue = p.department_queue(HEALTH)
     assert [v.case.id for v in queue] == [case.id]
+    assert queue[0].legacy_id is None  # worked in the platform's queue
+    [samr_view] = p.department_queue(SAMR)
+    assert samr_view.legacy_id is not None  # pushed to the legacy system
 
 
 def test_polling_records_decisions_and_issues_the_result(make_platform: MakePlatform) -> None:

@@ -71,7 +71,9 @@ def _strings(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def _credit_code(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    CreditCode.parse(value, strict=False)  # InvalidIdentifier says what is wrong
+    # Strict, like the catalogue's agencies and review stages: a department must be nameable
+    # by a service item. InvalidIdentifier says what is wrong.
+    CreditCode.parse(value)
 
 
 @attrs.frozen(kw_only=True)

@@ -142,6 +142,7 @@ class TaskView:
     task: ReviewTask
     case: CaseSummary
     light: Light | None
+    legacy_id: str | None = None  # the task's id in the department's own system, once delivered
 
 
 @attrs.frozen(kw_only=True)
@@ -734,6 +735,9 @@ class Platform:
     def _broadcast(self, step: Step) -> None:
         """Tell ``govsvc_case_event`` listeners, after commit; a failing listener is logged."""
         for impl in self._event_listeners:
+            self.plugins.trace_call(
+                "govsvc_case_event", impl.plugin_name, f"{step.event.kind} of {step.case.id}"
+            )
             try:
                 impl.function(event=step.event, case=step.case)
             except Exception:
@@ -1575,7 +1579,7 @@ class Platform:
         tasks_t, cases_t = repository.tasks_t, repository.cases_t
         today = self.today()
         stmt = (
-            sa.select(tasks_t.c.id, cases_t.c.data)
+            sa.select(tasks_t.c.id, cases_t.c.data, tasks_t.c.legacy_id)
             .join(cases_t, cases_t.c.id == tasks_t.c.case_id)
             .where(tasks_t.c.department == department, tasks_t.c.status == status.value)
             .order_by(tasks_t.c.opened_at, tasks_t.c.id)
@@ -1583,7 +1587,7 @@ class Platform:
         )
         views = []
         with self._read() as conn:
-            for task_id, data in conn.execute(stmt):
+            for task_id, data, legacy_id in conn.execute(stmt):
                 case = case_from_data(data)
                 task = case.task(task_id)
                 task_light = None
@@ -1595,7 +1599,11 @@ class Platform:
                         today=today,
                         thresholds=self.thresholds,
                     )
-                views.append(TaskView(task=task, case=CaseSummary.of(case), light=task_light))
+                views.append(
+                    TaskView(
+                        task=task, case=CaseSummary.of(case), light=task_light, legacy_id=legacy_id
+                    )
+                )
         return views
 
     def overdue(self, *, on: dt.date | None = None, limit: int = 500) -> list[CaseSummary]:

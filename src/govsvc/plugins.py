@@ -64,6 +64,12 @@ class PluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.distributions: dict[str, str] = {}  # plugin name -> distribution name
+        self.tracing = False
+
+    def trace_call(self, hook: str, plugin_name: str, detail: str) -> None:
+        """Log a hook call the platform makes per implementation (GOVSVC_TRACE_PLUGINS=1)."""
+        if self.tracing:
+            log.info("hook %s on %s: %s", hook, plugin_name, detail)
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         opts = super().parse_hookimpl_opts(plugin, name)
@@ -196,6 +202,7 @@ def _trace(pm: PluginManager) -> None:
         log.info("hook %s returned %r", hook_name, outcome.get_result())
 
     pm.add_hookcall_monitoring(before, after)
+    pm.tracing = True  # calls made one implementation at a time log through trace_call
 
 
 @attrs.frozen
@@ -251,6 +258,7 @@ def _results(pm: PluginManager, hook: str, kind: type[T]) -> list[tuple[str, T]]
             result = impl.function()
         except Exception as exc:
             raise PluginError(f"{who} hook {hook} raised {type(exc).__name__}: {exc}") from exc
+        pm.trace_call(hook, impl.plugin_name, f"returned {result!r}")
         if result is None:
             continue
         if isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable):
