@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import pytest
-from govsvc_psb import plugin
+from govsvc_psb import plugin, seed
 from starlette.applications import Starlette
 
 from govsvc import Department
-from govsvc.testing import contract
 from govsvc.testing.contract import *  # noqa: F403
 
 pytest_plugins = ["govsvc.testing"]
@@ -28,39 +27,12 @@ def govsvc_contract_department(
 
 
 @pytest.fixture
-def govsvc_contract_samples() -> dict[str, str]:
-    # 孙悦 is known to neither bureau until her registration / card is issued.
-    return {"known_party": "230103198503120316", "unknown_party": "230103202401050029"}
-
-
-# The kit opens its review case with an empty form (make_case(..., form=None)), and the
-# register refuses a task without registrationType (INVALID_FORM), as the real one would.
-# These two stay expected failures until the kit lets a plugin supply a form; strict, so the
-# day they pass this wiring must change.
-_NEEDS_A_FORM = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="govsvc.testing.contract sends an empty form; the register needs registrationType",
-)
-
-
-@_NEEDS_A_FORM  # type: ignore[no-redef]
-def test_open_review_is_idempotent_on_the_task_id(
-    govsvc_contract_department: Department,
-    govsvc_contract_samples: dict[str, str],
-    tmp_path: Path,
-) -> None:
-    contract.test_open_review_is_idempotent_on_the_task_id(
-        govsvc_contract_department, govsvc_contract_samples, tmp_path
-    )
-
-
-@_NEEDS_A_FORM  # type: ignore[no-redef]
-def test_poll_review_answers_an_outcome_or_none(
-    govsvc_contract_department: Department,
-    govsvc_contract_samples: dict[str, str],
-    tmp_path: Path,
-) -> None:
-    contract.test_poll_review_answers_an_outcome_or_none(
-        govsvc_contract_department, govsvc_contract_samples, tmp_path
-    )
+def govsvc_contract_samples() -> dict[str, Any]:
+    # 孙悦 is known to neither bureau until her registration / card is issued. The register
+    # refuses a review task without a registration form (as the real one would), so the
+    # suite's cases carry the newborn's birth registration form.
+    return {
+        "known_party": "230103198503120316",
+        "unknown_party": "230103202401050029",
+        "form": dict(seed.NEWBORN_BIRTH_FORM),
+    }
