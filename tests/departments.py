@@ -187,3 +187,15 @@ class CancellingLegacy(FakeLegacy):
     def cancel_review(self, ticket: ReviewTicket) -> None:
         self.calls.append("cancel_review")
         self.tasks[ticket.legacy_id]["cancelled"] = True
+
+
+class CheckingLegacy(FakeLegacy):
+    """A legacy system with automated pre-review: it knows the licence is cancelled."""
+
+    async def prereview(self, request: govsvc.PrereviewRequest) -> list[govsvc.Finding]:
+        self.calls.append("prereview")
+        await self._trouble("prereview")
+        return [
+            govsvc.Finding(material="M02", problem="营业执照已注销"),
+            govsvc.Finding(material="M99", problem="not in the guide"),
+        ]

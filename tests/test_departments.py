@@ -312,3 +312,30 @@ def test_tasks_closed_before_delivery_are_not_pushed(make_platform: MakePlatform
     assert p.pending_outbox() == [] or all(
         m.topic == "applicant.notify" for m in p.pending_outbox()
     )
+
+
+def test_automated_prereview_joins_the_one_time_notice(make_platform: MakePlatform) -> None:
+    from tests.departments import CheckingLegacy
+
+    legacies = {SAMR: CheckingLegacy(SAMR)}
+    p = make_platform(plugin_for(legacies), call_policy=FAST)
+    zhang = govsvc.Person(key=govsvc.PartyKey.of(ZHANG), name="张伟")
+    case = p.apply(code_of(FOOD), zhang, materials=materials(p, FOOD))
+    case = p.prereview(case, defects={"M01": "申请书未签字"})
+    assert case.state is CaseState.SUPPLEMENT_NEEDED and case.notice is not None
+    details = {i.code: i.detail for i in case.notice.items}
+    assert details == {"M01": "申请书未签字", "M02": "营业执照已注销（自动核验）"}
+    assert p.exchange_log(case=case)[0].operation == "prereview"
+
+    # the department down: the clerk's check stands alone
+    legacies[SAMR].fail_next = 99
+    case = p.resubmit(case, materials(p, FOOD))
+    case = p.prereview(case)
+    assert case.state is CaseState.PRE_REVIEWED
+    # and the clerk can skip the automated check
+    calls = legacies[SAMR].calls.count("prereview")
+    other = p.prereview(
+        p.apply(code_of(FOOD), zhang, materials=materials(p, FOOD)), automated=False
+    )
+    assert other.state is CaseState.PRE_REVIEWED
+    assert legacies[SAMR].calls.count("prereview") == calls

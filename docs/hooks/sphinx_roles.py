@@ -27,8 +27,17 @@ RENDERED_MODULES = (
     "govsvc.calendar",
     "govsvc.divisions",
     "govsvc.errors",
+    "govsvc.hookspecs",
+    "govsvc.adapters",
+    "govsvc.profile",
 )
 RENDERED_OBJECTS = (
+    "govsvc.exchange.CallPolicy",
+    "govsvc.exchange.ChainReport",
+    "govsvc.platform.HolderCertificates",
+    "govsvc.platform.DeliveryReport",
+    "govsvc.platform.PollReport",
+    "govsvc.platform.OutboxEntry",
     "govsvc.platform.Platform",
     "govsvc.platform.CaseSummary",
     "govsvc.platform.TaskView",

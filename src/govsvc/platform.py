@@ -769,14 +769,40 @@ class Platform:
         return self._command(case, lambda c, v, now: c.submit(now=now, actor=actor))
 
     def prereview(
-        self, case: CaseRef, *, defects: Mapping[str, str] | None = None, actor: str = "clerk"
+        self,
+        case: CaseRef,
+        *,
+        defects: Mapping[str, str] | None = None,
+        automated: bool = True,
+        actor: str = "clerk",
     ) -> Case:
         """Check the materials; the one-time notice (一次性告知) lists everything wrong at once.
 
-        ``defects`` maps material codes to what the clerk found wrong with them.
+        ``defects`` maps material codes to what the clerk found wrong with them. With
+        ``automated`` (the default) the implementing department's automated checks run first
+        (if its adapter offers ``prereview``) and their findings join the notice; a clerk's
+        own finding for the same material wins. A department that is down changes nothing:
+        the clerk's check stands alone and the failure is in the exchange log.
         """
+        found: dict[str, str] = {}
+        if automated:
+            current = self.case(case)
+            version = self.item_version(current.item_code, current.item_version)
+            known = {m.code for m in version.materials}
+            provided = {m.code for m in current.materials}
+            for finding in self.automated_prereview(current):
+                if finding.material in known & provided:
+                    found.setdefault(finding.material, f"{finding.problem}（自动核验）")
+                else:
+                    log.warning(
+                        "automated pre-review of %s named material %r, which the case does "
+                        "not have; ignored",
+                        current.tracking_code,
+                        finding.material,
+                    )
+        found.update(defects or {})
         return self._command(
-            case, lambda c, v, now: c.prereview(v, defects=defects, now=now, actor=actor)
+            case, lambda c, v, now: c.prereview(v, defects=found, now=now, actor=actor)
         )
 
     def resubmit(

@@ -31,9 +31,11 @@ from govsvc import (
     AdapterProtocolError,
     CertificateRecord,
     DocumentType,
+    Finding,
     InvalidInput,
     IssuedResult,
     PartyKey,
+    PrereviewRequest,
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
@@ -42,6 +44,7 @@ from govsvc_samr.client import (
     DEPARTMENT_CREDIT_CODE,
     DEPARTMENT_NAME,
     EnterpriseRecord,
+    EnterpriseStatus,
     LicenceRecord,
     LicenceStatus,
     SamrClient,
@@ -58,6 +61,10 @@ __all__ = [
 ]
 
 DEFAULT_URL: Final = "http://127.0.0.1:8101"
+
+FOOD_LICENCE_ITEM: Final = "11230100013114525L3000176010001"
+"""食品经营许可（新办） in the sample catalogue; its material M02 is the 营业执照."""
+BUSINESS_LICENCE_MATERIAL: Final = "M02"
 """Where the adapter looks for the bureau's system unless ``GOVSVC_SAMR_URL`` says otherwise."""
 
 DEFAULT_API_KEY: Final = "samr-demo-key"
@@ -211,6 +218,39 @@ class SamrAdapter:
                 ],
             }
         return None
+
+    async def prereview(self, request: PrereviewRequest) -> list[Finding]:
+        """Automated pre-review of a food business licence application (受理预审).
+
+        The applicant must be a market entity registered here and still in business (存续):
+        an enterprise by its credit code, or a person who represents one. A problem becomes a
+        finding on the business-licence material (M02), which the platform puts in the
+        one-time notice. Other items: no automated checks (``[]``, without a call).
+        """
+        if request.item_code != FOOD_LICENCE_ITEM:
+            return []
+        key = request.applicant
+        if key.doc_type is DocumentType.CREDIT_CODE:
+            enterprise = await self._client().enterprise(key.number)
+            if enterprise is None:
+                problem = "申请人未在市场监管部门登记，请先办理营业执照"
+            elif enterprise.status is not EnterpriseStatus.ACTIVE:
+                problem = f"申请人登记状态为“{enterprise.status.value}”，不能申请食品经营许可"
+            else:
+                return []
+        elif key.doc_type is DocumentType.RESIDENT_ID:
+            person = await self._client().enterprises_of(key.number)
+            active = [
+                e
+                for e in (person.enterprises if person else ())
+                if e.status is EnterpriseStatus.ACTIVE
+            ]
+            if active:
+                return []
+            problem = "申请人名下无存续的市场主体，请以持有营业执照的企业或个体工商户名义申请"
+        else:
+            return []
+        return [Finding(material=BUSINESS_LICENCE_MATERIAL, problem=problem)]
 
     async def certificates(self, key: PartyKey) -> list[CertificateRecord]:
         """The licences issued to an enterprise: 营业执照 and 食品经营许可证.
