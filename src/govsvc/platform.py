@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import sqlalchemy as sa
@@ -94,6 +94,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("govsvc.platform")
+T = TypeVar("T")
 
 Clock = Callable[[], dt.datetime]
 CaseRef = Case | str
@@ -1754,30 +1755,26 @@ def _check_profile(value: Any) -> Mapping[str, Any] | None:
     )
 
 
-def _check_certificates(value: Any) -> list[CertificateRecord]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise AdapterProtocolError(
-            f"certificates must return a list of CertificateRecord, got {type(value).__name__}"
-        )
-    for i, item in enumerate(value):
-        if not isinstance(item, CertificateRecord):
+def _list_of(kind: type[T], operation: str) -> Callable[[Any], list[T]]:
+    """A check that an adapter answered a list of ``kind`` (naming the bad position)."""
+
+    def check(value: Any) -> list[T]:
+        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
             raise AdapterProtocolError(
-                f"expected CertificateRecord, got {type(item).__name__}", path=f"$[{i}]"
+                f"{operation} must return a list of {kind.__name__}, got {type(value).__name__}"
             )
-    return list(value)
+        for i, item in enumerate(value):
+            if not isinstance(item, kind):
+                raise AdapterProtocolError(
+                    f"expected {kind.__name__}, got {type(item).__name__}", path=f"$[{i}]"
+                )
+        return list(value)
+
+    return check
 
 
-def _check_findings(value: Any) -> list[Finding]:
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
-        raise AdapterProtocolError(
-            f"prereview must return a list of Finding, got {type(value).__name__}"
-        )
-    for i, item in enumerate(value):
-        if not isinstance(item, Finding):
-            raise AdapterProtocolError(
-                f"expected Finding, got {type(item).__name__}", path=f"$[{i}]"
-            )
-    return list(value)
+_check_certificates = _list_of(CertificateRecord, "certificates")
+_check_findings = _list_of(Finding, "prereview")
 
 
 def _check_legacy_id(value: Any) -> str:
