@@ -9,7 +9,6 @@ unreachable the PostgreSQL tests skip with the reason, unless ``GOVSVC_REQUIRE_P
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import importlib.resources
 import os
@@ -125,13 +124,7 @@ def make_platform(
         options.setdefault("clock", clock)
         p = govsvc.Platform.open(url, schema=schema, plugins=list(plugins), **options)
         opened.append(p)
-        for item, versions in sample_catalogue():
-            known = 0
-            with contextlib.suppress(govsvc.UnknownItem):
-                known = p.item_version(item.implementation_code).version
-            for version in versions:
-                if version.version > known:
-                    p.publish(item, version)
+        p.import_items(sample_catalogue())
         return p
 
     yield make

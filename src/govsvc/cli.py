@@ -23,7 +23,7 @@ from pathlib import Path
 
 from govsvc import demo
 from govsvc.catalogue_io import export_json, import_json
-from govsvc.errors import GovsvcError, UnknownItem
+from govsvc.errors import GovsvcError
 from govsvc.platform import Platform, create_engine
 from govsvc.store import migrate
 
@@ -110,17 +110,8 @@ def _run(args: argparse.Namespace) -> int:
         return _show_year(args.year, args.db, args.region)
     if args.command == "items" and args.action == "import":
         entries = import_json(args.file.read_text(encoding="utf-8"), source=str(args.file))
-        count = 0
         with Platform.open(args.db) as platform:
-            for item, versions in entries:
-                try:
-                    known = platform.item_version(item.implementation_code).version
-                except UnknownItem:
-                    known = 0
-                for version in versions:
-                    if version.version > known:
-                        platform.publish(item, version)
-                        count += 1
+            count = platform.import_items(entries)
         print(f"published {count} new item version(s) from {args.file}")
         return 0
     if args.command == "items" and args.action == "export":

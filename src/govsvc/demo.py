@@ -95,9 +95,7 @@ def _story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> 
     text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
         encoding="utf-8"
     )
-    for item, versions in import_json(text, source="harbin.json"):
-        for version in versions:
-            platform.publish(item, version)
+    platform.import_items(import_json(text, source="harbin.json"))
     out(f"Catalogue: {len(platform.items())} service items published (哈尔滨市 sample).")
     food = next(i for i in platform.items() if i.name == "食品经营许可（新办）")
     version = platform.item_version(food.implementation_code)

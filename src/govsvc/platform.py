@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -499,6 +499,25 @@ class Platform:
         self._versions[(code, version.version)] = version
         return version
 
+    def import_items(self, entries: Iterable[tuple[ServiceItem, Sequence[ItemVersion]]]) -> int:
+        """Publish the versions of each item that are newer than its newest published one.
+
+        Safe to repeat (an import file, a plugin's items at every start): versions already
+        out are skipped, new ones are checked and published in order. Returns how many were
+        published.
+        """
+        count = 0
+        for item, versions in entries:
+            try:
+                known = self.item_version(item.implementation_code).version
+            except UnknownItem:
+                known = 0
+            for version in versions:
+                if version.version > known:
+                    self.publish(item, version)
+                    count += 1
+        return count
+
     def item(self, code: str) -> ServiceItem:
         """The service item with this implementation code (实施编码)."""
         with self._read() as conn:
@@ -975,15 +994,7 @@ class Platform:
         return result
 
     def _publish_plugin_items(self) -> None:
-        for bundle in self.registry.items:
-            code = bundle.item.implementation_code
-            try:
-                known = self.item_version(code).version
-            except UnknownItem:
-                known = 0
-            for version in bundle.versions:
-                if version.version > known:
-                    self.publish(bundle.item, version)
+        self.import_items((bundle.item, bundle.versions) for bundle in self.registry.items)
 
     def _run(self, coro: Any) -> Any:
         """Run a coroutine on the department loop; the longest department timeout bounds it."""
