@@ -481,6 +481,7 @@ def test_the_plugin_declares_the_bureau_from_the_environment(
     assert set(department.operations) == {
         "profile",
         "certificates",
+        "prereview",
         "open_review",
         "poll_review",
         "issue_result",

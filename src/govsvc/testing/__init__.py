@@ -11,6 +11,8 @@ or on the command line with ``pytest -p govsvc.testing``. You get:
   Platform on a temporary SQLite file, closed after the test);
 * factories :func:`make_citizen_id`, :func:`make_credit_code`, :func:`make_person`,
   :func:`make_organisation`, :func:`make_item` and :func:`make_case`;
+* :func:`serve_app` (serve a simulator over loopback HTTP in a background thread) and
+  :func:`refused_url` (a loopback address where nothing listens);
 * the department adapter contract suite (:mod:`govsvc.testing.contract`), either through
   ``from govsvc.testing.contract import *`` with your own ``govsvc_contract_department``
   fixture, or with ``pytest -p govsvc.testing --govsvc-contract=<entry point name>``.
@@ -44,6 +46,7 @@ from govsvc.testing.factories import (
     make_organisation,
     make_person,
 )
+from govsvc.testing.server import refused_url, serve_app
 
 __all__ = [
     "CONTRACT_MARKER",
@@ -55,6 +58,8 @@ __all__ = [
     "make_item",
     "make_organisation",
     "make_person",
+    "refused_url",
+    "serve_app",
 ]
 
 CONTRACT_MARKER = "govsvc_contract"

@@ -22,10 +22,7 @@ use, inside the running loop (one client per loop).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import urllib.parse
-import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -42,6 +39,13 @@ from govsvc import (
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
+)
+from govsvc.adapterkit import (
+    PerLoopClient,
+    is_http_url,
+    is_positive_seconds,
+    json_form,
+    seconds_from_env,
 )
 from govsvc_health.client import (
     DEPARTMENT_CREDIT_CODE,
@@ -89,19 +93,6 @@ CANCEL_REASON: Final = "申请人已撤回申请或其他部门不予许可，�
 _SEX: Final = {Sex.MALE: "male", Sex.FEMALE: "female"}
 
 
-def _is_http_url(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(
-            f"{attribute.name} must be an http(s) address such as {DEFAULT_URL}, got {value!r}"
-        )
-
-
-def _is_positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise InvalidInput(f"{attribute.name} must be a number of seconds above 0, got {value!r}")
-
-
 def _no_blank_token(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
@@ -128,9 +119,11 @@ class HealthConfig:
     leave it ``None`` in production (and under pytest-httpx).
     """
 
-    base_url: str = attrs.field(default=DEFAULT_URL, validator=_is_http_url)
+    base_url: str = attrs.field(default=DEFAULT_URL, validator=is_http_url)
     token: str | None = attrs.field(default=None, converter=_no_blank_token, repr=False)
-    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, converter=float, validator=_is_positive)
+    timeout: float = attrs.field(
+        default=DEFAULT_TIMEOUT, converter=float, validator=is_positive_seconds
+    )
     certificate_items: tuple[str, ...] = attrs.field(
         default=(BIRTH_CERTIFICATE_ITEM,), converter=_codes
     )
@@ -145,17 +138,10 @@ class HealthConfig:
         (``python -m govsvc_health.simulator``, no token).
         """
         env = os.environ if environ is None else environ
-        timeout = env.get("GOVSVC_HEALTH_TIMEOUT", str(DEFAULT_TIMEOUT))
-        try:
-            seconds = float(timeout)
-        except ValueError:
-            raise InvalidInput(
-                f"GOVSVC_HEALTH_TIMEOUT must be a number of seconds such as 2, got {timeout!r}"
-            ) from None
         return cls(
             base_url=env.get("GOVSVC_HEALTH_URL", DEFAULT_URL),
             token=env.get("GOVSVC_HEALTH_TOKEN"),
-            timeout=seconds,
+            timeout=seconds_from_env(env, "GOVSVC_HEALTH_TIMEOUT", DEFAULT_TIMEOUT),
             certificate_items=env.get("GOVSVC_HEALTH_CERTIFICATE_ITEMS", BIRTH_CERTIFICATE_ITEM),
         )
 
@@ -173,32 +159,26 @@ class HealthAdapter:
 
     def __init__(self, config: HealthConfig | None = None) -> None:
         self.config = config or HealthConfig()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HealthClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients = PerLoopClient(self._new_client)
 
     def __repr__(self) -> str:
         return f"HealthAdapter(base_url={self.config.base_url!r})"
 
+    def _new_client(self) -> HealthClient:
+        return HealthClient(
+            self.config.base_url,
+            token=self.config.token,
+            timeout=self.config.timeout,
+            transport=self.config.transport,
+            page_size=self.config.page_size,
+        )
+
     def _client(self) -> HealthClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = HealthClient(
-                self.config.base_url,
-                token=self.config.token,
-                timeout=self.config.timeout,
-                transport=self.config.transport,
-                page_size=self.config.page_size,
-            )
-            self._clients[loop] = client
-        return client
+        return self._clients.get()
 
     async def aclose(self) -> None:
         """Close the connection pool this event loop uses (the next call opens a new one)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
     # -- operations -----------------------------------------------------------------------
 
@@ -264,7 +244,7 @@ class HealthAdapter:
             request.case_id,
             request.item_code,
             request.applicant.number,
-            _json_form(request.form),
+            json_form(request.form),
             kind=(
                 ReviewKind.CERTIFICATE
                 if request.item_code.upper() in self.config.certificate_items
@@ -356,13 +336,3 @@ def _certificate(birth: BirthCertificateRecord) -> CertificateRecord:
         data=dict(birth.face),
     )
 
-
-def _json_form(form: Mapping[str, Any]) -> dict[str, Any]:
-    """The form as plain JSON values; dates and decimals become their text.
-
-    The same form always gives the same body, which the commission's idempotency check
-    compares.
-    """
-    text = json.dumps(dict(form), ensure_ascii=False, sort_keys=True, default=str)
-    result: dict[str, Any] = json.loads(text)
-    return result

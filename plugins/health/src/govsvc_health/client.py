@@ -22,26 +22,23 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import json as jsonlib
 import re
-import ssl
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Literal, NoReturn, Self, TypeVar, overload
+from typing import Any, Final, Literal, overload
 from urllib.parse import quote
 
 import attrs
-import certifi
 import httpx
 
-from govsvc.errors import AdapterError, AdapterProtocolError, AdapterUnavailable
-from govsvc_health._wire import BEIJING, Node, decode, excerpt
+from govsvc.adapterkit import BEIJING, JsonNode, LegacyClient, LegacySystem, excerpt
+from govsvc.errors import AdapterError
 
 __all__ = [
     "BEIJING",
     "DEPARTMENT_CREDIT_CODE",
     "DEPARTMENT_NAME",
+    "SYSTEM",
     "BirthCertificateRecord",
     "HealthClient",
     "ParentRecord",
@@ -54,14 +51,14 @@ __all__ = [
 
 DEPARTMENT_NAME = "哈尔滨市卫生健康委员会"
 DEPARTMENT_CREDIT_CODE = "11230100MB1935270B"
+SYSTEM: Final = LegacySystem(department=DEPARTMENT_CREDIT_CODE, name=DEPARTMENT_NAME)
+"""The commission's system as named in every error the client raises."""
 
 _OK = 200
 _NOT_FOUND = 404
 _CERTIFICATE_NUMBER = re.compile(r"[A-Z][0-9]{9}")
 _TASK_STATUSES = ("PENDING", "APPROVED", "REJECTED", "ISSUED", "CANCELLED")
 _STATUS_LIST = ", ".join(_TASK_STATUSES)
-
-R = TypeVar("R")
 
 
 class ReviewKind(enum.Enum):
@@ -192,13 +189,7 @@ class ReviewDecision:
             raise ValueError("a rejection must state its reason")
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~50 ms; one verifying context can serve every client.
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-class HealthClient:
+class HealthClient(LegacyClient):
     """Client for the legacy health commission API; one connection pool per object.
 
     ``token``, when given, is sent as ``Authorization: Bearer <token>``. Lists are read page
@@ -219,30 +210,8 @@ class HealthClient:
         headers = {"Accept": "application/json"}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        self._timeout = timeout
         self._page_size = page_size
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            headers=headers,
-            timeout=timeout,
-            transport=transport,
-            verify=_tls_context(),
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        super().__init__(base_url, timeout=timeout, transport=transport, headers=headers)
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -255,8 +224,7 @@ class HealthClient:
         if root is None:
             return None
         data = root["data"]
-        return _build(
-            data,
+        return data.build(
             PersonRecord,
             id_number=data["idCard"].text(),
             name=data["name"].text(),
@@ -325,12 +293,11 @@ class HealthClient:
             data["idempotencyKey"].fail(
                 f"the task belongs to another idempotency key than {task_id!r}"
             )
-        return _build(
-            data,
+        return data.build(
             ReviewTicket,
             legacy_task_id=data["taskId"].text(),
             task_id=task_id,
-            opened_at=data["createTime"].moment(),
+            opened_at=data["createTime"].datetime(),
         )
 
     async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
@@ -387,9 +354,9 @@ class HealthClient:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    async def _rows(self, operation: str, params: Mapping[str, str]) -> list[Node]:
+    async def _rows(self, operation: str, params: Mapping[str, str]) -> list[JsonNode]:
         """Every row of a paged list, page after page until ``total`` rows have arrived."""
-        rows: list[Node] = []
+        rows: list[JsonNode] = []
         page = 1
         while True:
             root = await self._call(
@@ -423,7 +390,7 @@ class HealthClient:
         json: Any = ...,
         headers: Mapping[str, str] | None = ...,
         missing_ok: Literal[False] = ...,
-    ) -> Node: ...
+    ) -> JsonNode: ...
 
     @overload
     async def _call(
@@ -436,7 +403,7 @@ class HealthClient:
         json: Any = ...,
         headers: Mapping[str, str] | None = ...,
         missing_ok: bool,
-    ) -> Node | None: ...
+    ) -> JsonNode | None: ...
 
     async def _call(
         self,
@@ -448,39 +415,13 @@ class HealthClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         missing_ok: bool = False,
-    ) -> Node | None:
+    ) -> JsonNode | None:
         """Send one request; the body's root node, or None for "not found" if allowed."""
-
-        def unavailable(message: str) -> AdapterUnavailable:
-            return AdapterUnavailable(
-                f"{DEPARTMENT_NAME}: {message}",
-                department=DEPARTMENT_CREDIT_CODE,
-                operation=operation,
-            )
-
-        def fail(message: str, where: str) -> NoReturn:
-            raise AdapterProtocolError(
-                f"{DEPARTMENT_NAME} answered {operation} with a malformed body: {message}",
-                path=where,
-                department=DEPARTMENT_CREDIT_CODE,
-                operation=operation,
-            )
-
-        try:
-            response = await self._http.request(
-                method, path, params=params, json=json, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            raise unavailable(
-                f"no answer within {self._timeout} s ({type(exc).__name__}); retry later"
-            ) from exc
-        except httpx.TransportError as exc:
-            reason = str(exc) or type(exc).__name__
-            raise unavailable(f"cannot be reached ({reason}); retry later") from exc
-
+        response = await SYSTEM.send(
+            self._http, operation, method, path, params=params, json=json, headers=headers
+        )
+        SYSTEM.check_available(response, operation)
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise unavailable(f"answered HTTP {status}: {excerpt(response.content)}; retry later")
         if status >= 400:
             code, msg = _envelope_error(response.content)
             if status == 404 and missing_ok and code == _NOT_FOUND:
@@ -489,15 +430,13 @@ class HealthClient:
                 401: "; check the bearer token configured for this department",
                 404: "; check the base URL and the identifier",
             }.get(status, "")
-            raise AdapterProtocolError(
-                f"{DEPARTMENT_NAME} refused {operation} with HTTP {status} "
+            raise SYSTEM.protocol_error(
+                operation,
+                f"refused {operation} with HTTP {status} "
                 f"(code {code or '?'}: {msg or excerpt(response.content)}){hint}",
-                path="$",
-                department=DEPARTMENT_CREDIT_CODE,
-                operation=operation,
             )
 
-        root = decode(response.content, fail)
+        root = SYSTEM.read_json(response.content, operation)
         code = root["code"].integer()
         if code != _OK:
             if code == _NOT_FOUND and missing_ok:
@@ -528,15 +467,7 @@ def _envelope_error(body: bytes) -> tuple[int | None, str | None]:
     )
 
 
-def _build(node: Node, cls: type[R], **fields: Any) -> R:
-    """Construct a record; a broken invariant is a malformed answer at ``node``."""
-    try:
-        return cls(**fields)
-    except (ValueError, TypeError) as exc:
-        node.fail(str(exc))
-
-
-def _sex(node: Node) -> Sex:
+def _sex(node: JsonNode) -> Sex:
     text = node.text()
     for member in Sex:
         if member.value == text:
@@ -544,31 +475,28 @@ def _sex(node: Node) -> Sex:
     node.fail(f"expected '男' or '女', got {text!r}")
 
 
-def _parent(node: Node, role: str, *, required: bool) -> ParentRecord | None:
+def _parent(node: JsonNode, role: str, *, required: bool) -> ParentRecord | None:
     name, id_card = node.optional(f"{role}Name"), node.optional(f"{role}IdCard")
     if name is None and id_card is None and not required:
         return None
-    return _build(
-        node,
+    return node.build(
         ParentRecord,
         name=node[f"{role}Name"].text(),
         id_number=node[f"{role}IdCard"].text(),
     )
 
 
-def _birth_certificate(node: Node) -> BirthCertificateRecord:
-    number = node["certNo"]
-    if not _CERTIFICATE_NUMBER.fullmatch(number.text()):
-        number.fail(f"{number.value!r} is not a birth certificate number such as Q230123456")
+def _birth_certificate(node: JsonNode) -> BirthCertificateRecord:
     newborn_id = node.optional("newbornIdCard")
-    return _build(
-        node,
+    return node.build(
         BirthCertificateRecord,
-        number=number.text(),
+        number=node["certNo"].text(
+            _CERTIFICATE_NUMBER, what="a birth certificate number such as Q230123456"
+        ),
         newborn_name=node["newbornName"].text(),
         newborn_sex=_sex(node["newbornSex"]),
         newborn_id=None if newborn_id is None else newborn_id.text(),
-        born_at=node["birthTime"].moment(),
+        born_at=node["birthTime"].datetime(),
         birth_place=node["birthPlace"].text(),
         hospital=node["hospital"].text(),
         gestational_weeks=node["gestationalWeeks"].integer(),
@@ -581,7 +509,7 @@ def _birth_certificate(node: Node) -> BirthCertificateRecord:
     )
 
 
-def _decision(node: Node) -> ReviewDecision | None:
+def _decision(node: JsonNode) -> ReviewDecision | None:
     status = node["status"].text()
     if status == "PENDING":
         return None
@@ -596,24 +524,14 @@ def _decision(node: Node) -> ReviewDecision | None:
     # A rejection must say why; an approval may come without a remark.
     remark = node.optional("remark") if approved else node["remark"]
     reason = "" if remark is None else remark.string() if approved else remark.text()
-    return _build(
-        node,
+    task_type = node.optional("taskType")
+    return node.build(
         ReviewDecision,
         legacy_task_id=node["taskId"].text(),
         approved=approved,
         reason=reason,
         reviewer=node["auditor"].text(),
-        decided_at=node["auditTime"].moment(),
-        kind=_kind(node),
+        decided_at=node["auditTime"].datetime(),
+        # Answers from before task types existed are certificate reviews.
+        kind=ReviewKind.CERTIFICATE if task_type is None else task_type.enum(ReviewKind),
     )
-
-
-def _kind(node: Node) -> ReviewKind:
-    member = node.optional("taskType")
-    if member is None:  # answers from before task types existed are certificate reviews
-        return ReviewKind.CERTIFICATE
-    text = member.text()
-    for kind in ReviewKind:
-        if kind.value == text:
-            return kind
-    member.fail(f"expected 'CERTIFICATE' or 'OPINION', got {text!r}")

@@ -16,14 +16,8 @@ use, inside the running loop (one client, with its cached OAuth token, per loop)
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import json
 import os
-import urllib.parse
-import weakref
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any, Final
 
 import attrs
@@ -33,12 +27,18 @@ from govsvc import (
     AdapterProtocolError,
     CertificateRecord,
     DocumentType,
-    InvalidInput,
     IssuedResult,
     PartyKey,
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
+)
+from govsvc.adapterkit import (
+    PerLoopClient,
+    flat_form,
+    is_http_url,
+    is_positive_seconds,
+    seconds_from_env,
 )
 from govsvc_hrss.client import (
     DEPARTMENT,
@@ -74,19 +74,6 @@ _INSURANCE_STATUS: Final = {
 }
 
 
-def _is_http_url(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(
-            f"{attribute.name} must be an http(s) address such as {DEFAULT_URL}, got {value!r}"
-        )
-
-
-def _is_positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise InvalidInput(f"{attribute.name} must be a number of seconds above 0, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class HrssConfig:
     """How to reach the bureau's API: address, OAuth 2.0 client credentials and time limit.
@@ -96,10 +83,10 @@ class HrssConfig:
     under pytest-httpx).
     """
 
-    base_url: str = attrs.field(default=DEFAULT_URL, validator=_is_http_url)
+    base_url: str = attrs.field(default=DEFAULT_URL, validator=is_http_url)
     client_id: str = "govsvc"
     client_secret: str = attrs.field(default="hrss-sim-secret", repr=False)
-    timeout: float = attrs.field(default=5.0, converter=float, validator=_is_positive)
+    timeout: float = attrs.field(default=5.0, converter=float, validator=is_positive_seconds)
     transport: httpx.AsyncBaseTransport | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
@@ -110,18 +97,11 @@ class HrssConfig:
         (``python -m govsvc_hrss.simulator``).
         """
         env = os.environ if environ is None else environ
-        timeout = env.get("GOVSVC_HRSS_TIMEOUT", "5")
-        try:
-            seconds = float(timeout)
-        except ValueError:
-            raise InvalidInput(
-                f"GOVSVC_HRSS_TIMEOUT must be a number of seconds such as 5, got {timeout!r}"
-            ) from None
         return cls(
             base_url=env.get("GOVSVC_HRSS_URL", DEFAULT_URL),
             client_id=env.get("GOVSVC_HRSS_CLIENT_ID", "govsvc"),
             client_secret=env.get("GOVSVC_HRSS_CLIENT_SECRET", "hrss-sim-secret"),
-            timeout=seconds,
+            timeout=seconds_from_env(env, "GOVSVC_HRSS_TIMEOUT", 5.0),
         )
 
 
@@ -136,32 +116,26 @@ class HrssAdapter:
 
     def __init__(self, config: HrssConfig | None = None) -> None:
         self.config = config or HrssConfig()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HrssClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients = PerLoopClient(self._new_client)
 
     def __repr__(self) -> str:
         return f"HrssAdapter(base_url={self.config.base_url!r})"
 
+    def _new_client(self) -> HrssClient:
+        return HrssClient(
+            self.config.base_url,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
+            timeout=self.config.timeout,
+            transport=self.config.transport,
+        )
+
     def _client(self) -> HrssClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = HrssClient(
-                self.config.base_url,
-                client_id=self.config.client_id,
-                client_secret=self.config.client_secret,
-                timeout=self.config.timeout,
-                transport=self.config.transport,
-            )
-            self._clients[loop] = client
-        return client
+        return self._clients.get()
 
     async def aclose(self) -> None:
         """Close the connection pool this event loop uses (the next call opens a new one)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
     # -- operations -----------------------------------------------------------------------
 
@@ -213,7 +187,7 @@ class HrssAdapter:
             request.case_id,
             request.item_code,
             request.applicant.number,
-            _flat_form(request.form),
+            flat_form(request.form),
         )
         if ticket.task_id != request.task_id:
             raise AdapterProtocolError(
@@ -343,24 +317,3 @@ def _card_record(card: SocialSecurityCard) -> CertificateRecord:
         status=_CARD_STATUS[card.status],
         data={"bank": card.bank, "status_label": card.status.value},
     )
-
-
-def _flat_form(form: Mapping[str, Any]) -> dict[str, str | int | dt.date]:
-    """The form as the API's flat ``form`` object carries it (text, whole numbers, dates).
-
-    Empty values are left out; true/false, decimals and nested values become text.
-    """
-    flat: dict[str, str | int | dt.date] = {}
-    for name, value in form.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            flat[name] = "true" if value else "false"
-        elif isinstance(value, str | int | dt.date):
-            flat[name] = value
-        elif isinstance(value, float | Decimal):
-            flat[name] = str(value)
-        else:
-            # Lists and objects are not accepted in the form; JSON text keeps them whole.
-            flat[name] = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return flat

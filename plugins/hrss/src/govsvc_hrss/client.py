@@ -18,26 +18,28 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
-import functools
-import json
 import re
 import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final
 
 import attrs
 import httpx
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable, InvalidInput
+from govsvc.adapterkit import JsonNode, LegacyClient, LegacySystem, excerpt
+from govsvc.errors import InvalidInput
 
 DEPARTMENT: Final = "11230100003109212K"
 """Unified social credit code of 哈尔滨市人力资源和社会保障局, named in every error."""
 
-_E = TypeVar("_E", bound=enum.Enum)
+SYSTEM: Final = LegacySystem(department=DEPARTMENT, name="哈尔滨市人社局")
+"""The bureau's API as named in every error the client raises."""
+
+_TOKEN_ENDPOINT: Final = attrs.evolve(SYSTEM, name="哈尔滨市人社局 token endpoint")
 _ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+_ID_NUMBER_WHAT = "a citizen ID (17 digits and a digit or X)"
 _CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 _CARD_NUMBER = re.compile(r"^[A-Z0-9]{9}$")
 _INSURANCE_TYPE = re.compile(r"^\d{3}$")
@@ -175,125 +177,9 @@ class _Token:
     expires_at: float  # on the client's monotonic clock
 
 
-@attrs.frozen
-class _Json:
-    """A JSON value and its path, so every parse error can say where it was."""
-
-    value: Any
-    path: str
-    operation: str
-
-    def error(self, message: str, path: str | None = None) -> AdapterProtocolError:
-        return AdapterProtocolError(
-            f"哈尔滨市人社局 answered {self.operation} with a malformed body: {message}",
-            path=path or self.path,
-            department=DEPARTMENT,
-            operation=self.operation,
-        )
-
-    def _field(self, name: str) -> _Json:
-        if not isinstance(self.value, dict):
-            raise self.error(f"expected an object, got {_kind(self.value)}")
-        path = f"{self.path}.{name}"
-        if name not in self.value:
-            raise self.error("missing field", path)
-        return _Json(self.value[name], path, self.operation)
-
-    def obj(self, name: str) -> _Json:
-        node = self._field(name)
-        if not isinstance(node.value, dict):
-            raise node.error(f"expected an object, got {_kind(node.value)}")
-        return node
-
-    def optional_obj(self, name: str) -> _Json | None:
-        if isinstance(self.value, dict) and self.value.get(name) is None:
-            return None
-        return self.obj(name)
-
-    def items(self, name: str) -> list[_Json]:
-        node = self._field(name)
-        if not isinstance(node.value, list):
-            raise node.error(f"expected a list, got {_kind(node.value)}")
-        return [_Json(v, f"{node.path}[{i}]", self.operation) for i, v in enumerate(node.value)]
-
-    def text(self, name: str, *, pattern: re.Pattern[str] | None = None) -> str:
-        node = self._field(name)
-        if not isinstance(node.value, str):
-            raise node.error(f"expected text, got {_kind(node.value)}")
-        value: str = node.value.strip()
-        if not value:
-            raise node.error("empty text")
-        if pattern is not None and not pattern.match(value):
-            raise node.error(f"unexpected form: {value!r}")
-        return value
-
-    def optional_text(self, name: str) -> str:
-        if isinstance(self.value, dict) and self.value.get(name) is None:
-            return ""
-        node = self._field(name)
-        if not isinstance(node.value, str):
-            raise node.error(f"expected text, got {_kind(node.value)}")
-        return node.value.strip()
-
-    def whole(self, name: str) -> int:
-        node = self._field(name)
-        if isinstance(node.value, bool) or not isinstance(node.value, int):
-            raise node.error(f"expected a whole number, got {_kind(node.value)}")
-        return node.value
-
-    def number(self, name: str) -> float:
-        node = self._field(name)
-        if isinstance(node.value, bool) or not isinstance(node.value, int | float):
-            raise node.error(f"expected a number, got {_kind(node.value)}")
-        return float(node.value)
-
-    def as_date(self, name: str) -> dt.date:
-        value = self.text(name)
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise self._field(name).error(f"not a date (YYYY-MM-DD): {value!r}") from None
-
-    def as_datetime(self, name: str) -> dt.datetime:
-        value = self.text(name)
-        try:
-            result = dt.datetime.fromisoformat(value)
-        except ValueError:
-            result = None
-        if result is None or result.tzinfo is None:
-            raise self._field(name).error(f"not a date-time with an offset: {value!r}")
-        return result
-
-    def as_enum(self, name: str, cls: type[_E]) -> _E:
-        value = self.text(name)
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(str(m.value) for m in cls)
-            raise self._field(name).error(f"{value!r} is not one of {allowed}") from None
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
-    if value is None:
-        return "null"
-    return names.get(type(value), type(value).__name__)
-
-
 def _segment(value: str) -> str:
     """``value`` as one URL path segment: a stray ``/`` or ``?`` must not change the endpoint."""
     return urllib.parse.quote(value, safe="")
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
-@functools.cache
-def _default_tls() -> ssl.SSLContext:
-    # Building a context loads the CA bundle (tens of ms); one shared context serves all clients.
-    return httpx.create_ssl_context()
 
 
 def _invalid_token(response: httpx.Response) -> bool:
@@ -307,7 +193,7 @@ def _invalid_token(response: httpx.Response) -> bool:
     return isinstance(body, dict) and body.get("error") == "invalid_token"
 
 
-class HrssClient:
+class HrssClient(LegacyClient):
     """Client for the REST API of 哈尔滨市人力资源和社会保障局.
 
     ``client_id`` / ``client_secret`` are the OAuth 2.0 client credentials the bureau issued.
@@ -333,32 +219,11 @@ class HrssClient:
             raise InvalidInput(f"page_size must be at least 1, got {page_size}")
         self._client_id = client_id
         self._client_secret = client_secret
-        self._timeout = timeout
         self._page_size = page_size
         self._clock = clock
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            verify=verify or _default_tls(),
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        super().__init__(base_url, timeout=timeout, transport=transport, verify=verify)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -368,15 +233,15 @@ class HrssClient:
         body = await self._api("profile", "GET", path, not_found_ok=True)
         if body is None:
             return None
-        employer = body.optional_obj("employer")
+        employer = body.optional("employer")
         return InsuredPerson(
-            id_number=body.text("idNumber", pattern=_ID_NUMBER),
-            name=body.text("name"),
-            sex=_sex(body),
-            birth_date=body.as_date("birthDate"),
-            address=body.text("address"),
+            id_number=body["idNumber"].text(_ID_NUMBER, what=_ID_NUMBER_WHAT),
+            name=body["name"].text(),
+            sex=_sex(body["sex"]),
+            birth_date=body["birthDate"].date(),
+            address=body["address"].text(),
             employer=None if employer is None else _employer(employer),
-            insurances=tuple(_insurance(i) for i in body.items("insurances")),
+            insurances=tuple(_insurance(i) for i in body["insurances"].elements()),
         )
 
     async def certificates(self, holder_id: str) -> list[SocialSecurityCard]:
@@ -391,10 +256,13 @@ class HrssClient:
         )
         return [
             InsuredEmployee(
-                id_number=item.text("idNumber", pattern=_ID_NUMBER),
-                name=item.text("name"),
-                insurance_types=tuple(_insurance_types(item)),
-                since=item.as_date("since"),
+                id_number=item["idNumber"].text(_ID_NUMBER, what=_ID_NUMBER_WHAT),
+                name=item["name"].text(),
+                insurance_types=tuple(
+                    code.text(_INSURANCE_TYPE, what="a 3-digit insurance type code")
+                    for code in item["insuranceTypes"].elements()
+                ),
+                since=item["since"].date(),
             )
             for item in items
         ]
@@ -428,27 +296,25 @@ class HrssClient:
             headers={"Idempotency-Key": task_id},
         )
         return ReviewTicket(
-            legacy_task_id=body.text("legacyTaskId"),
-            task_id=body.text("taskId"),
-            created_at=body.as_datetime("createdAt"),
+            legacy_task_id=body["legacyTaskId"].text(),
+            task_id=body["taskId"].text(),
+            created_at=body["createdAt"].datetime(assume=None),
         )
 
     async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
         """The decision on a review task, or ``None`` while it is still pending."""
         path = f"/api/review-tasks/{_segment(legacy_task_id)}"
         body = await self._call("poll_review", "GET", path)
-        status = body.text("status")
+        status = body["status"].text()
         if status == "PENDING":
             return None
         if status not in ("APPROVED", "DENIED"):
-            raise body.error(
-                f"status {status!r} is not PENDING, APPROVED or DENIED", f"{body.path}.status"
-            )
+            body["status"].fail(f"status {status!r} is not PENDING, APPROVED or DENIED")
         return ReviewDecision(
-            legacy_task_id=body.text("legacyTaskId"),
+            legacy_task_id=body["legacyTaskId"].text(),
             approved=status == "APPROVED",
             reason=body.optional_text("reason"),
-            decided_at=body.as_datetime("decidedAt"),
+            decided_at=body["decidedAt"].datetime(assume=None),
         )
 
     async def issue_result(self, legacy_task_id: str) -> SocialSecurityCard:
@@ -470,31 +336,27 @@ class HrssClient:
 
     async def _all_pages(
         self, operation: str, path: str, params: Mapping[str, str]
-    ) -> list[_Json]:
-        collected: list[_Json] = []
+    ) -> list[JsonNode]:
+        collected: list[JsonNode] = []
         for page in range(1, _MAX_PAGES + 1):
             query = {**params, "page": str(page), "size": str(self._page_size)}
             body = await self._api(operation, "GET", path, params=query, not_found_ok=True)
             if body is None:  # unknown holder or employer
                 return []
-            if body.whole("page") != page:
-                raise body.error(f"asked for page {page}, got {body.value['page']}", "$.page")
-            total = body.whole("total")
-            items = body.items("items")
+            if (got := body["page"].integer()) != page:
+                body["page"].fail(f"asked for page {page}, got {got}")
+            total = body["total"].integer()
+            items = body["items"].elements()
             collected.extend(items)
             if len(collected) >= total:
                 return collected
             if not items:
-                raise body.error(
+                body["items"].fail(
                     f"page {page} is empty but total says {total} and only "
-                    f"{len(collected)} arrived; the list changed while paging, try again",
-                    "$.items",
+                    f"{len(collected)} arrived; the list changed while paging, try again"
                 )
-        raise AdapterProtocolError(
-            f"哈尔滨市人社局 kept paging past {_MAX_PAGES} pages",
-            path="$.page",
-            department=DEPARTMENT,
-            operation=operation,
+        raise SYSTEM.protocol_error(
+            operation, f"kept paging past {_MAX_PAGES} pages", path="$.page"
         )
 
     async def _call(
@@ -505,13 +367,11 @@ class HrssClient:
         *,
         payload: Any = None,
         headers: Mapping[str, str] | None = None,
-    ) -> _Json:
+    ) -> JsonNode:
         """One authorised API call whose answer must be a JSON object (a 404 is an error)."""
         body = await self._api(operation, method, path, payload=payload, headers=headers)
         if body is None:  # pragma: no cover - _api only returns None when not_found_ok
-            raise AdapterProtocolError(
-                "unexpected empty answer", department=DEPARTMENT, operation=operation
-            )
+            raise SYSTEM.protocol_error(operation, "gave an unexpected empty answer")
         return body
 
     async def _api(
@@ -524,7 +384,7 @@ class HrssClient:
         payload: Any = None,
         headers: Mapping[str, str] | None = None,
         not_found_ok: bool = False,
-    ) -> _Json | None:
+    ) -> JsonNode | None:
         """One authorised API call; the parsed body, or ``None`` for an allowed 404."""
         token = await self._bearer(operation)
         response = await self._send(operation, method, path, token, params, payload, headers)
@@ -533,17 +393,15 @@ class HrssClient:
             token = await self._bearer(operation, stale=token)
             response = await self._send(operation, method, path, token, params, payload, headers)
             if response.status_code == 401:
-                raise AdapterProtocolError(
-                    "哈尔滨市人社局 refused a freshly issued access token: "
-                    f"{_excerpt(response.text)}; check that the client is granted this API",
-                    path="$",
-                    department=DEPARTMENT,
-                    operation=operation,
+                raise SYSTEM.protocol_error(
+                    operation,
+                    f"refused a freshly issued access token: {excerpt(response.content)}; "
+                    "check that the client is granted this API",
                 )
         if response.status_code == 404 and not_found_ok:
             return None
-        self._check_status(response, operation)
-        return self._parse(response, operation)
+        SYSTEM.check_status(response, operation)
+        return _object(SYSTEM, response, operation)
 
     async def _send(
         self,
@@ -557,12 +415,9 @@ class HrssClient:
     ) -> httpx.Response:
         all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         all_headers.update(headers or {})
-        try:
-            return await self._http.request(
-                method, path, params=params, json=payload, headers=all_headers
-            )
-        except httpx.HTTPError as exc:
-            raise self._transport_error(operation, exc) from exc
+        return await SYSTEM.send(
+            self._http, operation, method, path, params=params, json=payload, headers=all_headers
+        )
 
     async def _bearer(self, operation: str, *, stale: str | None = None) -> str:
         """A valid access token; ``stale`` is one the API refused, to be replaced."""
@@ -580,84 +435,34 @@ class HrssClient:
             "client_id": self._client_id,
             "client_secret": self._client_secret,
         }
-        try:
-            response = await self._http.post("/oauth/token", data=form)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(operation, exc, "token endpoint") from exc
+        response = await _TOKEN_ENDPOINT.send(
+            self._http, operation, "POST", "/oauth/token", data=form
+        )
         if response.status_code in (400, 401):
-            raise AdapterProtocolError(
-                f"哈尔滨市人社局 refused the client credentials (HTTP {response.status_code}: "
-                f"{_excerpt(response.text)}); check client_id and client_secret",
+            raise SYSTEM.protocol_error(
+                operation,
+                f"refused the client credentials (HTTP {response.status_code}: "
+                f"{excerpt(response.content)}); check client_id and client_secret",
                 path="$.error",
-                department=DEPARTMENT,
-                operation=operation,
             )
-        self._check_status(response, operation, "token endpoint")
-        body = self._parse(response, operation)
-        token_type = body.text("token_type")
+        _TOKEN_ENDPOINT.check_status(response, operation)
+        body = _object(_TOKEN_ENDPOINT, response, operation)
+        token_type = body["token_type"].text()
         if token_type.lower() != "bearer":
-            raise body.error(f"token_type is {token_type!r}, expected Bearer", "$.token_type")
-        expires_in = body.number("expires_in")
+            body["token_type"].fail(f"token_type is {token_type!r}, expected Bearer")
+        expires_in = body["expires_in"].number()
         if expires_in < 0:
-            raise body.error(f"expires_in is negative: {expires_in}", "$.expires_in")
+            body["expires_in"].fail(f"expires_in is negative: {expires_in}")
         # Renew a little early so a token does not expire between check and use.
         margin = min(30.0, expires_in / 10)
-        return _Token(body.text("access_token"), self._clock() + expires_in - margin)
+        return _Token(body["access_token"].text(), self._clock() + expires_in - margin)
 
-    def _check_status(
-        self, response: httpx.Response, operation: str, what: str = "API"
-    ) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        if status == 429 or status >= 500:
-            retry = response.headers.get("retry-after")
-            hint = f" (Retry-After: {retry} s)" if retry else ""
-            raise AdapterUnavailable(
-                f"哈尔滨市人社局 {what} answered HTTP {status}{hint}: {_excerpt(response.text)}; "
-                "try again later",
-                department=DEPARTMENT,
-                operation=operation,
-            )
-        raise AdapterProtocolError(
-            f"哈尔滨市人社局 {what} refused the request with HTTP {status}: "
-            f"{_excerpt(response.text)}",
-            path="$",
-            department=DEPARTMENT,
-            operation=operation,
-        )
 
-    @staticmethod
-    def _parse(response: httpx.Response, operation: str) -> _Json:
-        try:
-            value = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise AdapterProtocolError(
-                f"哈尔滨市人社局 answered {operation} with a body that is not JSON ({exc}): "
-                f"{_excerpt(response.text)}",
-                path="$",
-                department=DEPARTMENT,
-                operation=operation,
-            ) from exc
-        body = _Json(value, "$", operation)
-        if not isinstance(value, dict):
-            raise body.error(f"expected an object, got {_kind(value)}")
-        return body
-
-    def _transport_error(
-        self, operation: str, exc: httpx.HTTPError, what: str = "API"
-    ) -> AdapterUnavailable:
-        if isinstance(exc, httpx.TimeoutException):
-            problem = f"did not answer within {self._timeout:g} s ({type(exc).__name__})"
-        elif isinstance(exc, httpx.ConnectError):
-            problem = f"refused the connection ({exc})"
-        else:
-            problem = f"broke off the exchange ({exc!r})"
-        return AdapterUnavailable(
-            f"哈尔滨市人社局 {what} {problem}; try again later",
-            department=DEPARTMENT,
-            operation=operation,
-        )
+def _object(system: LegacySystem, response: httpx.Response, operation: str) -> JsonNode:
+    """The body of an answer, which must be a JSON object."""
+    body = system.read_json(response.content, operation)
+    body.mapping()
+    return body
 
 
 def _form(form: Mapping[str, object]) -> dict[str, str | int]:
@@ -675,44 +480,38 @@ def _form(form: Mapping[str, object]) -> dict[str, str | int]:
     return result
 
 
-def _sex(node: _Json) -> Sex:
-    label = node.text("sex")
+def _sex(node: JsonNode) -> Sex:
+    label = node.text()
     for sex in Sex:
         if sex.label == label:
             return sex
-    raise node.error(f"sex is {label!r}, expected 男 or 女", f"{node.path}.sex")
+    node.fail(f"sex is {label!r}, expected 男 or 女")
 
 
-def _employer(node: _Json) -> Employer:
+def _employer(node: JsonNode) -> Employer:
     return Employer(
-        credit_code=node.text("creditCode", pattern=_CREDIT_CODE), name=node.text("name")
+        credit_code=node["creditCode"].text(_CREDIT_CODE, what="a unified social credit code"),
+        name=node["name"].text(),
     )
 
 
-def _insurance(node: _Json) -> Insurance:
+def _insurance(node: JsonNode) -> Insurance:
     return Insurance(
-        type_code=node.text("type", pattern=_INSURANCE_TYPE),
-        type_name=node.text("typeName"),
-        status=node.as_enum("status", InsuranceStatus),
-        since=node.as_date("since"),
+        type_code=node["type"].text(_INSURANCE_TYPE, what="a 3-digit insurance type code"),
+        type_name=node["typeName"].text(),
+        status=node["status"].enum(InsuranceStatus),
+        since=node["since"].date(),
     )
 
 
-def _insurance_types(node: _Json) -> list[str]:
-    types = []
-    for item in node.items("insuranceTypes"):
-        if not isinstance(item.value, str) or not _INSURANCE_TYPE.match(item.value):
-            raise item.error(f"expected a 3-digit insurance type code, got {item.value!r}")
-        types.append(item.value)
-    return types
-
-
-def _card(node: _Json) -> SocialSecurityCard:
+def _card(node: JsonNode) -> SocialSecurityCard:
     return SocialSecurityCard(
-        card_number=node.text("cardNumber", pattern=_CARD_NUMBER),
-        social_security_number=node.text("socialSecurityNumber", pattern=_ID_NUMBER),
-        holder_name=node.text("holderName"),
-        bank=node.text("bank"),
-        issued_on=node.as_date("issuedOn"),
-        status=node.as_enum("status", CardStatus),
+        card_number=node["cardNumber"].text(_CARD_NUMBER, what="9 letters or digits"),
+        social_security_number=node["socialSecurityNumber"].text(
+            _ID_NUMBER, what=_ID_NUMBER_WHAT
+        ),
+        holder_name=node["holderName"].text(),
+        bank=node["bank"].text(),
+        issued_on=node["issuedOn"].date(),
+        status=node["status"].enum(CardStatus),
     )

@@ -16,14 +16,8 @@ use, inside the running loop (one client per loop).
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import json
 import os
-import urllib.parse
-import weakref
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 import attrs
@@ -33,12 +27,18 @@ from govsvc import (
     AdapterProtocolError,
     CertificateRecord,
     DocumentType,
-    InvalidInput,
     IssuedResult,
     PartyKey,
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
+)
+from govsvc.adapterkit import (
+    PerLoopClient,
+    flat_form,
+    is_http_url,
+    is_positive_seconds,
+    seconds_from_env,
 )
 from govsvc_psb.client import DEPARTMENT, HouseholdEntry, Person, PsbClient, Sex
 from govsvc_psb.seed import DEPARTMENT_NAME
@@ -56,19 +56,6 @@ HOUSEHOLD_BOOKLET: Final = "居民户口簿"
 _SEX: Final = {Sex.MALE: "male", Sex.FEMALE: "female"}
 
 
-def _is_http_url(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(
-            f"{attribute.name} must be an http(s) address such as {DEFAULT_URL}, got {value!r}"
-        )
-
-
-def _is_positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise InvalidInput(f"{attribute.name} must be a number of seconds above 0, got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class PsbConfig:
     """How to reach the household register: address, WS-Security account and time limit.
@@ -78,10 +65,10 @@ class PsbConfig:
     under pytest-httpx).
     """
 
-    base_url: str = attrs.field(default=DEFAULT_URL, validator=_is_http_url)
+    base_url: str = attrs.field(default=DEFAULT_URL, validator=is_http_url)
     username: str = "govsvc"
     password: str = attrs.field(default="hukou-sim", repr=False)
-    timeout: float = attrs.field(default=5.0, converter=float, validator=_is_positive)
+    timeout: float = attrs.field(default=5.0, converter=float, validator=is_positive_seconds)
     transport: httpx.AsyncBaseTransport | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
@@ -92,18 +79,11 @@ class PsbConfig:
         (``python -m govsvc_psb.simulator``).
         """
         env = os.environ if environ is None else environ
-        timeout = env.get("GOVSVC_PSB_TIMEOUT", "5")
-        try:
-            seconds = float(timeout)
-        except ValueError:
-            raise InvalidInput(
-                f"GOVSVC_PSB_TIMEOUT must be a number of seconds such as 5, got {timeout!r}"
-            ) from None
         return cls(
             base_url=env.get("GOVSVC_PSB_URL", DEFAULT_URL),
             username=env.get("GOVSVC_PSB_USERNAME", "govsvc"),
             password=env.get("GOVSVC_PSB_PASSWORD", "hukou-sim"),
-            timeout=seconds,
+            timeout=seconds_from_env(env, "GOVSVC_PSB_TIMEOUT", 5.0),
         )
 
 
@@ -117,32 +97,26 @@ class PsbAdapter:
 
     def __init__(self, config: PsbConfig | None = None) -> None:
         self.config = config or PsbConfig()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PsbClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients = PerLoopClient(self._new_client)
 
     def __repr__(self) -> str:
         return f"PsbAdapter(base_url={self.config.base_url!r})"
 
+    def _new_client(self) -> PsbClient:
+        return PsbClient(
+            self.config.base_url,
+            username=self.config.username,
+            password=self.config.password,
+            timeout=self.config.timeout,
+            transport=self.config.transport,
+        )
+
     def _client(self) -> PsbClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = PsbClient(
-                self.config.base_url,
-                username=self.config.username,
-                password=self.config.password,
-                timeout=self.config.timeout,
-                transport=self.config.transport,
-            )
-            self._clients[loop] = client
-        return client
+        return self._clients.get()
 
     async def aclose(self) -> None:
         """Close the connection pool this event loop uses (the next call opens a new one)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
     # -- operations -----------------------------------------------------------------------
 
@@ -221,7 +195,7 @@ class PsbAdapter:
             request.case_id,
             request.item_code,
             request.applicant.number,
-            _flat_form(request.form),
+            flat_form(request.form),
         )
         if ticket.task_id != request.task_id:
             raise AdapterProtocolError(
@@ -305,25 +279,3 @@ def _entry_face(entry: HouseholdEntry) -> dict[str, str]:
         "relation_to_head": entry.relation_to_head,
         "registered_on": entry.registered_on.isoformat(),
     }
-
-
-def _flat_form(form: Mapping[str, Any]) -> dict[str, str | int | dt.date]:
-    """The form as the register's ``form/field[@name]`` list can carry it.
-
-    Empty values are left out (the register treats a missing and an empty field alike);
-    true/false, decimals and nested values become text.
-    """
-    flat: dict[str, str | int | dt.date] = {}
-    for name, value in form.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            flat[name] = "true" if value else "false"
-        elif isinstance(value, str | int | dt.date):
-            flat[name] = value
-        elif isinstance(value, float | Decimal):
-            flat[name] = str(value)
-        else:
-            # Lists and objects have no place in a flat field list; JSON text keeps them whole.
-            flat[name] = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-    return flat

@@ -18,23 +18,25 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import re
 import ssl
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import defusedxml
 import defusedxml.ElementTree as DET
 import httpx
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable, InvalidInput
+from govsvc.adapterkit import LegacyClient, LegacySystem, excerpt
+from govsvc.errors import AdapterProtocolError, InvalidInput
 
 DEPARTMENT: Final = "11230100003108738D"
 """Unified social credit code of 哈尔滨市公安局, named in every error this client raises."""
+
+SYSTEM: Final = LegacySystem(department=DEPARTMENT, name="哈尔滨市公安局")
+"""The household register service as named in every error the client raises."""
 
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 SERVICE_NS: Final = "http://hukou.gaj.harbin.gov.cn/ws"
@@ -187,11 +189,10 @@ class _Node:
     operation: str
 
     def error(self, message: str, path: str | None = None) -> AdapterProtocolError:
-        return AdapterProtocolError(
-            f"哈尔滨市公安局 answered {self.operation} with a malformed envelope: {message}",
+        return SYSTEM.protocol_error(
+            self.operation,
+            f"answered {self.operation} with a malformed envelope: {message}",
             path=path or self.path,
-            department=DEPARTMENT,
-            operation=self.operation,
         )
 
     def children(self, name: str) -> list[_Node]:
@@ -266,11 +267,6 @@ def _local(tag: str | object) -> str:
     return text.rsplit("}", 1)[-1]
 
 
-def _excerpt(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit] + "…"
-
-
 def _xml_text(value: object, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | dt.date):
         raise InvalidInput(
@@ -287,7 +283,7 @@ def _xml_text(value: object, field: str) -> str:
     return text
 
 
-class PsbClient:
+class PsbClient(LegacyClient):
     """Client for the household register (户籍) SOAP service of 哈尔滨市公安局.
 
     One HTTP connection pool per client; close it with :meth:`aclose` or use
@@ -309,28 +305,7 @@ class PsbClient:
     ) -> None:
         self._username = username
         self._password = password
-        self._timeout = timeout
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout,
-            transport=transport,
-            verify=verify or _default_tls(),
-        )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        super().__init__(base_url, timeout=timeout, transport=transport, verify=verify)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -443,11 +418,10 @@ class PsbClient:
     @staticmethod
     def _found(node: _Node | None, operation: str) -> _Node:
         if node is None:  # only lookups declare not-found codes; here it is a broken answer
-            raise AdapterProtocolError(
-                "哈尔滨市公安局 answered with a not-found fault where none was possible",
+            raise SYSTEM.protocol_error(
+                operation,
+                "answered with a not-found fault where none was possible",
                 path="/Envelope/Body/Fault",
-                department=DEPARTMENT,
-                operation=operation,
             )
         return node
 
@@ -487,17 +461,9 @@ class PsbClient:
             "Content-Type": "text/xml; charset=utf-8",
             "SOAPAction": f'"{SERVICE_NS}/{action}"',
         }
-        try:
-            response = await self._http.post(ENDPOINT, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise self._unavailable(
-                operation, f"did not answer within {self._timeout:g} s ({type(exc).__name__})"
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise self._unavailable(operation, f"refused the connection ({exc})") from exc
-        except httpx.TransportError as exc:
-            raise self._unavailable(operation, f"broke off the exchange ({exc!r})") from exc
-
+        response = await SYSTEM.send(
+            self._http, operation, "POST", ENDPOINT, content=content, headers=headers
+        )
         status = response.status_code
         # SOAP 1.1 sends faults with HTTP 500; anything else in the 5xx range, or a parse
         # failure on a 500, is a failing server or gateway rather than a fault.
@@ -506,8 +472,8 @@ class PsbClient:
                 body = self._body(response, operation)
             except AdapterProtocolError:
                 if status == 500 and not _is_hostile(response.content):
-                    raise self._unavailable(
-                        operation, f"failed with HTTP 500: {_excerpt(response.text)}"
+                    raise SYSTEM.unavailable(
+                        operation, f"failed with HTTP 500: {excerpt(response.content)}"
                     ) from None
                 raise
             fault = body.maybe("Fault")
@@ -515,23 +481,19 @@ class PsbClient:
                 self._fault(fault, operation)  # raises unless the fault means "not found"
                 return None
             if status == 500:
-                raise self._unavailable(operation, "failed with HTTP 500 without a SOAP fault")
+                raise SYSTEM.unavailable(operation, "failed with HTTP 500 without a SOAP fault")
             expected = f"{action}Response"
             answer = body.maybe(expected)
             if answer is None:
                 found = [_local(e.tag) for e in body.element]
                 raise body.error(f"expected <{expected}>, found {found or 'nothing'}")
             return answer
-        if status == 429 or status >= 500:
-            raise self._unavailable(
-                operation, f"answered HTTP {status}: {_excerpt(response.text)}"
-            )
-        raise AdapterProtocolError(
-            f"哈尔滨市公安局 refused the request with HTTP {status}: {_excerpt(response.text)}; "
-            f"check the service address (POST {ENDPOINT}) and the SOAP version",
+        SYSTEM.check_available(response, operation)
+        raise SYSTEM.refused(
+            response,
+            operation,
+            hint=f"; check the service address (POST {ENDPOINT}) and the SOAP version",
             path="/",
-            department=DEPARTMENT,
-            operation=operation,
         )
 
     def _body(self, response: httpx.Response, operation: str) -> _Node:
@@ -563,37 +525,19 @@ class PsbClient:
         business = error.optional_text("code") if error is not None else ""
         label = f"{message} [{business}]" if business else message
         if kind == "Server":
-            raise self._unavailable(operation, f"reported an internal fault: {label}")
+            raise SYSTEM.unavailable(operation, f"reported an internal fault: {label}")
         if kind == "Client" and business in NOT_FOUND_CODES:
             return None
         if kind == "Client":
-            raise AdapterProtocolError(
-                f"哈尔滨市公安局 rejected the {operation} request: {label}",
-                path=fault.path,
-                department=DEPARTMENT,
-                operation=operation,
+            raise SYSTEM.protocol_error(
+                operation, f"rejected the {operation} request: {label}", path=fault.path
             )
-        raise AdapterProtocolError(
-            f"哈尔滨市公安局 answered with a {code} fault: {label}; the client and the service "
+        raise SYSTEM.protocol_error(
+            operation,
+            f"answered with a {code} fault: {label}; the client and the service "
             "disagree on the protocol (SOAP 1.1 is expected)",
             path=fault.path,
-            department=DEPARTMENT,
-            operation=operation,
         )
-
-    @staticmethod
-    def _unavailable(operation: str, what: str) -> AdapterUnavailable:
-        return AdapterUnavailable(
-            f"哈尔滨市公安局 household register {what}; try again later",
-            department=DEPARTMENT,
-            operation=operation,
-        )
-
-
-@functools.cache
-def _default_tls() -> ssl.SSLContext:
-    # Building a context loads the CA bundle (tens of ms); one shared context serves all clients.
-    return httpx.create_ssl_context()
 
 
 def _is_hostile(content: bytes) -> bool:

@@ -16,11 +16,7 @@ use, inside the running loop (one client per loop).
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import urllib.parse
-import weakref
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -39,6 +35,13 @@ from govsvc import (
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
+)
+from govsvc.adapterkit import (
+    PerLoopClient,
+    is_http_url,
+    is_positive_seconds,
+    json_form,
+    seconds_from_env,
 )
 from govsvc_samr.client import (
     DEPARTMENT_CREDIT_CODE,
@@ -86,19 +89,6 @@ _LICENCE_STATUS: Final = {
 }
 
 
-def _is_http_url(_: object, attribute: attrs.Attribute[str], value: str) -> None:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InvalidInput(
-            f"{attribute.name} must be an http(s) address such as {DEFAULT_URL}, got {value!r}"
-        )
-
-
-def _is_positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise InvalidInput(f"{attribute.name} must be a number of seconds above 0, got {value!r}")
-
-
 def _is_key(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not value.strip():
         raise InvalidInput(
@@ -115,9 +105,11 @@ class SamrConfig:
     under pytest-httpx).
     """
 
-    base_url: str = attrs.field(default=DEFAULT_URL, validator=_is_http_url)
+    base_url: str = attrs.field(default=DEFAULT_URL, validator=is_http_url)
     api_key: str = attrs.field(default=DEFAULT_API_KEY, validator=_is_key, repr=False)
-    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, converter=float, validator=_is_positive)
+    timeout: float = attrs.field(
+        default=DEFAULT_TIMEOUT, converter=float, validator=is_positive_seconds
+    )
     transport: httpx.AsyncBaseTransport | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
@@ -128,17 +120,10 @@ class SamrConfig:
         (``python -m govsvc_samr.simulator``).
         """
         env = os.environ if environ is None else environ
-        timeout = env.get("GOVSVC_SAMR_TIMEOUT", str(DEFAULT_TIMEOUT))
-        try:
-            seconds = float(timeout)
-        except ValueError:
-            raise InvalidInput(
-                f"GOVSVC_SAMR_TIMEOUT must be a number of seconds such as 5, got {timeout!r}"
-            ) from None
         return cls(
             base_url=env.get("GOVSVC_SAMR_URL", DEFAULT_URL),
             api_key=env.get("GOVSVC_SAMR_API_KEY", DEFAULT_API_KEY),
-            timeout=seconds,
+            timeout=seconds_from_env(env, "GOVSVC_SAMR_TIMEOUT", DEFAULT_TIMEOUT),
         )
 
 
@@ -152,31 +137,25 @@ class SamrAdapter:
 
     def __init__(self, config: SamrConfig | None = None) -> None:
         self.config = config or SamrConfig()
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SamrClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._clients = PerLoopClient(self._new_client)
 
     def __repr__(self) -> str:
         return f"SamrAdapter(base_url={self.config.base_url!r})"
 
+    def _new_client(self) -> SamrClient:
+        return SamrClient(
+            self.config.base_url,
+            self.config.api_key,
+            timeout=self.config.timeout,
+            transport=self.config.transport,
+        )
+
     def _client(self) -> SamrClient:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = SamrClient(
-                self.config.base_url,
-                self.config.api_key,
-                timeout=self.config.timeout,
-                transport=self.config.transport,
-            )
-            self._clients[loop] = client
-        return client
+        return self._clients.get()
 
     async def aclose(self) -> None:
         """Close the connection pool this event loop uses (the next call opens a new one)."""
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
+        await self._clients.aclose()
 
     # -- operations -----------------------------------------------------------------------
 
@@ -285,7 +264,7 @@ class SamrAdapter:
             request.case_id,
             request.item_code,
             request.applicant.number,
-            _json_form(request.form),
+            json_form(request.form),
         )
         return ticket.legacy_task_id
 
@@ -383,12 +362,3 @@ def _certificate(licence: LicenceRecord) -> CertificateRecord:
         data=dict(licence.face),
     )
 
-
-def _json_form(form: Mapping[str, Any]) -> dict[str, Any]:
-    """The form as plain JSON values; dates and decimals become their text.
-
-    The same form always gives the same body, which the bureau's idempotency check compares.
-    """
-    text = json.dumps(dict(form), ensure_ascii=False, sort_keys=True, default=str)
-    result: dict[str, Any] = json.loads(text)
-    return result

@@ -20,25 +20,23 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import json as jsonlib
 import re
-import ssl
 from collections.abc import Mapping
 from decimal import Decimal
-from types import TracebackType
-from typing import Any, Literal, NoReturn, Self, TypeVar, overload
+from typing import Any, Final, Literal, overload
 from urllib.parse import quote
 
 import attrs
-import certifi
 import httpx
 
-from govsvc.errors import AdapterError, AdapterProtocolError, AdapterUnavailable
-from govsvc_samr._wire import Node, decode, excerpt
+from govsvc.adapterkit import JsonNode, LegacyClient, LegacySystem, excerpt
+from govsvc.errors import AdapterError
 
 DEPARTMENT_NAME = "哈尔滨市市场监督管理局"
 DEPARTMENT_CREDIT_CODE = "11230100013114525L"
+SYSTEM: Final = LegacySystem(department=DEPARTMENT_CREDIT_CODE, name=DEPARTMENT_NAME)
+"""The bureau's system as named in every error the client raises."""
 
 _OK = "0000"
 _NOT_FOUND = "2001"
@@ -46,11 +44,10 @@ _NOT_FOUND = "2001"
 _PENDING, _CANCELLED = "01", "05"
 _TASK_STATUSES = ("01", "02", "03", "04", "05")
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}")
+_CREDIT_CODE_WHAT = "a unified social credit code"
 _CITIZEN_ID = re.compile(
     r"[0-9]{6}(18|19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]"
 )
-
-E = TypeVar("E", bound=enum.Enum)
 
 
 class EnterpriseStatus(enum.Enum):
@@ -170,19 +167,12 @@ class ReviewDecision:
             raise ValueError("a denial (不予许可) must state its reason")
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~50 ms; clients are made often (per department, per test),
-    # and one verifying context can be shared by all of them.
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 def looks_like_citizen_id(value: str) -> bool:
     """True for an 18-character citizen ID shape (digits, a birth date, last digit or X)."""
     return bool(_CITIZEN_ID.fullmatch(value.strip().upper()))
 
 
-class SamrClient:
+class SamrClient(LegacyClient):
     """Client for the legacy market regulation API; one connection pool per object."""
 
     def __init__(
@@ -193,29 +183,12 @@ class SamrClient:
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._timeout = timeout
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"X-Api-Key": api_key, "Accept": "application/json"},
+        super().__init__(
+            base_url,
             timeout=timeout,
             transport=transport,
-            verify=_tls_context(),
+            headers={"X-Api-Key": api_key, "Accept": "application/json"},
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -239,8 +212,7 @@ class SamrClient:
         if data is None:
             return None
         enterprises = tuple(_enterprise(e) for e in data["enterprises"].elements())
-        return _build(
-            data,
+        return data.build(
             LegalRepresentativeRecord,
             name=data["name"].text(),
             id_number=data["cerno"].text(),
@@ -296,12 +268,11 @@ class SamrClient:
         )
         if data["bizKey"].text() != task_id:
             data["bizKey"].fail(f"the system answered for another idempotency key than {task_id!r}")
-        return _build(
-            data,
+        return data.build(
             ReviewTicket,
             legacy_task_id=data["taskId"].text(),
             task_id=task_id,
-            opened_at=data["createTime"].moment(),
+            opened_at=data["createTime"].datetime(),
         )
 
     async def poll_review(self, legacy_task_id: str) -> ReviewDecision | None:
@@ -373,7 +344,7 @@ class SamrClient:
         json: Any = ...,
         headers: Mapping[str, str] | None = ...,
         missing_ok: Literal[False] = ...,
-    ) -> Node: ...
+    ) -> JsonNode: ...
 
     @overload
     async def _call(
@@ -386,7 +357,7 @@ class SamrClient:
         json: Any = ...,
         headers: Mapping[str, str] | None = ...,
         missing_ok: bool,
-    ) -> Node | None: ...
+    ) -> JsonNode | None: ...
 
     async def _call(
         self,
@@ -398,39 +369,13 @@ class SamrClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         missing_ok: bool = False,
-    ) -> Node | None:
+    ) -> JsonNode | None:
         """Send one request; the envelope's ``data`` node, or None for "not found" if allowed."""
-
-        def unavailable(message: str) -> AdapterUnavailable:
-            return AdapterUnavailable(
-                f"{DEPARTMENT_NAME}: {message}",
-                department=DEPARTMENT_CREDIT_CODE,
-                operation=operation,
-            )
-
-        def fail(message: str, where: str) -> NoReturn:
-            raise AdapterProtocolError(
-                f"{DEPARTMENT_NAME} answered {operation} with a malformed body: {message}",
-                path=where,
-                department=DEPARTMENT_CREDIT_CODE,
-                operation=operation,
-            )
-
-        try:
-            response = await self._http.request(
-                method, path, params=params, json=json, headers=headers
-            )
-        except httpx.TimeoutException as exc:
-            raise unavailable(
-                f"no answer within {self._timeout} s ({type(exc).__name__}); retry later"
-            ) from exc
-        except httpx.TransportError as exc:
-            reason = str(exc) or type(exc).__name__
-            raise unavailable(f"cannot be reached ({reason}); retry later") from exc
-
+        response = await SYSTEM.send(
+            self._http, operation, method, path, params=params, json=json, headers=headers
+        )
+        SYSTEM.check_available(response, operation)
         status = response.status_code
-        if status == 429 or status >= 500:
-            raise unavailable(f"answered HTTP {status}: {excerpt(response.content)}; retry later")
         if status >= 400:
             code, msg = _envelope_error(response.content)
             if status == 404 and missing_ok and code == _NOT_FOUND:
@@ -439,15 +384,13 @@ class SamrClient:
                 401: "; check the API key (X-Api-Key) configured for this department",
                 404: "; check the base URL and the identifier",
             }.get(status, "")
-            raise AdapterProtocolError(
-                f"{DEPARTMENT_NAME} refused {operation} with HTTP {status} "
+            raise SYSTEM.protocol_error(
+                operation,
+                f"refused {operation} with HTTP {status} "
                 f"(code {code or '?'}: {msg or excerpt(response.content)}){hint}",
-                path="$",
-                department=DEPARTMENT_CREDIT_CODE,
-                operation=operation,
             )
 
-        root = decode(response.content, fail)
+        root = SYSTEM.read_json(response.content, operation)
         code = root["code"].text()
         if code != _OK:
             if code == _NOT_FOUND and missing_ok:
@@ -475,34 +418,10 @@ def _envelope_error(body: bytes) -> tuple[str | None, str | None]:
     return (code if isinstance(code, str) else None, msg if isinstance(msg, str) else None)
 
 
-R = TypeVar("R")
-
-
-def _build(node: Node, cls: type[R], **fields: Any) -> R:
-    """Construct a record; a broken invariant is a malformed answer at ``node``."""
-    try:
-        return cls(**fields)
-    except (ValueError, TypeError) as exc:
-        node.fail(str(exc))
-
-
-def _choice(node: Node, kind: type[E]) -> E:
-    text = node.text()
-    for member in kind:
-        if member.value == text:
-            return member
-    allowed = ", ".join(repr(m.value) for m in kind)
-    node.fail(f"expected one of {allowed}, got {text!r}")
-
-
-def _enterprise(node: Node) -> EnterpriseRecord:
-    code = node["uniscid"]
-    if not _CREDIT_CODE.fullmatch(code.text()):
-        code.fail(f"{code.value!r} is not a unified social credit code")
-    return _build(
-        node,
+def _enterprise(node: JsonNode) -> EnterpriseRecord:
+    return node.build(
         EnterpriseRecord,
-        credit_code=code.text(),
+        credit_code=node["uniscid"].text(_CREDIT_CODE, what=_CREDIT_CODE_WHAT),
         name=node["entname"].text(),
         kind=node["enttype"].text(),
         legal_representative=node["lerep"].text(),
@@ -511,37 +430,33 @@ def _enterprise(node: Node) -> EnterpriseRecord:
         capital_currency=node["regcapcur"].text(),
         address=node["dom"].text(),
         established_on=node["estdate"].date(),
-        status=_choice(node["regstate"], EnterpriseStatus),
+        status=node["regstate"].enum(EnterpriseStatus),
         registration_authority=node["regorg"].text(),
-        business_scope=_optional_text(node, "opscope"),
+        business_scope=node.optional_text("opscope"),
     )
 
 
-def _licence(node: Node) -> LicenceRecord:
-    holder = node["holderCode"]
-    if not _CREDIT_CODE.fullmatch(holder.text()):
-        holder.fail(f"{holder.value!r} is not a unified social credit code")
+def _licence(node: JsonNode) -> LicenceRecord:
     valid_to = node.optional("validTo")
     items = node.optional("items")
     face = node.optional("face")
-    return _build(
-        node,
+    return node.build(
         LicenceRecord,
-        kind=_choice(node["licType"], LicenceKind),
+        kind=node["licType"].enum(LicenceKind),
         number=node["licNo"].text(),
         holder_name=node["holderName"].text(),
-        holder_credit_code=holder.text(),
+        holder_credit_code=node["holderCode"].text(_CREDIT_CODE, what=_CREDIT_CODE_WHAT),
         issuer=node["issueOrg"].text(),
         issued_on=node["issueDate"].date(),
         valid_from=node["validFrom"].date(),
         valid_until=None if valid_to is None else valid_to.date(),
-        status=_choice(node["licState"], LicenceStatus),
+        status=node["licState"].enum(LicenceStatus),
         business_items=() if items is None else items.texts(),
         face=() if face is None else tuple(face.text_map().items()),
     )
 
 
-def _decision(node: Node) -> ReviewDecision | None:
+def _decision(node: JsonNode) -> ReviewDecision | None:
     status = node["status"].text()
     if status == _PENDING:
         return None
@@ -552,19 +467,11 @@ def _decision(node: Node) -> ReviewDecision | None:
     if status not in _TASK_STATUSES:
         node["status"].fail(f"unknown task status {status!r}; expected one of 01 to 05")
     approved = status != "03"
-    return _build(
-        node,
+    return node.build(
         ReviewDecision,
         legacy_task_id=node["taskId"].text(),
         approved=approved,
-        reason=node["opinion"].text() if not approved else _optional_text(node, "opinion"),
+        reason=node["opinion"].text() if not approved else node.optional_text("opinion"),
         reviewer=node["reviewer"].text(),
-        decided_at=node["decideTime"].moment(),
+        decided_at=node["decideTime"].datetime(),
     )
-
-
-def _optional_text(node: Node, key: str) -> str:
-    member = node.optional(key)
-    if member is None or member.value == "":
-        return ""
-    return member.text()
