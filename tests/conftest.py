@@ -104,9 +104,7 @@ def platform(database: tuple[str, str | None], clock: FakeClock) -> Iterator[gov
     """A platform on a fresh database with the sample Harbin catalogue published."""
     url, schema = database
     p = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
-    for item, versions in sample_catalogue():
-        for version in versions:
-            p.publish(item, version)
+    p.import_items(sample_catalogue())
     yield p
     p.close()
 

@@ -140,7 +140,9 @@ def test_optional_text_texts_and_text_maps() -> None:
 @pytest.mark.parametrize("value", ["3250", 3250.0, True, None])
 def test_integer_refuses_anything_but_a_whole_json_number(value: object) -> None:
     assert body({"n": 3250})["n"].integer() == 3250
-    assert "an integer" in str(malformed(lambda: JsonNode(value, "$.n", SYSTEM, "lookup").integer()))
+    assert "an integer" in str(
+        malformed(lambda: JsonNode(value, "$.n", SYSTEM, "lookup").integer())
+    )
 
 
 def test_number_and_decimal() -> None:
@@ -383,8 +385,11 @@ class Config:
 
 def test_configuration_validators_say_what_to_fix() -> None:
     assert Config(base_url="https://10.0.0.7:8443/gw", timeout="2.5").timeout == 2.5
-    with pytest.raises(InvalidInput, match=r"base_url must be an http\(s\) address such as "
-                       r"http://127\.0\.0\.1:8199, got '10\.0\.0\.7:8443'"):
+    with pytest.raises(
+        InvalidInput,
+        match=r"base_url must be an http\(s\) address such as "
+        r"http://127\.0\.0\.1:8199, got '10\.0\.0\.7:8443'",
+    ):
         Config(base_url="10.0.0.7:8443")
     with pytest.raises(InvalidInput, match="timeout must be a number of seconds above 0"):
         Config(timeout=0)
@@ -395,8 +400,9 @@ def test_seconds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert seconds_from_env({"GOVSVC_X_TIMEOUT": "0.5"}, "GOVSVC_X_TIMEOUT", 2.0) == 0.5
     monkeypatch.setenv("GOVSVC_X_TIMEOUT", "7")
     assert seconds_from_env(None, "GOVSVC_X_TIMEOUT", 2.0) == 7.0
-    with pytest.raises(InvalidInput, match="GOVSVC_X_TIMEOUT must be a number of seconds such "
-                       "as 2, got '2s'"):
+    with pytest.raises(
+        InvalidInput, match="GOVSVC_X_TIMEOUT must be a number of seconds such as 2, got '2s'"
+    ):
         seconds_from_env({"GOVSVC_X_TIMEOUT": "2s"}, "GOVSVC_X_TIMEOUT", 2.0)
 
 

@@ -24,8 +24,9 @@ def test_demo_walks_a_case_to_completion(tmp_path: Path) -> None:
 
 
 def test_items_import_export_and_case_show(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("GOVSVC_LOAD_PLUGINS", "")  # no installed plugin publishes items first
     db = f"sqlite:///{tmp_path / 'ops.db'}"
     sample = Path(demo.__file__).parent / "data" / "items" / "harbin.json"
     assert cli.main(["items", "import", str(sample), "--db", db]) == 0

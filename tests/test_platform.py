@@ -415,17 +415,17 @@ def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
 ) -> None:
     url, schema = database
     clock.set_local_date(dt.date(2027, 2, 1))
-    strict = govsvc.Platform.open(url, schema=schema, clock=clock)
-    for item, versions in sample_catalogue():
-        for version in versions:
-            strict.publish(item, version)
+    strict = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
+    strict.import_items(sample_catalogue())
     case = strict.apply(code_of(FOOD), zhang, materials=all_materials(strict, FOOD))
     with pytest.raises(govsvc.CalendarDataMissing, match="2027"):
         strict.accept(case)
     assert strict.case(case.id).state is CaseState.SUBMITTED
     strict.close()
 
-    provisional = govsvc.Platform.open(url, schema=schema, clock=clock, provisional_calendar=True)
+    provisional = govsvc.Platform.open(
+        url, schema=schema, clock=clock, provisional_calendar=True, load_entry_points=False
+    )
     case = provisional.accept(case)
     assert case.deadline is not None and case.deadline.provisional
     # provisional rule: Spring Festival 2027 (Feb 5-8 by rule) is off, so 5 working days
@@ -446,7 +446,7 @@ def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
     assert reloaded.deadline.promised == dt.date(2027, 2, 10)
     provisional.close()
     # the loaded year is stored: a new platform process sees it without provisional mode
-    again = govsvc.Platform.open(url, schema=schema, clock=clock)
+    again = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
     assert again.calendar.has_data(2027)
     again.close()
 

@@ -60,6 +60,7 @@ __all__ = [
     "export_json",
     "import_csv",
     "import_json",
+    "load_sample_catalogue",
     "load_sample_items",
 ]
 
@@ -236,10 +237,21 @@ def import_json(
 
 def load_sample_items() -> list[tuple[ServiceItem, ItemVersion]]:
     """The sample Harbin catalogue shipped with govsvc: each item with its current version."""
+    return [(item, versions[-1]) for item, versions in load_sample_catalogue()]
+
+
+def load_sample_catalogue(agency: str | None = None) -> list[ItemWithVersions]:
+    """The sample Harbin catalogue with every version of each item (oldest first).
+
+    ``agency`` (a credit code) keeps only the items that agency implements: a reference
+    department plugin registers its own items this way (``govsvc_service_items``).
+    """
     resource = importlib.resources.files("govsvc") / "data" / "items" / "harbin.json"
     text = resource.read_text(encoding="utf-8")
     entries = import_json(text, source="govsvc/data/items/harbin.json")
-    return [(item, versions[-1]) for item, versions in entries]
+    if agency is None:
+        return entries
+    return [(item, versions) for item, versions in entries if item.agency.credit_code == agency]
 
 
 # --------------------------------------------------------------------------------------------

@@ -141,9 +141,7 @@ def open_platform(
         text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
             encoding="utf-8"
         )
-        for item, versions in import_json(text, source="harbin.json"):
-            for version in versions:
-                platform.publish(item, version)
+        platform.import_items(import_json(text, source="harbin.json"))
         return platform
 
     yield open_

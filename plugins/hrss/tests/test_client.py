@@ -39,8 +39,12 @@ PERSON: dict[str, Any] = {
     "address": "黑龙江省哈尔滨市南岗区红军街15号",
     "employer": {"creditCode": "91230103MA1BX4K238", "name": "哈尔滨市冰城饺子馆有限公司"},
     "insurances": [
-        {"type": "110", "typeName": "企业职工基本养老保险", "status": "参保缴费",
-         "since": "2019-07-01"},
+        {
+            "type": "110",
+            "typeName": "企业职工基本养老保险",
+            "status": "参保缴费",
+            "since": "2019-07-01",
+        },
         {"type": "210", "typeName": "失业保险", "status": "暂停缴费", "since": "2019-07-01"},
     ],
 }
@@ -186,16 +190,25 @@ def test_certificates_follow_every_page(httpx_mock: HTTPXMock) -> None:
 
 def test_insured_employees_follow_every_page(httpx_mock: HTTPXMock) -> None:
     add_token(httpx_mock)
-    people = [("230103198503120316", "张伟"), ("230104199208090266", "李娜"),
-              ("230112198309170711", "赵磊")]
+    people = [
+        ("230103198503120316", "张伟"),
+        ("230104199208090266", "李娜"),
+        ("230112198309170711", "赵磊"),
+    ]
     for page, (id_number, name) in enumerate(people, 1):
         add_api(
             httpx_mock,
             "/api/employers/91230103MA1BX4K238/insured",
             params={"page": str(page), "size": "1"},
             json={
-                "items": [{"idNumber": id_number, "name": name,
-                           "insuranceTypes": ["110", "310"], "since": "2016-04-01"}],
+                "items": [
+                    {
+                        "idNumber": id_number,
+                        "name": name,
+                        "insuranceTypes": ["110", "310"],
+                        "since": "2016-04-01",
+                    }
+                ],
                 "page": page,
                 "size": 1,
                 "total": 3,
@@ -320,9 +333,7 @@ def test_a_token_still_valid_is_reused(httpx_mock: HTTPXMock) -> None:
         {"json": {"error": "invalid_token"}},
     ],
 )
-def test_an_invalid_token_is_replaced_once(
-    httpx_mock: HTTPXMock, refusal: dict[str, Any]
-) -> None:
+def test_an_invalid_token_is_replaced_once(httpx_mock: HTTPXMock, refusal: dict[str, Any]) -> None:
     add_token(httpx_mock, "tok1")
     add_token(httpx_mock, "tok2")
     add_api(httpx_mock, "/api/persons/230104199208090266", status_code=401, **refusal)
@@ -353,9 +364,7 @@ def test_a_fresh_token_refused_again_is_a_protocol_error(httpx_mock: HTTPXMock) 
 
 def test_a_401_for_another_reason_is_not_retried(httpx_mock: HTTPXMock) -> None:
     add_token(httpx_mock)
-    add_api(
-        httpx_mock, "/api/persons/230104199208090266", status_code=401, json={"error": "nope"}
-    )
+    add_api(httpx_mock, "/api/persons/230104199208090266", status_code=401, json={"error": "nope"})
 
     with pytest.raises(AdapterProtocolError, match="HTTP 401"):
         run(profile)
@@ -507,8 +516,15 @@ def test_a_body_that_is_not_a_json_object_is_a_protocol_error(
         ({"employer": {"creditCode": "91230103MA1BX4K23", "name": "x"}}, "$.employer.creditCode"),
         ({"employer": "冰城饺子馆"}, "$.employer"),
         ({"insurances": {}}, "$.insurances"),
-        ({"insurances": [PERSON["insurances"][0], {**PERSON["insurances"][1], "status": "冻结"}]},
-         "$.insurances[1].status"),
+        (
+            {
+                "insurances": [
+                    PERSON["insurances"][0],
+                    {**PERSON["insurances"][1], "status": "冻结"},
+                ]
+            },
+            "$.insurances[1].status",
+        ),
     ],
 )
 def test_a_malformed_field_is_named_by_its_path(
@@ -528,8 +544,10 @@ def test_a_malformed_field_is_named_by_its_path(
 @pytest.mark.parametrize(
     ("item", "path"),
     [
-        ({k: v for k, v in card("H30188412").items() if k != "cardNumber"},
-         "$.items[1].cardNumber"),
+        (
+            {k: v for k, v in card("H30188412").items() if k != "cardNumber"},
+            "$.items[1].cardNumber",
+        ),
         (card("H30188412", status="冻结"), "$.items[1].status"),
         (card("H30188412", issuedOn="2021/09/10"), "$.items[1].issuedOn"),
         (card("H30188412", holderName=12), "$.items[1].holderName"),
@@ -607,8 +625,11 @@ def test_poll_review_returns_the_decision(
     httpx_mock: HTTPXMock, status: str, approved: bool
 ) -> None:
     add_token(httpx_mock)
-    decided = TICKET | {"status": status, "reason": "照片不合格",
-                        "decidedAt": "2025-03-02T10:00:00+08:00"}
+    decided = TICKET | {
+        "status": status,
+        "reason": "照片不合格",
+        "decidedAt": "2025-03-02T10:00:00+08:00",
+    }
     add_api(httpx_mock, "/api/review-tasks/RS0000000001", json=decided)
 
     decision = run(lambda c: c.poll_review("RS0000000001"))
@@ -619,8 +640,11 @@ def test_poll_review_returns_the_decision(
 
 @pytest.mark.parametrize(
     ("change", "path"),
-    [({"status": "WAITING"}, "$.status"), ({"status": "APPROVED"}, "$.decidedAt"),
-     ({"status": "DENIED", "decidedAt": "2025-03-02T10:00:00"}, "$.decidedAt")],
+    [
+        ({"status": "WAITING"}, "$.status"),
+        ({"status": "APPROVED"}, "$.decidedAt"),
+        ({"status": "DENIED", "decidedAt": "2025-03-02T10:00:00"}, "$.decidedAt"),
+    ],
 )
 def test_a_malformed_review_status_is_a_protocol_error(
     httpx_mock: HTTPXMock, change: dict[str, str], path: str

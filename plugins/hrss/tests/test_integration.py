@@ -52,10 +52,11 @@ def publish_card_item(platform: govsvc.Platform) -> None:
     text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
         encoding="utf-8"
     )
-    for item, versions in import_json(text):
-        if item.implementation_code == CARD_ITEM:
-            for version in versions:
-                platform.publish(item, version)
+    platform.import_items(
+        (item, versions)
+        for item, versions in import_json(text)
+        if item.implementation_code == CARD_ITEM
+    )
 
 
 @pytest.fixture

@@ -298,8 +298,11 @@ def test_the_simulator_checks_paging_and_idempotency_input(simulator: Simulator)
     with httpx.Client(base_url=base_url) as http:
         token = http.post(
             "/oauth/token",
-            data={"grant_type": "client_credentials", "client_id": "govsvc",
-                  "client_secret": "hrss-sim-secret"},
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "govsvc",
+                "client_secret": "hrss-sim-secret",
+            },
         ).json()["access_token"]
         auth = {"Authorization": f"Bearer {token}"}
 

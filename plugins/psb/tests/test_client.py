@@ -211,8 +211,8 @@ def test_poll_review_returns_the_decision(
     add_xml(
         httpx_mock,
         review_answer(
-            status, "<hk:reason>材料不全</hk:reason><hk:decidedAt>2025-03-02T10:00:00+08:00"
-            "</hk:decidedAt>"
+            status,
+            "<hk:reason>材料不全</hk:reason><hk:decidedAt>2025-03-02T10:00:00+08:00</hk:decidedAt>",
         ),
     )
 
@@ -438,10 +438,16 @@ def test_a_missing_element_is_named_by_its_path(httpx_mock: HTTPXMock) -> None:
     [
         ("<hk:name>张伟</hk:name>", "<hk:name> </hk:name>", "name"),
         ("<hk:sex>1</hk:sex>", "<hk:sex>男</hk:sex>", "sex"),
-        ("<hk:birthDate>1985-03-12</hk:birthDate>", "<hk:birthDate>1985-13-12</hk:birthDate>",
-         "birthDate"),
-        ("<hk:idNumber>230103198503120316</hk:idNumber>", "<hk:idNumber>2301</hk:idNumber>",
-         "idNumber"),
+        (
+            "<hk:birthDate>1985-03-12</hk:birthDate>",
+            "<hk:birthDate>1985-13-12</hk:birthDate>",
+            "birthDate",
+        ),
+        (
+            "<hk:idNumber>230103198503120316</hk:idNumber>",
+            "<hk:idNumber>2301</hk:idNumber>",
+            "idNumber",
+        ),
         ("<hk:name>张伟</hk:name>", "<hk:name>张伟</hk:name><hk:name>张三</hk:name>", "name"),
     ],
 )
@@ -515,9 +521,7 @@ def test_transport_failures_mean_unavailable(
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
-def test_overload_and_gateway_errors_mean_unavailable(
-    httpx_mock: HTTPXMock, status: int
-) -> None:
+def test_overload_and_gateway_errors_mean_unavailable(httpx_mock: HTTPXMock, status: int) -> None:
     httpx_mock.add_response(status_code=status, text="busy")
 
     with pytest.raises(AdapterUnavailable, match=f"HTTP {status}"):

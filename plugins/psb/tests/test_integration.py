@@ -131,7 +131,7 @@ def open_platform(
         )
         platforms.append(platform)
         item, version = birth_registration()
-        platform.publish(item, version)
+        platform.import_items([(item, [version])])
         return platform, app
 
     yield open_

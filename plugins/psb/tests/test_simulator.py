@@ -32,9 +32,7 @@ SHARED_PEOPLE = {
 NEWBORN_ID = "230103202401050029"
 
 
-def run(
-    base_url: str, call: Callable[[PsbClient], Awaitable[T]], password: str = "hukou-sim"
-) -> T:
+def run(base_url: str, call: Callable[[PsbClient], Awaitable[T]], password: str = "hukou-sim") -> T:
     async def main() -> T:
         async with PsbClient(base_url, username="govsvc", password=password) as client:
             return await call(client)
@@ -75,7 +73,11 @@ def test_the_wsdl_is_served_and_names_the_endpoint(simulator: Simulator) -> None
     assert root.tag == f"{{{wsdl}}}definitions"
     operations = {o.get("name") for o in root.iter(f"{{{wsdl}}}operation")}
     assert operations == {
-        "QueryPerson", "QueryHousehold", "CreateReviewTask", "QueryReviewTask", "IssueResult"
+        "QueryPerson",
+        "QueryHousehold",
+        "CreateReviewTask",
+        "QueryReviewTask",
+        "IssueResult",
     }
     address = root.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
     assert address is not None
@@ -167,8 +169,11 @@ def test_birth_registration_from_review_to_register_entry(simulator: Simulator) 
     async def finish(client: PsbClient) -> tuple[Any, Any, Any, Any]:
         decision = await client.poll_review(first.legacy_task_id)
         entry = await client.issue_result(first.legacy_task_id)
-        return decision, entry, await client.issue_result(first.legacy_task_id), await (
-            client.profile(NEWBORN_ID)
+        return (
+            decision,
+            entry,
+            await client.issue_result(first.legacy_task_id),
+            await client.profile(NEWBORN_ID),
         )
 
     decision, entry, entry_again, newborn = run(base_url, finish)

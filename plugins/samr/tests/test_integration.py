@@ -96,9 +96,7 @@ def open_platform(path: Path) -> govsvc.Platform:
     text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
         encoding="utf-8"
     )
-    for item, versions in import_json(text, source="harbin.json"):
-        for version in versions:
-            p.publish(item, version)
+    p.import_items(import_json(text, source="harbin.json"))
     return p
 
 

@@ -15,12 +15,19 @@ from __future__ import annotations
 
 from typing import Final
 
-from govsvc import Department, hookimpl
+from govsvc import Department, ItemBundle, hookimpl
+from govsvc.catalogue_io import load_sample_catalogue
 from govsvc_psb.adapter import PsbAdapter, PsbConfig
 from govsvc_psb.client import DEPARTMENT
 from govsvc_psb.seed import DEPARTMENT_NAME
 
-__all__ = ["AUTHORITATIVE_FOR", "DIVISION", "ITEMS", "govsvc_departments"]
+__all__ = [
+    "AUTHORITATIVE_FOR",
+    "DIVISION",
+    "ITEMS",
+    "govsvc_departments",
+    "govsvc_service_items",
+]
 
 DIVISION: Final = "230100"  # 哈尔滨市
 
@@ -41,10 +48,20 @@ def govsvc_departments() -> list[Department]:
             name=DEPARTMENT_NAME,
             division=DIVISION,
             adapter=PsbAdapter(config),
-            # govsvc's Department uses a bare `tuple` converter, which mypy types as
-            # Iterable[_T_co] and refuses every argument; drop the ignores once it is typed.
             items=ITEMS,
             authoritative_for=AUTHORITATIVE_FOR,
             timeout=config.timeout,
         )
+    ]
+
+
+@hookimpl
+def govsvc_service_items() -> list[ItemBundle]:
+    """The department's items with their full service guides (办事指南), every version.
+
+    They come from the sample Harbin catalogue shipped with govsvc; the platform publishes
+    the versions it does not have yet each time it opens.
+    """
+    return [
+        ItemBundle(item, tuple(versions)) for item, versions in load_sample_catalogue(DEPARTMENT)
     ]

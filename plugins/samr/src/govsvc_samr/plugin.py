@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from govsvc import Department, hookimpl
+from govsvc import Department, ItemBundle, hookimpl
+from govsvc.catalogue_io import load_sample_catalogue
 from govsvc_samr.adapter import SamrAdapter, SamrConfig
 from govsvc_samr.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
 
-__all__ = ["AUTHORITATIVE_FOR", "DIVISION", "ITEMS", "govsvc_departments"]
+__all__ = ["AUTHORITATIVE_FOR", "DIVISION", "ITEMS", "govsvc_departments", "govsvc_service_items"]
 
 DIVISION: Final = "230100"  # 哈尔滨市
 
@@ -49,4 +50,17 @@ def govsvc_departments() -> list[Department]:
             authoritative_for=AUTHORITATIVE_FOR,
             timeout=config.timeout,
         )
+    ]
+
+
+@hookimpl
+def govsvc_service_items() -> list[ItemBundle]:
+    """The department's items with their full service guides (办事指南), every version.
+
+    They come from the sample Harbin catalogue shipped with govsvc; the platform publishes
+    the versions it does not have yet each time it opens.
+    """
+    return [
+        ItemBundle(item, tuple(versions))
+        for item, versions in load_sample_catalogue(DEPARTMENT_CREDIT_CODE)
     ]
