@@ -151,4 +151,4 @@ def fresh_databases(db: str, postgres_url: str) -> Iterator[dict[str, Any]]:
 
 def create_schema(url: str, schema: str | None) -> None:
     """Create the govsvc tables (same alembic migrations as the platform) in an empty DB."""
-    govsvc.Platform.open(url, schema=schema).close()
+    govsvc.Platform.open(url, schema=schema, load_entry_points=False).close()

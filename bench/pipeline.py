@@ -613,7 +613,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {machine_note()}; {time.strftime('%Y-%m-%d %H:%M')}")
     with fresh_databases(args.db, args.postgres_url) as dbs:
         url, schema = dbs["platform"]
-        p = govsvc.Platform.open(url, schema=schema, provisional_calendar=True)
+        p = govsvc.Platform.open(
+            url, schema=schema, provisional_calendar=True, load_entry_points=False
+        )
         p.publish(item, version)
         create_schema(*dbs["raw"])
         raw = RawPipeline(args.db, dbs.get("raw_path") or dbs["raw"], version)

@@ -389,6 +389,11 @@ class WorkCalendar:
     overlay: CalendarData | None = None
     provisional: bool = False
     _table: Mapping[dt.date, bool] = attrs.field(init=False, repr=False)
+    # The calendar never changes, so sums of working days can be remembered: every
+    # acceptance asks for the same few (today + promised/statutory/supplement limits).
+    _sums: dict[tuple[dt.date, int], dt.date] = attrs.field(
+        init=False, factory=dict, repr=False, eq=False
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.national.overlay_of is not None:
@@ -537,12 +542,17 @@ class WorkCalendar:
         d = _as_date(d)
         if n < 0:
             raise InvalidInput(f"cannot add {n} working days; give a number of 0 or more")
+        found = self._sums.get((d, n))
+        if found is not None:
+            return found
         if n == 0:
-            return d if self.is_workday(d) else self.next_workday(d)
-        for count, day in enumerate(self._workdays_after(d), start=1):
-            if count == n:
-                return day
-        raise AssertionError("unreachable: _workdays_after never ends")  # pragma: no cover
+            found = d if self.is_workday(d) else self.next_workday(d)
+        else:
+            found = next(day for count, day in enumerate(self._workdays_after(d), 1) if count == n)
+        if len(self._sums) > 100_000:  # bounded: a long-running process asks about new days
+            self._sums.clear()
+        self._sums[(d, n)] = found
+        return found
 
     def workdays_between(self, a: dt.date, b: dt.date) -> int:
         """Working days in (a, b]: ``a`` not counted, ``b`` counted; negative when ``b < a``.
