@@ -535,3 +535,19 @@ def test_regional_overlay_is_stored_and_applied_by_region(
     )
     assert not again.calendar.is_workday(dt.date(2026, 5, 27))
     again.close()
+
+
+def test_a_department_decides_only_its_own_tasks(
+    platform: govsvc.Platform, zhang: govsvc.Person
+) -> None:
+    case = platform.accept(
+        platform.apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
+    mine, theirs = case.tasks
+    with pytest.raises(
+        govsvc.InvalidTransition, match=f"assigned to department {theirs.department}"
+    ):
+        platform.decide(case, theirs.id, approve=True, department=mine.department)
+    assert platform.case(case.id) == case
+    case = platform.decide(case, mine.id, approve=True, department=mine.department)
+    assert case.task(mine.id).status is TaskStatus.APPROVED

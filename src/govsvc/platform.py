@@ -876,14 +876,24 @@ class Platform:
         basis: str = "",
         remedies: str = "",
         actor: str = "reviewer",
+        department: str | None = None,
     ) -> Case:
         """Record a department's decision on its review task (审查意见).
 
         A denial needs a reason, its legal basis and the remedies open to the applicant.
+        A back office passes the reviewer's ``department`` (credit code): a department can
+        decide only its own tasks, anything else raises :class:`InvalidTransition` and
+        changes nothing.
         """
-        return self._command(
-            case,
-            lambda c, v, now: c.decide(
+
+        def action(c: Case, v: ItemVersion, now: dt.datetime) -> Step:
+            if department is not None and c.task(task_id).department != department:
+                raise InvalidTransition(
+                    f"assigned to department {c.task(task_id).department}",
+                    f"decide as {department}",
+                    [],
+                )
+            return c.decide(
                 v,
                 task_id,
                 approve=approve,
@@ -892,8 +902,9 @@ class Platform:
                 remedies=remedies,
                 now=now,
                 actor=actor,
-            ),
-        )
+            )
+
+        return self._command(case, action)
 
     def suspend(
         self, case: CaseRef, reason: SuspensionReason, *, notice: str, actor: str = "reviewer"
@@ -1357,11 +1368,11 @@ class Platform:
                 errors.append(f"task {row.id}: {exc}")
                 continue
             decided += 1
-            if case.state is CaseState.APPROVED and self._issue_from_department(case, row):
+            if case.state is CaseState.APPROVED and self._issue_from_department(case):
                 issued += 1
         return PollReport(decided=decided, pending=pending, issued=issued, errors=tuple(errors))
 
-    def _issue_from_department(self, case: Case, row: Any) -> bool:
+    def _issue_from_department(self, case: Case) -> bool:
         department = self.departments.get(case.agency)
         if department is None or not department.offers("issue_result"):
             return False
@@ -1409,16 +1420,10 @@ class Platform:
         """
         with self._read() as conn:
             row = conn.execute(
-                sa.select(repository.tasks_t.c.case_id, repository.tasks_t.c.department).where(
-                    repository.tasks_t.c.id == task_id
-                )
+                sa.select(repository.tasks_t.c.case_id).where(repository.tasks_t.c.id == task_id)
             ).first()
         if row is None:
             raise CaseNotFound(f"no review task {task_id!r}; check the task id the system sent")
-        if row.department != department:
-            raise InvalidTransition(
-                f"assigned to department {row.department}", f"decide as {department}", []
-            )
         name = self.departments[department].name if department in self.departments else department
         actor = f"{name} {outcome.decided_by}".strip()
         return self.decide(
@@ -1429,6 +1434,7 @@ class Platform:
             basis=outcome.basis,
             remedies=outcome.remedies or _DEFAULT_REMEDIES,
             actor=actor,
+            department=department,
         )
 
     def run_worker(self, *, stop: threading.Event, interval: float = 2.0) -> None:
