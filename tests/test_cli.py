@@ -36,6 +36,7 @@ def test_items_import_export_and_case_show(
     assert cli.main(["items", "export", "--db", db]) == 0
     exported = json.loads(capsys.readouterr().out)
     assert len(exported["items"]) == 6
+    assert sorted(len(e["versions"]) for e in exported["items"]) == [1, 1, 1, 1, 1, 2]
 
 
 def test_calendar_load_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

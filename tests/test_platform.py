@@ -444,6 +444,16 @@ def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
     reloaded = provisional.case(case.id)
     assert reloaded.deadline is not None and not reloaded.deadline.provisional
     assert reloaded.deadline.promised == dt.date(2027, 2, 10)
+    last = provisional.trail(case)[-1]
+    assert (last.kind, last.data["promised"], last.data["provisional"]) == (
+        "deadline_recomputed",
+        "2027-02-10",
+        False,
+    )
+    # a copy taken before the recomputation cannot write the old due dates back
+    with pytest.raises(govsvc.ConcurrentUpdate):
+        provisional.decide(case, case.open_tasks[0].id, approve=True)
+    assert provisional.case(case.id) == reloaded
     provisional.close()
     # the loaded year is stored: a new platform process sees it without provisional mode
     again = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)

@@ -59,10 +59,6 @@ OPERATIONS = (
 )
 """The adapter operations the platform knows, in the order the docs list them."""
 
-# Calls that may be repeated without changing anything in the legacy system. open_review is
-# made safe to repeat by its idempotency key (the task id) and issue_result by the ticket.
-IDEMPOTENT = frozenset(OPERATIONS)
-
 
 def _strings(values: Iterable[str]) -> tuple[str, ...]:
     if isinstance(values, str):

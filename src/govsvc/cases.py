@@ -1176,8 +1176,25 @@ class Case:
         )
 
     def with_deadline(self, deadline: CaseDeadline | None) -> Case:
-        """The same case with recomputed due dates (not a command: no event, no version bump)."""
+        """The same case with recomputed due dates, as part of the command that moved them."""
         return attrs.evolve(self, deadline=deadline)
+
+    def reschedule(self, deadline: CaseDeadline, *, now: dt.datetime, actor: str) -> Step:
+        """Record due dates recomputed outside any command (e.g. official working-day data
+        replaced a provisional year). The applicant sees the new dates in the trail, and
+        anyone holding the old copy gets :class:`ConcurrentUpdate` instead of writing it back.
+        """
+        return self._step(
+            "deadline_recomputed",
+            now=now,
+            actor=actor,
+            data={
+                "promised": deadline.promised.isoformat(),
+                "statutory": deadline.statutory.isoformat(),
+                "provisional": deadline.provisional,
+            },
+            deadline=deadline,
+        )
 
 
 def _need_text(**fields: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import functools
 import importlib.resources
 import io
 import json
@@ -246,12 +247,21 @@ def load_sample_catalogue(agency: str | None = None) -> list[ItemWithVersions]:
     ``agency`` (a credit code) keeps only the items that agency implements: a reference
     department plugin registers its own items this way (``govsvc_service_items``).
     """
+    return [
+        (item, list(versions))
+        for item, versions in _sample_entries()
+        if agency is None or item.agency.credit_code == agency
+    ]
+
+
+@functools.cache
+def _sample_entries() -> tuple[tuple[ServiceItem, tuple[ItemVersion, ...]], ...]:
+    # Parsed and checked once per process: every reference plugin asks for its share each
+    # time a platform opens, and the values are immutable.
     resource = importlib.resources.files("govsvc") / "data" / "items" / "harbin.json"
     text = resource.read_text(encoding="utf-8")
     entries = import_json(text, source="govsvc/data/items/harbin.json")
-    if agency is None:
-        return entries
-    return [(item, versions) for item, versions in entries if item.agency.credit_code == agency]
+    return tuple((item, tuple(versions)) for item, versions in entries)
 
 
 # --------------------------------------------------------------------------------------------

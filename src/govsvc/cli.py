@@ -116,13 +116,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "items" and args.action == "export":
         with Platform.open(args.db) as platform:
-            entries = []
-            for item in platform.items():
-                latest = platform.item_version(item.implementation_code).version
-                versions = [
-                    platform.item_version(item.implementation_code, n) for n in range(1, latest + 1)
-                ]
-                entries.append((item, versions))
+            entries = [
+                (item, platform.item_versions(item.implementation_code))
+                for item in platform.items()
+            ]
         print(export_json(entries))
         return 0
     if args.command == "case":

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import attrs
 import sqlalchemy as sa
 
-from govsvc.adapters import IDEMPOTENT, Department
+from govsvc.adapters import Department
 from govsvc.errors import AdapterError, AdapterProtocolError, AdapterUnavailable
 from govsvc.store.tables import ExchangeLogRow
 
@@ -213,8 +213,11 @@ class DepartmentCaller:
         try:
             result = await self._attempts(department, operation, args)
             return check(result) if check else result
+        except _CircuitOpen as exc:
+            outcome, detail = "circuit_open", str(exc)
+            raise
         except AdapterUnavailable as exc:
-            outcome, detail = ("circuit_open" if "circuit" in str(exc) else "unavailable"), str(exc)
+            outcome, detail = "unavailable", str(exc)
             raise
         except AdapterProtocolError as exc:
             outcome, detail = "protocol_error", str(exc)
@@ -243,11 +246,13 @@ class DepartmentCaller:
             department.code,
             Circuit(self.policy.failure_threshold, self.policy.cooldown, self._monotonic),
         )
-        attempts = self.policy.attempts if operation in IDEMPOTENT else 1
+        # Every operation is safe to repeat: open_review by its idempotency key (the task id),
+        # issue_result and cancel_review by the ticket; the others only read.
+        attempts = self.policy.attempts
         last: AdapterError | None = None
         for attempt in range(attempts):
             if not circuit.allow():
-                raise AdapterUnavailable(
+                raise _CircuitOpen(
                     f"{department.name} ({department.code}): circuit open after "
                     f"{circuit.failures} consecutive failures; calls resume after a "
                     f"{self.policy.cooldown:g}s cool-down",
@@ -286,7 +291,7 @@ class DepartmentCaller:
         try:
             await asyncio.wait_for(gate.acquire(), timeout=department.timeout)
         except TimeoutError:
-            raise AdapterUnavailable(
+            raise _TimedOut(
                 f"{department.name} is busy: {department.max_in_flight} calls in flight for "
                 f"over {department.timeout:g}s; try again shortly",
                 department=department.code,
@@ -339,7 +344,11 @@ class DepartmentCaller:
 
 
 class _TimedOut(AdapterUnavailable):
-    """The department took longer than its timeout (not retried)."""
+    """The department took longer than its timeout, or its slots stayed full (not retried)."""
+
+
+class _CircuitOpen(AdapterUnavailable):
+    """The department's circuit is open: the call was not made."""
 
 
 def _is_network_failure(exc: Exception) -> bool:

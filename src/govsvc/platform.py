@@ -383,14 +383,10 @@ class Platform:
         result = base
         for region, data in rows:
             stored = CalendarData.from_dict(data, source="database")
-            if region == base.region:
-                result = result.with_data(stored)
-        overlay: CalendarData | None = None
-        for region, data in rows:
-            if region != base.region:
-                stored = CalendarData.from_dict(data, source="database")
-                overlay = stored if overlay is None else overlay.updated_with(stored)
-        return result.with_overlay(overlay) if overlay is not None else result
+            result = (
+                result.with_data(stored) if region == base.region else result.with_overlay(stored)
+            )
+        return result
 
     def load_calendar(self, source: str | Path | CalendarData) -> list[int]:
         """Load working-day data for new years, or a regional overlay (a calendar file).
@@ -398,18 +394,23 @@ class Platform:
         National years (the State Council's arrangement) and regional overlays (e.g. CN-65
         for Xinjiang's ethnic holidays, ``"overlay_of": "CN"``) are stored in the database,
         shared by every process of the platform. A platform opened with
-        ``calendar_region`` equal to the overlay's region applies it at once; provisional
-        deadlines of open cases are recomputed on the new data. Returns the years loaded.
+        ``calendar_region`` equal to the overlay's region applies it at once. In the same
+        transaction the provisional deadlines of open cases are recomputed on the new data,
+        each with a ``deadline_recomputed`` event. Returns the years loaded.
         """
         data = source if isinstance(source, CalendarData) else WorkCalendar.load_file(source)
         national = self._calendar.national.region
         if data.overlay_of is None:
-            self._calendar.with_data(data)  # refuses a foreign region before storing
+            calendar = self._calendar.with_data(data)  # refuses a foreign region
         elif data.overlay_of != national:
             raise InvalidInput(
                 f"{data.region} overlays {data.overlay_of}, but this platform's calendar is "
                 f"{national}; load the {data.overlay_of} calendar first"
             )
+        elif data.region == self.calendar_region:
+            calendar = self._calendar.with_overlay(data)  # merged with what it carries
+        else:
+            calendar = self._calendar  # stored for the platforms of that region
         now = self.now()
         t = repository.calendar_t
         with self._write() as conn:
@@ -426,29 +427,32 @@ class Platform:
                         data=whole,
                     )
                 )
-        calendar = self._with_stored_years(self._base_calendar)
+            rescheduled = self._recompute_provisional(conn, calendar, now)
         with self._lock:
             self._calendar = calendar
-        with self._write() as conn:
-            self._recompute_provisional(conn)
+        for case in rescheduled:
+            self._remember(case)
         return sorted(data.years)
 
-    def _recompute_provisional(self, conn: sa.Connection) -> None:
+    def _recompute_provisional(
+        self, conn: sa.Connection, calendar: WorkCalendar, now: dt.datetime
+    ) -> list[Case]:
         cases_t = repository.cases_t
         rows = conn.execute(
-            sa.select(cases_t.c.data).where(cases_t.c.due_provisional.is_(True))
-        ).scalars()
+            sa.select(cases_t.c.data).where(
+                cases_t.c.due_provisional.is_(True), cases_t.c.state == CaseState.IN_REVIEW.value
+            )
+        ).scalars().all()
+        rescheduled = []
         for data in rows:
             case = case_from_data(data)
             version = self._version_in(conn, case.item_code, case.item_version)
-            updated = case.with_deadline(self._deadline(case, version))
-            values = {
-                "due_promised": updated.deadline.promised if updated.deadline else None,
-                "due_statutory": updated.deadline.statutory if updated.deadline else None,
-                "due_provisional": bool(updated.deadline and updated.deadline.provisional),
-                "data": _converter.unstructure(updated),
-            }
-            conn.execute(sa.update(cases_t).where(cases_t.c.id == case.id).values(**values))
+            step = case.reschedule(
+                self._deadline(case, version, calendar=calendar), now=now, actor="calendar"
+            )
+            repository.save_step(conn, step, previous=case, now=now)
+            rescheduled.append(step.case)
+        return rescheduled
 
     # --- catalogue -------------------------------------------------------------------------
 
@@ -468,7 +472,7 @@ class Platform:
                     sa.select(repository.versions_t.c.version).where(
                         repository.versions_t.c.item_code == code
                     )
-                ).scalars()
+                ).scalars().all()
             ]
             publish(item, version, published=published)
             item_values = {
@@ -542,6 +546,18 @@ class Platform:
                 )
             ).scalars()
             return [_converter.structure(d, ServiceItem, what="stored service item") for d in rows]
+
+    def item_versions(self, code: str) -> list[ItemVersion]:
+        """Every published version of an item, oldest first (what an export carries)."""
+        t = repository.versions_t
+        with self._read() as conn:
+            numbers = conn.execute(
+                sa.select(t.c.version).where(t.c.item_code == code).order_by(t.c.version)
+            ).scalars().all()
+            versions = [self._version_in(conn, code, n) for n in numbers]
+        if not versions:
+            self.item(code)  # UnknownItem with the listing hint
+        return versions
 
     def item_version(self, code: str, version: int | None = None) -> ItemVersion:
         """A published version of an item; the newest when ``version`` is None."""
@@ -1036,7 +1052,9 @@ class Platform:
         """
         key = number if isinstance(number, PartyKey) else PartyKey.of(number)
         _need(purpose=purpose)
-        case_id = self.case(case).id if case is not None else None
+        case_id = (
+            None if case is None else case.id if isinstance(case, Case) else self.case(case).id
+        )
         records: list[ExchangeRecord] = []
         departments = self.caller.offering("profile")
 
@@ -1117,7 +1135,7 @@ class Platform:
         Returns the findings; an unavailable department returns none (the clerk checks by
         hand) and the failure is in the exchange log.
         """
-        found = self.case(case)
+        found = case if isinstance(case, Case) else self.case(case)
         department = self.departments.get(found.agency)
         if department is None or not department.offers("prereview"):
             return []
@@ -1504,25 +1522,31 @@ class Platform:
     # --- deadlines -------------------------------------------------------------------------
 
     def _deadline(
-        self, case: Case, version: ItemVersion, today: dt.date | None = None
+        self,
+        case: Case,
+        version: ItemVersion,
+        today: dt.date | None = None,
+        *,
+        calendar: WorkCalendar | None = None,
     ) -> CaseDeadline:
         assert case.accepted_at is not None
+        cal = calendar or self._calendar
         start = local_date(case.accepted_at)
         stopped = suspended_workdays(
-            self._calendar,
+            cal,
             [(s.start, s.end) for s in case.suspensions],
             today=today or self.today(),
         )
         extra = case.extension_workdays
         promised = due_date(
-            self._calendar,
+            cal,
             start,
             version.promised_limit,
             suspended_workdays=stopped,
             extension_workdays=extra,
         )
         statutory = due_date(
-            self._calendar,
+            cal,
             start,
             version.statutory_limit,
             suspended_workdays=stopped,
@@ -1751,6 +1775,8 @@ _LATEST_VERSION = FastStatement(
         repository.versions_t.c.item_code == sa.bindparam("code")
     )
 )
+
+
 _DEFAULT_REMEDIES = "如不服本决定，可依法申请行政复议或者提起行政诉讼"
 
 

@@ -31,6 +31,7 @@ from govsvc.store.tables import (
     ReviewTaskRow,
     ServiceItemRow,
     case_from_data,
+    event_from_row,
 )
 
 __all__ = [
@@ -267,17 +268,7 @@ def events_of(conn: sa.Connection, case_id: str) -> list[CaseEvent]:
     rows = conn.execute(
         sa.select(events_t).where(events_t.c.case_id == case_id).order_by(events_t.c.seq)
     )
-    return [
-        CaseEvent(
-            case_id=r.case_id,
-            seq=r.seq,
-            kind=r.kind,
-            at=r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC),
-            actor=r.actor,
-            data=r.data,
-        )
-        for r in rows
-    ]
+    return [event_from_row(r) for r in rows]
 
 
 def iter_cases(conn: sa.Connection, where: Iterable[Any], *, limit: int, order: Any) -> list[Case]:

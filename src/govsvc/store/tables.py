@@ -3,7 +3,8 @@
 A case is stored as one row whose ``data`` column holds the whole aggregate as JSON (through
 the SDK's cattrs converter); the other columns and the material, task and event tables are
 projections for queries and for the trail. Rows map to and from the domain only through
-named constructors (``CaseRow.from_domain(case)``, ``row.to_domain()``), so the database
+named functions (``CaseRow.values_from_domain(case)``, ``case_from_data(row.data)``,
+``event_from_row(row)``), so the database
 shape never leaks into the domain.
 """
 
@@ -132,13 +133,6 @@ class CaseRow(SQLModel, table=True):
             "data": _converter.unstructure(case),
         }
 
-    @classmethod
-    def from_domain(cls, case: Case) -> CaseRow:
-        return cls(**cls.values_from_domain(case))
-
-    def to_domain(self) -> Case:
-        return case_from_data(self.data)
-
 
 def case_from_data(data: Any) -> Case:
     """The domain case stored in a row's ``data`` column."""
@@ -188,16 +182,13 @@ class CaseEventRow(SQLModel, table=True):
     actor: str = Field(max_length=100)
     data: dict[str, Any] = _json()
 
-    def to_domain(self) -> CaseEvent:
-        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=dt.UTC)
-        return CaseEvent(
-            case_id=self.case_id,
-            seq=self.seq,
-            kind=self.kind,
-            at=at,
-            actor=self.actor,
-            data=self.data,
-        )
+
+def event_from_row(row: Any) -> CaseEvent:
+    """The domain event of a ``case_events`` row (SQLite returns naive UTC timestamps)."""
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+    return CaseEvent(
+        case_id=row.case_id, seq=row.seq, kind=row.kind, at=at, actor=row.actor, data=row.data
+    )
 
 
 class OutboxRow(SQLModel, table=True):
