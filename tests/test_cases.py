@@ -9,10 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import govsvc
-from govsvc import CaseState, MaterialKind, ProvidedMaterial
+from govsvc import Actor, CaseState, EventKind, MaterialKind, PrincipalKind, ProvidedMaterial
 from govsvc.cases import Case, TrackingCode, check_materials
 from tests.conftest import sample_catalogue
 
+ACTOR = Actor(kind=PrincipalKind.PLATFORM, id="t", name="测试")
 NOW = dt.datetime(2026, 3, 2, 1, 0, tzinfo=dt.UTC)
 ZHANG = govsvc.PartyKey.of("230103198503120316")
 
@@ -45,13 +46,13 @@ def submitted(
         channel="2",
         materials=full(version) if materials is None else materials,
         now=NOW,
-        actor="t",
+        actor=ACTOR,
     )
-    return step.case.submit(now=NOW, actor="t").case
+    return step.case.submit(now=NOW, actor=ACTOR).case
 
 
 def in_review() -> Case:
-    return submitted().accept(FOOD, now=NOW, actor="clerk").case
+    return submitted().accept(FOOD, now=NOW, actor=ACTOR).case
 
 
 def test_every_step_returns_case_and_event_with_next_seq() -> None:
@@ -62,11 +63,11 @@ def test_every_step_returns_case_and_event_with_next_seq() -> None:
         channel="2",
         materials=full(FOOD),
         now=NOW,
-        actor="t",
+        actor=ACTOR,
     )
-    assert (step.case.version, step.event.seq, step.event.kind) == (1, 1, "drafted")
-    nxt = step.case.submit(now=NOW, actor="t")
-    assert (nxt.case.version, nxt.event.seq, nxt.event.kind) == (2, 2, "submitted")
+    assert (step.case.version, step.event.seq, step.event.kind) == (1, 1, EventKind.DRAFTED)
+    nxt = step.case.submit(now=NOW, actor=ACTOR)
+    assert (nxt.case.version, nxt.event.seq, nxt.event.kind) == (2, 2, EventKind.SUBMITTED)
     assert step.case.state is CaseState.DRAFT  # the old value is untouched
 
 
@@ -77,7 +78,15 @@ def test_every_step_returns_case_and_event_with_next_seq() -> None:
         (
             in_review,
             "accept",
-            ("decide", "extend", "resume", "supply", "suspend", "verify_commitment", "withdraw"),
+            (
+                "decide",
+                "extend",
+                "request_extension",
+                "supply",
+                "suspend",
+                "verify_commitment",
+                "withdraw",
+            ),
         ),
     ],
 )
@@ -85,17 +94,17 @@ def test_illegal_move_names_the_allowed_ones(case_factory, command, allowed) -> 
     case = case_factory()
     with pytest.raises(govsvc.InvalidTransition) as err:
         if command == "decide":
-            case.decide(FOOD, "x", approve=True, now=NOW, actor="t")
+            case.decide(FOOD, "x", approve=True, now=NOW, actor=ACTOR)
         else:
-            case.accept(FOOD, now=NOW, actor="t")
+            case.accept(FOOD, now=NOW, actor=ACTOR)
     assert err.value.allowed == allowed
 
 
 def test_closed_cases_accept_nothing() -> None:
-    case = submitted().withdraw(reason="不办了", now=NOW, actor="t").case
+    case = submitted().withdraw(reason="不办了", now=NOW, actor=ACTOR).case
     assert case.state is CaseState.WITHDRAWN and not case.is_open
     with pytest.raises(govsvc.InvalidTransition, match="closed"):
-        case.withdraw(reason="again", now=NOW, actor="t")
+        case.withdraw(reason="again", now=NOW, actor=ACTOR)
 
 
 def test_check_materials_reports_missing_and_defective_at_once() -> None:
@@ -132,11 +141,11 @@ def test_ecert_only_where_the_guide_names_a_certificate_type() -> None:
 def test_a_decided_task_cannot_be_decided_again() -> None:
     case = in_review()
     task = case.open_tasks[0]
-    case = case.decide(FOOD, task.id, approve=True, now=NOW, actor="r").case
+    case = case.decide(FOOD, task.id, approve=True, now=NOW, actor=ACTOR).case
     with pytest.raises(govsvc.InvalidTransition, match="already approved"):
-        case.decide(FOOD, task.id, approve=True, now=NOW, actor="r")
+        case.decide(FOOD, task.id, approve=True, now=NOW, actor=ACTOR)
     with pytest.raises(govsvc.InvalidInput, match="no review task"):
-        case.decide(FOOD, "nope", approve=True, now=NOW, actor="r")
+        case.decide(FOOD, "nope", approve=True, now=NOW, actor=ACTOR)
 
 
 def test_suspension_ledger() -> None:
@@ -147,28 +156,28 @@ def test_suspension_ledger() -> None:
         notice="现场勘验",
         today=today,
         now=NOW,
-        actor="r",
+        actor=ACTOR,
     ).case
     assert case.is_suspended and not case.suspensions[0].reason.statutory
     with pytest.raises(govsvc.InvalidTransition):
-        case.suspend(govsvc.SuspensionReason.HEARING, notice="x", today=today, now=NOW, actor="r")
-    case = case.resume(today=dt.date(2026, 3, 4), now=NOW, actor="r").case
+        case.suspend(govsvc.SuspensionReason.HEARING, notice="x", today=today, now=NOW, actor=ACTOR)
+    case = case.resume(today=dt.date(2026, 3, 4), now=NOW, actor=ACTOR).case
     assert case.suspensions[0].end == dt.date(2026, 3, 4)
     with pytest.raises(govsvc.InvalidTransition, match="not suspended"):
-        case.resume(today=today, now=NOW, actor="r")
+        case.resume(today=today, now=NOW, actor=ACTOR)
 
 
 @pytest.mark.parametrize("days", [0, -1, 61, True])
 def test_extension_bounds(days: int) -> None:
     with pytest.raises(govsvc.InvalidInput, match="1 to 60"):
-        in_review().extend(days, approved_by="局长", reason="复杂", now=NOW, actor="r")
+        in_review().extend(days, reason="复杂", now=NOW, actor=ACTOR)
 
 
 def test_refusal_needs_reason_and_basis() -> None:
     with pytest.raises(govsvc.InvalidInput, match="basis"):
-        submitted().refuse(reason="不属于本机关职权范围", basis="", now=NOW, actor="c")
+        submitted().refuse(reason="不属于本机关职权范围", basis="", now=NOW, actor=ACTOR)
     step = submitted().refuse(
-        reason="不属于本机关职权范围", basis="《行政许可法》第三十二条", now=NOW, actor="c"
+        reason="不属于本机关职权范围", basis="《行政许可法》第三十二条", now=NOW, actor=ACTOR
     )
     assert step.case.state is CaseState.NOT_ACCEPTED
     assert step.outbox[0].topic == "applicant.notify"

@@ -19,8 +19,11 @@ def test_demo_walks_a_case_to_completion(tmp_path: Path) -> None:
     assert "一次性告知" in text and "容缺" in text and "挂起" in text
     assert "promised 2026-03-12" in text  # moved by the 2-day suspension
     # the demo ran on a real file that another Platform can read back
+    assert "may not reviews.decide" in text  # the policy refused a reviewer another's task
     with Platform.open(f"sqlite:///{tmp_path / 'demo.db'}") as platform:
-        assert len(platform.trail(case.tracking_code)) == 12
+        trail = platform.system().cases.trail(case.tracking_code)
+    assert len(trail) == 12
+    assert {e.actor.name for e in trail} >= {"张伟", "王芳", "李强", "赵敏", "孙丽"}
 
 
 def test_items_import_export_and_case_show(

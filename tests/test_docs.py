@@ -114,3 +114,19 @@ def test_state_table_matches_the_code() -> None:
         CaseState(state): frozenset(re.findall(r"`(\w+)`", commands)) for state, commands in rows
     }
     assert documented == _ALLOWED
+
+
+def test_event_table_matches_the_payloads() -> None:
+    """The table of event kinds and payload fields in cases.md is the code's."""
+    import attrs
+
+    from govsvc.events import PAYLOADS
+
+    text = (DOCS / "cases.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| `(\w+)` \|(.*)\|\s*$", text, re.M)
+    documented = {kind: (cls, re.findall(r"`(\w+)`", fields)) for kind, cls, fields in rows}
+    actual = {
+        kind.value: (cls.__name__, [f.name for f in attrs.fields(cls)])
+        for kind, cls in PAYLOADS.items()
+    }
+    assert documented == actual

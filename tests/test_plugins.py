@@ -17,6 +17,7 @@ import pytest
 import govsvc
 from govsvc import hookimpl, hookspecs
 from govsvc.plugins import HOOK_NAMES, Registry, load_plugins
+from govsvc.testing import applicant_of, clerk_for
 from tests.conftest import sample_catalogue
 from tests.departments import PSB, SAMR, FakeLegacy, plugin_for
 
@@ -219,9 +220,26 @@ def test_hook_govsvc_service_items(tmp_path: Path) -> None:
     plugin = module("items_plugin", govsvc_service_items=govsvc_service_items)
     url = f"sqlite:///{tmp_path / 'p.db'}"
     with govsvc.Platform.open(url, load_entry_points=False, plugins=[plugin]) as p:
-        assert p.item_version(item.implementation_code).version == len(versions)
-    with govsvc.Platform.open(url, load_entry_points=False, plugins=[plugin]) as p:  # idempotent
-        assert [i.implementation_code for i in p.items()] == [item.implementation_code]
+        # Opening publishes nothing by itself: publishing plugin items is an explicit step.
+        assert p.public().catalogue.items() == []
+        assert p.publish_plugin_items() == list(versions)
+        assert p.public().catalogue.version(item.implementation_code).version == len(versions)
+    with govsvc.Platform.open(
+        url, load_entry_points=False, plugins=[plugin], publish_plugin_items=True
+    ) as p:  # idempotent
+        assert p.publish_plugin_items() == []
+        catalogue = p.public().catalogue
+        assert [i.implementation_code for i in catalogue.items()] == [item.implementation_code]
+
+
+def test_a_registration_hook_returning_none_is_an_error_naming_the_plugin() -> None:
+    @hookimpl
+    def govsvc_departments() -> None:  # forgot the return
+        pass
+
+    plugin = module("forgetful", govsvc_departments=govsvc_departments)
+    with pytest.raises(govsvc.PluginError, match=r"forgetful.*returned None.*return \[\]"):
+        govsvc.Platform.open("sqlite://", load_entry_points=False, plugins=[plugin])
 
 
 def test_hook_govsvc_identity_providers() -> None:
@@ -303,7 +321,7 @@ def test_hook_govsvc_case_event(tmp_path: Path, caplog: pytest.LogCaptureFixture
 
     @hookimpl
     def govsvc_case_event(event: govsvc.CaseEvent, case: govsvc.Case) -> None:
-        seen.append((event.kind, case.state.value))
+        seen.append((event.kind.value, case.state.value))
 
     @hookimpl
     def broken_listener(event: govsvc.CaseEvent, case: govsvc.Case) -> None:
@@ -314,20 +332,99 @@ def test_hook_govsvc_case_event(tmp_path: Path, caplog: pytest.LogCaptureFixture
     with govsvc.Platform.open(
         f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False, plugins=[listener, broken]
     ) as p:
-        item, versions = next((i, v) for i, v in sample_catalogue() if i.name == "社会保障卡申领")
-        for version in versions:
-            p.publish(item, version)
-        person = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
-        mats = [
-            govsvc.ProvidedMaterial(code=m.code, filename=f"a.{m.formats[0]}")
-            for m in versions[-1].materials
-            if m.necessity is govsvc.Necessity.REQUIRED
-        ]
-        with caplog.at_level(logging.ERROR, logger="govsvc.platform"):
-            case = p.accept(p.apply(item.implementation_code, person, materials=mats))
+        case = _apply_and_accept(p, caplog)
     assert seen == [("drafted", "draft"), ("submitted", "submitted"), ("accepted", "in_review")]
     assert case.state is govsvc.CaseState.IN_REVIEW  # the failing listener changed nothing
     assert "SMS gateway down" in caplog.text
+
+
+def _apply_and_accept(p: govsvc.Platform, caplog: pytest.LogCaptureFixture) -> govsvc.Case:
+    item, versions = next((i, v) for i, v in sample_catalogue() if i.name == "社会保障卡申领")
+    p.system().catalogue.import_items([(item, versions)])
+    person = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
+    mats = [
+        govsvc.ProvidedMaterial(code=m.code, filename=f"a.{m.formats[0]}")
+        for m in versions[-1].materials
+        if m.necessity is govsvc.Necessity.REQUIRED
+    ]
+    with caplog.at_level(logging.ERROR, logger="govsvc.platform"):
+        case = p.session(applicant_of(person)).cases.apply(
+            item.implementation_code, person, materials=mats
+        )
+        return p.session(clerk_for(case.agency)).cases.accept(case)
+
+
+def test_hook_govsvc_event_listeners(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    accepted: list[str] = []
+    everything: list[str] = []
+
+    @hookimpl
+    def govsvc_event_listeners() -> list[govsvc.EventListener]:
+        return [
+            govsvc.EventListener(
+                name="sms",
+                kinds={govsvc.EventKind.ACCEPTED},
+                handle=lambda event, case: accepted.append(case.tracking_code),
+            ),
+            govsvc.EventListener(
+                name="warehouse", handle=lambda event, case: everything.append(event.kind.value)
+            ),
+            govsvc.EventListener(
+                name="broken", kinds=govsvc.EventKind.SUBMITTED, handle=lambda e, c: 1 / 0
+            ),
+        ]
+
+    plugin = module("listeners", govsvc_event_listeners=govsvc_event_listeners)
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False, plugins=[plugin]
+    ) as p:
+        subscribed: list[str] = []
+        listener = p.subscribe(govsvc.EventKind.DRAFTED, lambda e, c: subscribed.append(c.id))
+        case = _apply_and_accept(p, caplog)
+        p.unsubscribe(listener)
+    assert accepted == [case.tracking_code]  # only the kind it asked for
+    assert everything == ["drafted", "submitted", "accepted"]
+    assert subscribed == [case.id]
+    assert "listener broken failed on submitted" in caplog.text
+    assert case.state is govsvc.CaseState.IN_REVIEW
+
+
+def test_hook_govsvc_policy(tmp_path: Path) -> None:
+    class NoRefusals:
+        """A province that forbids refusing at the window without a supervisor's review."""
+
+        def __init__(self, inner: govsvc.Policy) -> None:
+            self.inner = inner
+
+        def allowed(
+            self, principal: govsvc.Principal, action: govsvc.Action, resource: govsvc.Resource
+        ) -> govsvc.Decision:
+            if action is govsvc.Action.CASE_REFUSE:
+                return govsvc.Decision.deny("province.no-refusals", "refusals go to supervision")
+            return self.inner.allowed(principal, action, resource)
+
+    @hookimpl
+    def govsvc_policy(default: govsvc.Policy) -> govsvc.Policy:
+        return NoRefusals(default)
+
+    plugin = module("province", govsvc_policy=govsvc_policy)
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False, plugins=[plugin]
+    ) as p:
+        assert isinstance(p.policy, NoRefusals)
+        item, versions = next((i, v) for i, v in sample_catalogue() if i.name == "社会保障卡申领")
+        p.system().catalogue.import_items([(item, versions)])
+        person = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
+        case = p.session(applicant_of(person)).cases.apply(item.implementation_code, person)
+        clerk = p.session(clerk_for(case.agency))
+        with pytest.raises(govsvc.PermissionDenied, match=r"province\.no-refusals"):
+            clerk.cases.refuse(case, reason="材料不全", basis="《行政许可法》第三十二条")
+        assert clerk.cases.prereview(case).state is govsvc.CaseState.SUPPLEMENT_NEEDED
+    explicit = govsvc.DefaultPolicy()
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'q.db'}", load_entry_points=False, plugins=[plugin], policy=explicit
+    ) as p:
+        assert p.policy is explicit  # Platform.open(policy=...) overrides any plugin
 
 
 # --- meta-tests (datasette's habit) ------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_items_pass_check_version_with_stages_and_co_agencies() -> None:
 
 def test_make_case_applies_and_accepts(govsvc_platform: govsvc.Platform) -> None:
     item, version = make_item(make_credit_code(3, authority="1"), materials=3)
-    govsvc_platform.publish(item, version)
+    govsvc_platform.system().catalogue.publish(item, version)
     draft = make_case(govsvc_platform, item.implementation_code)
     assert draft.state is CaseState.SUBMITTED and len(draft.materials) == 3
     applicant = make_organisation(4)
@@ -184,7 +184,7 @@ def test_overridden_plugins_reach_the_manager_and_platform(pytester: pytest.Pyte
         def test_it(govsvc_plugin_manager, govsvc_platform):
             assert govsvc_plugin_manager.has_plugin("govsvc_example.plugin")
             assert list(govsvc_platform.departments) == ["11230199MB0000019A"]
-            assert govsvc_platform.identify(
+            assert govsvc_platform.system().parties.identify(
                 "230199196207141386", purpose="测试"
             )["marital_status"] == "widowed"
         """

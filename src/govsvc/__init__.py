@@ -1,14 +1,18 @@
 """govsvc: an embeddable SDK for Internet + government services (互联网+政务服务).
 
-一号申请 (one number), 一窗受理 (one window), 一网通办 (one network). An integrator holds one
-:class:`Platform`; everything else here is the domain it speaks::
+一号申请 (one number), 一窗受理 (one window), 一网通办 (one network). An integrator opens one
+:class:`Platform` per process and binds a :class:`Session` to each authenticated
+:class:`Principal`; every command and query goes through the session's resource services and
+the platform's one policy::
 
     import govsvc
 
     platform = govsvc.Platform.open("sqlite:///govsvc.db")
-    applicant = govsvc.Person(key=govsvc.PartyKey.of("11010519491231002X"), name="张三")
-    case = platform.apply(item_code, applicant, materials=[...])
-    case = platform.accept(case)
+    login = govsvc.Authentication(provider="hljzwfw", assurance=govsvc.Assurance.L3)
+    zhang = govsvc.Principal.applicant(govsvc.PartyKey.of("11010519491231002X"), "张三",
+                                       auth=login)
+    case = platform.session(zhang).cases.apply(item_code, applicant, materials=[...])
+    case = platform.session(clerk).cases.accept(case.tracking_code)
 
 The names below are the public API (locked by ``tests/test_public_api.py``); modules whose
 names start with an underscore are private.
@@ -28,9 +32,11 @@ from govsvc.adapters import (
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.audit import AccessRecord, DataUseEntry
 from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import (
     Case,
+    CaseAgent,
     CaseDeadline,
     CaseDecision,
     CaseEvent,
@@ -38,6 +44,7 @@ from govsvc.cases import (
     CaseState,
     Commitment,
     Extension,
+    ExtensionRequest,
     MaterialKind,
     Notice,
     NoticeItem,
@@ -95,11 +102,13 @@ from govsvc.errors import (
     InvalidTransition,
     MaterialNotAllowed,
     NotFound,
+    PermissionDenied,
     PluginError,
     StructureError,
     UnknownItem,
 )
-from govsvc.exchange import CallPolicy, ChainReport
+from govsvc.events import EventKind, EventListener
+from govsvc.exchange import CallPolicy, ExchangeRecord
 from govsvc.hookspecs import hookimpl
 from govsvc.identity import (
     CitizenId,
@@ -111,29 +120,54 @@ from govsvc.identity import (
     Person,
     parse_identifier,
 )
-from govsvc.platform import (
+from govsvc.masking import mask_id_number, mask_name, mask_phone
+from govsvc.platform import Platform
+from govsvc.plugins import ENTRY_POINT_GROUP, PluginManager, Registry, load_plugins
+from govsvc.policy import (
+    RULES,
+    Action,
+    Decision,
+    DefaultPolicy,
+    Policy,
+    Resource,
+    ResourceKind,
+    Scope,
+)
+from govsvc.principals import Actor, Assurance, Authentication, Mandate, Principal, PrincipalKind
+from govsvc.profile import Disagreement, Profile, ProfileAttribute
+from govsvc.services import (
     CaseLights,
     CaseSummary,
     DeliveryReport,
+    DepartmentStatistics,
     HolderCertificates,
     OutboxEntry,
-    Platform,
+    Page,
     PollReport,
+    Session,
     TaskView,
 )
-from govsvc.profile import Disagreement, Profile, ProfileAttribute
+from govsvc.store.chain import ChainReport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
+    "RULES",
+    "AccessRecord",
+    "Action",
+    "Actor",
     "AdapterError",
     "AdapterProtocolError",
     "AdapterUnavailable",
     "Agency",
+    "Assurance",
+    "Authentication",
     "CalendarData",
     "CalendarDataMissing",
     "CallPolicy",
     "Case",
+    "CaseAgent",
     "CaseDeadline",
     "CaseDecision",
     "CaseEvent",
@@ -154,17 +188,25 @@ __all__ = [
     "ConcurrentUpdate",
     "CreditCode",
     "CrossRegion",
+    "DataUseEntry",
+    "Decision",
+    "DefaultPolicy",
     "DeliveryProvider",
     "DeliveryReport",
     "Department",
+    "DepartmentStatistics",
     "Disagreement",
     "Division",
     "DivisionLevel",
     "DivisionRegistry",
     "DocumentType",
     "DueDate",
+    "EventKind",
+    "EventListener",
+    "ExchangeRecord",
     "ExerciseLevel",
     "Extension",
+    "ExtensionRequest",
     "Fee",
     "FeeInfo",
     "Finding",
@@ -184,6 +226,7 @@ __all__ = [
     "LegalBasis",
     "Light",
     "LightThresholds",
+    "Mandate",
     "Material",
     "MaterialKind",
     "MaterialNotAllowed",
@@ -197,26 +240,37 @@ __all__ = [
     "Organisation",
     "OutboxEntry",
     "OutboxMessage",
+    "Page",
     "Party",
     "PartyKey",
     "PaymentProvider",
+    "PermissionDenied",
     "Person",
     "Platform",
     "PluginError",
+    "PluginManager",
+    "Policy",
     "PollReport",
     "PrereviewRequest",
+    "Principal",
+    "PrincipalKind",
     "ProcessStep",
     "Profile",
     "ProfileAttribute",
     "ProvidedMaterial",
+    "Registry",
+    "Resource",
+    "ResourceKind",
     "ResultSpec",
     "ReviewOutcome",
     "ReviewRequest",
     "ReviewStage",
     "ReviewTask",
     "ReviewTicket",
+    "Scope",
     "ServiceItem",
     "ServiceTarget",
+    "Session",
     "StructureError",
     "Suspension",
     "SuspensionReason",
@@ -236,5 +290,9 @@ __all__ = [
     "hookimpl",
     "import_csv",
     "import_json",
+    "load_plugins",
+    "mask_id_number",
+    "mask_name",
+    "mask_phone",
     "parse_identifier",
 ]

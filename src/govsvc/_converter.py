@@ -4,6 +4,12 @@ Never use cattrs' global converter: a plugin that registers hooks on it would ch
 govsvc stores cases. Everything that crosses an edge (store, import files, REST, audit log)
 goes through :data:`converter`, and structuring errors become :class:`StructureError` naming
 the path of every bad field.
+
+There are two converters with the same hooks: :data:`converter` is strict (unknown keys are
+an error: a typo in an import file or a REST body must not be silently dropped) and
+:data:`stored` tolerates unknown keys, for documents read back from the database that a newer
+release may have written with additional fields (a rolling upgrade). Register hooks with
+:func:`on_each` so both get them.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -18,11 +25,21 @@ import cattrs
 import cattrs.v
 from cattrs.preconf.json import make_converter
 
+from govsvc._frozen import FrozenMap, thaw
 from govsvc.errors import GovsvcError, StructureError
 
 T = TypeVar("T")
 
 converter: cattrs.Converter = make_converter(detailed_validation=True, forbid_extra_keys=True)
+stored: cattrs.Converter = make_converter(detailed_validation=True, forbid_extra_keys=False)
+_CONVERTERS = (converter, stored)
+
+
+def on_each(register: Callable[[cattrs.Converter], None]) -> None:
+    """Run ``register(c)`` for both converters (a hook that structures nested values must use
+    the converter it is given, so strictness stays what the caller chose)."""
+    for c in _CONVERTERS:
+        register(c)
 
 
 def _structure_date(value: Any, _: type) -> dt.date:
@@ -40,12 +57,6 @@ def _structure_datetime(value: Any, _: type) -> dt.datetime:
     return result
 
 
-converter.register_structure_hook(dt.date, _structure_date)
-converter.register_unstructure_hook(dt.date, lambda d: d.isoformat())
-converter.register_structure_hook(dt.datetime, _structure_datetime)
-converter.register_unstructure_hook(dt.datetime, lambda d: d.isoformat())
-converter.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
-converter.register_unstructure_hook(Decimal, str)
 
 
 def _strict_bool(value: Any, _: type) -> bool:
@@ -64,8 +75,6 @@ def _strict_int(value: Any, _: type) -> int:
     raise ValueError(f"expected a whole number, got {value!r}")
 
 
-converter.register_structure_hook(bool, _strict_bool)
-converter.register_structure_hook(int, _strict_int)
 
 
 def _enum_by_value(value: Any, cls: type[enum.Enum]) -> enum.Enum:
@@ -76,9 +85,23 @@ def _enum_by_value(value: Any, cls: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"{value!r} is not one of {allowed}") from None
 
 
-converter.register_structure_hook_func(
-    lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum_by_value
-)
+def _configure(c: cattrs.Converter) -> None:
+    c.register_structure_hook(dt.date, _structure_date)
+    c.register_unstructure_hook(dt.date, lambda d: d.isoformat())
+    c.register_structure_hook(dt.datetime, _structure_datetime)
+    c.register_unstructure_hook(dt.datetime, lambda d: d.isoformat())
+    c.register_structure_hook(Decimal, lambda v, _: Decimal(str(v)))
+    c.register_unstructure_hook(Decimal, str)
+    c.register_structure_hook(bool, _strict_bool)
+    c.register_structure_hook(int, _strict_int)
+    c.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _enum_by_value
+    )
+    # Frozen mappings (a case's form, an outbox payload) are plain JSON at every edge.
+    c.register_unstructure_hook(FrozenMap, thaw)
+
+
+on_each(_configure)
 
 
 def _describe(exc: BaseException, type_: type | None) -> str:
@@ -88,10 +111,14 @@ def _describe(exc: BaseException, type_: type | None) -> str:
     return cattrs.v.format_exception(exc, type_)
 
 
-def structure(data: Any, cls: type[T], *, what: str | None = None) -> T:
-    """Build a domain object from plain data, or raise :class:`StructureError` naming paths."""
+def structure(data: Any, cls: type[T], *, what: str | None = None, lenient: bool = False) -> T:
+    """Build a domain object from plain data, or raise :class:`StructureError` naming paths.
+
+    ``lenient`` ignores unknown keys (documents written by a newer release); input from
+    callers and files is always strict.
+    """
     try:
-        return converter.structure(data, cls)
+        return (stored if lenient else converter).structure(data, cls)
     except cattrs.BaseValidationError as exc:
         problems = cattrs.transform_error(exc, format_exception=_describe)
         raise StructureError(what or cls.__name__, problems) from exc

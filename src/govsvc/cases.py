@@ -30,18 +30,54 @@ from typing import Any
 
 import attrs
 
-from govsvc.catalogue import ItemVersion, Material, Necessity
+from govsvc._frozen import freeze
+from govsvc.catalogue import ItemVersion, Material, Necessity, ServiceTarget
 from govsvc.errors import InvalidIdentifier, InvalidInput, InvalidTransition, MaterialNotAllowed
-from govsvc.identity import PartyKey
+from govsvc.events import (
+    Accepted,
+    Approved,
+    CommitmentVerified,
+    Completed,
+    DeadlineRecomputed,
+    Denied,
+    Drafted,
+    DraftUpdated,
+    EventKind,
+    EventPayload,
+    Extended,
+    ExtensionDeclined,
+    ExtensionRequested,
+    MaterialSupplied,
+    NotAccepted,
+    NoticeLine,
+    Prereviewed,
+    Resubmitted,
+    ResultReady,
+    Resumed,
+    Revoked,
+    StageOpened,
+    Submitted,
+    SupplementRequested,
+    Suspended,
+    TaskApproved,
+    TaskRef,
+    ToleratedDue,
+    Withdrawn,
+    kind_of,
+)
+from govsvc.identity import DocumentType, PartyKey
+from govsvc.principals import Actor
 
 __all__ = [
     "Case",
+    "CaseAgent",
     "CaseDecision",
     "CaseEvent",
     "CaseResult",
     "CaseState",
     "Commitment",
     "Extension",
+    "ExtensionRequest",
     "MaterialKind",
     "Notice",
     "NoticeItem",
@@ -54,6 +90,7 @@ __all__ = [
     "TaskStatus",
     "ToleratedMaterial",
     "TrackingCode",
+    "applicant_targets",
     "check_materials",
 ]
 
@@ -123,7 +160,17 @@ _ALLOWED: dict[CaseState, frozenset[str]] = {
     CaseState.SUPPLEMENT_NEEDED: frozenset({"resubmit", "accept", "refuse", "withdraw"}),
     CaseState.PRE_REVIEWED: frozenset({"accept", "refuse", "withdraw"}),
     CaseState.IN_REVIEW: frozenset(
-        {"decide", "suspend", "resume", "extend", "supply", "verify_commitment", "withdraw"}
+        {
+            "decide",
+            "suspend",
+            "resume",
+            "request_extension",
+            "extend",
+            "decline_extension",
+            "supply",
+            "verify_commitment",
+            "withdraw",
+        }
     ),
     CaseState.APPROVED: frozenset({"issue_result", "supply", "verify_commitment", "withdraw"}),
     CaseState.RESULT_READY: frozenset({"complete", "supply", "verify_commitment", "withdraw"}),
@@ -135,7 +182,15 @@ _ALLOWED: dict[CaseState, frozenset[str]] = {
 }
 
 
-_WHILE_SUSPENDED = ("resume", "extend", "supply", "verify_commitment", "withdraw")
+_WHILE_SUSPENDED = (
+    "resume",
+    "request_extension",
+    "extend",
+    "decline_extension",
+    "supply",
+    "verify_commitment",
+    "withdraw",
+)
 
 
 class MaterialKind(enum.Enum):
@@ -263,6 +318,27 @@ class Extension:
 
 
 @attrs.frozen(kw_only=True)
+class ExtensionRequest:
+    """An extension a reviewer asked for, waiting for an approver (延期申请)."""
+
+    workdays: int
+    reason: str
+    requested_by: str
+    at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class CaseAgent:
+    """Who applied for the applicant (经办人 / 受托人): an organisation's agent, or a person
+    holding a mandate (委托书) for another person; ``mandate_until`` bounds what they may do."""
+
+    key: PartyKey
+    name: str
+    mandate: str | None = None  # the mandate's id
+    mandate_until: dt.date | None = None
+
+
+@attrs.frozen(kw_only=True)
 class ToleratedMaterial:
     """A material accepted as missing under 容缺受理, to be supplied by ``due``."""
 
@@ -303,7 +379,7 @@ class CaseResult:
     name: str
     number: str
     ecert_id: str | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze)
     issued_at: dt.datetime | None = None
 
 
@@ -319,14 +395,23 @@ class CaseDeadline:
 
 @attrs.frozen(kw_only=True)
 class CaseEvent:
-    """One entry of a case's trail. ``seq`` is the case version the event produced."""
+    """One entry of a case's trail. ``seq`` is the case version the event produced.
+
+    ``kind`` says what happened and ``payload`` is that kind's typed payload
+    (:data:`govsvc.events.PAYLOADS`); ``actor`` is the principal who did it.
+    """
 
     case_id: str
     seq: int
-    kind: str
+    kind: EventKind
     at: dt.datetime
-    actor: str
-    data: Mapping[str, Any] = attrs.field(factory=dict)
+    actor: Actor
+    payload: EventPayload
+
+    def masked(self) -> CaseEvent:
+        """The event as an applicant sees it: staff ids removed, staff names masked."""
+        shown = self.actor.masked()
+        return self if shown is self.actor else attrs.evolve(self, actor=shown)
 
 
 @attrs.frozen(kw_only=True)
@@ -335,7 +420,7 @@ class OutboxMessage:
 
     id: str
     topic: str
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any] = attrs.field(converter=freeze)
 
 
 @attrs.frozen
@@ -371,6 +456,19 @@ class TrackingCode:
     @classmethod
     def normalise(cls, text: str) -> str:
         """The 11-character form of a tracking code, or :class:`InvalidIdentifier`."""
+        if not isinstance(text, str):
+            raise InvalidInput(
+                f"a tracking code is text such as 4K7N-2QXA-M8C, got {type(text).__name__}"
+            )
+        # Only ASCII is ever printed on a receipt. Checking before upper() matters: Unicode
+        # case mapping folds ligatures ("ﬀ".upper() == "FF"), which would let a different
+        # string find someone's case.
+        stray = sorted({c for c in text if not c.isascii()})
+        if stray:
+            raise InvalidIdentifier(
+                f"tracking code {text!r} has characters {''.join(stray)!r} that tracking codes "
+                "never use (only A-Z and 0-9); check the code on the receipt"
+            )
         code = text.strip().upper().replace("-", "").replace(" ", "")
         if len(code) != 11:
             raise InvalidIdentifier(
@@ -395,7 +493,7 @@ class TrackingCode:
     def looks_like(cls, text: str) -> bool:
         try:
             cls.normalise(text)
-        except InvalidIdentifier:
+        except InvalidInput:
             return False
         return True
 
@@ -508,6 +606,51 @@ def validate_materials(version: ItemVersion, materials: Sequence[ProvidedMateria
             )
 
 
+# --- who may apply (服务对象) --------------------------------------------------------------
+
+# GB 32100 registering authority + entity category → the service target (A.4) it is.
+_ORGANISATION_TARGETS = {
+    ("1", "1"): ServiceTarget.GOVERNMENT_BODY,  # 机构编制: 机关
+    ("1", "2"): ServiceTarget.PUBLIC_INSTITUTION,  # 事业单位
+    ("1", "3"): ServiceTarget.SOCIAL_ORGANISATION,  # 群众团体
+    ("5", "1"): ServiceTarget.SOCIAL_ORGANISATION,  # 民政: 社会团体
+    ("5", "2"): ServiceTarget.SOCIAL_ORGANISATION,  # 民办非企业单位
+    ("5", "3"): ServiceTarget.SOCIAL_ORGANISATION,  # 基金会
+    ("9", "1"): ServiceTarget.ENTERPRISE,  # 工商: 企业
+    ("9", "2"): ServiceTarget.ENTERPRISE,  # 个体工商户
+    ("9", "3"): ServiceTarget.ENTERPRISE,  # 农民专业合作社
+}
+
+
+def applicant_targets(key: PartyKey) -> frozenset[ServiceTarget]:
+    """The service targets (服务对象) an applicant counts as.
+
+    A person is a 自然人. An organisation with a credit code counts as what its registering
+    authority and category say (9-1 企业 → 企业法人, 1-2 → 事业法人, 5-x → 社会组织法人, 1-1 →
+    行政机关); every organisation also counts as 其他.
+    """
+    if not key.is_organisation:
+        return frozenset({ServiceTarget.NATURAL_PERSON})
+    found = {ServiceTarget.OTHER}
+    if key.doc_type is DocumentType.CREDIT_CODE:
+        target = _ORGANISATION_TARGETS.get((key.number[0], key.number[1]))
+        if target is not None:
+            found.add(target)
+    return frozenset(found)
+
+
+def _check_target(version: ItemVersion, applicant: PartyKey) -> None:
+    counts_as = applicant_targets(applicant)
+    if counts_as & set(version.targets):
+        return
+    allowed = "、".join(f"{t.label} ({t.value})" for t in version.targets)
+    who = "、".join(sorted(t.label for t in counts_as))
+    raise InvalidInput(
+        f"{version.name} ({version.item_code}) is for {allowed} only; the applicant "
+        f"{applicant.masked()} is {who}. Choose an item for this kind of applicant"
+    )
+
+
 @attrs.frozen(kw_only=True)
 class Case:
     """An application being handled (办件), pinned to one published item version."""
@@ -519,10 +662,11 @@ class Case:
     agency: str  # credit code of the implementing agency (the window's back office)
     applicant: PartyKey
     applicant_name: str
+    agent: CaseAgent | None = None  # who applied for the applicant (经办人 / 受托人)
     channel: str
     state: CaseState = CaseState.DRAFT
     version: int = 0  # bumped by every command: optimistic concurrency
-    form: Mapping[str, Any] = attrs.field(factory=dict)
+    form: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze)
     materials: tuple[ProvidedMaterial, ...] = ()
     created_at: dt.datetime
     submitted_at: dt.datetime | None = None
@@ -535,6 +679,7 @@ class Case:
     stage: int = 0  # current review stage, 1-based; 0 before acceptance
     suspensions: tuple[Suspension, ...] = ()
     extensions: tuple[Extension, ...] = ()
+    extension_request: ExtensionRequest | None = None
     deadline: CaseDeadline | None = None
     decision: CaseDecision | None = None
     refusal: CaseDecision | None = None  # 不予受理: reason and legal basis
@@ -563,8 +708,30 @@ class Case:
     def extension_workdays(self) -> int:
         return sum(e.workdays for e in self.extensions)
 
+    @property
+    def division(self) -> str:
+        """The division (行政区划) the case lies in: the implementing agency's, read from
+        positions 3–8 of its credit code (the registering authority's GB/T 2260 code)."""
+        return self.agency[2:8]
+
+    @property
+    def departments(self) -> frozenset[str]:
+        """Every department with a review task on the case (open or decided)."""
+        return frozenset(t.department for t in self.tasks)
+
     def allowed_commands(self) -> frozenset[str]:
-        return _ALLOWED[self.state]
+        """The commands the case's state allows (a session narrows them to what the
+        principal may do: ``session.cases.commands(case)``)."""
+        allowed = _ALLOWED[self.state]
+        if self.is_suspended:
+            allowed = allowed & frozenset(_WHILE_SUSPENDED)
+        else:
+            allowed = allowed - {"resume"}
+        if self.extension_request is None:
+            allowed = allowed - {"decline_extension"}
+        else:
+            allowed = allowed - {"request_extension"}
+        return allowed
 
     def task(self, task_id: str) -> ReviewTask:
         for t in self.tasks:
@@ -587,14 +754,19 @@ class Case:
         channel: str,
         materials: Sequence[ProvidedMaterial] = (),
         form: Mapping[str, Any] | None = None,
+        agent: CaseAgent | None = None,
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
         case_id: str | None = None,
         tracking_code: str | None = None,
     ) -> Step:
-        """A new draft application pinned to ``version`` (its guide never changes under it)."""
+        """A new draft application pinned to ``version`` (its guide never changes under it).
+
+        The applicant must be one the item serves (服务对象: a person for a 自然人 item, …).
+        """
         if not applicant_name.strip():
             raise InvalidInput("the applicant's name is empty; give the name on the ID document")
+        _check_target(version, applicant)
         validate_materials(version, materials)
         case = cls(
             id=case_id or new_id(),
@@ -604,8 +776,9 @@ class Case:
             agency=version.agency.credit_code,
             applicant=applicant,
             applicant_name=applicant_name.strip(),
+            agent=agent,
             channel=channel,
-            form=dict(form or {}),
+            form=form or {},
             materials=tuple(materials),
             created_at=now,
             version=1,
@@ -613,15 +786,16 @@ class Case:
         event = CaseEvent(
             case_id=case.id,
             seq=1,
-            kind="drafted",
+            kind=EventKind.DRAFTED,
             at=now,
             actor=actor,
-            data={
-                "item_code": case.item_code,
-                "item_version": case.item_version,
-                "channel": channel,
-                "materials": [m.code for m in materials],
-            },
+            payload=Drafted(
+                item_code=case.item_code,
+                item_version=case.item_version,
+                channel=channel,
+                materials=[m.code for m in materials],
+                agent=str(agent.key) if agent else None,
+            ),
         )
         return Step(case, event)
 
@@ -629,21 +803,26 @@ class Case:
 
     def _require(self, command: str) -> None:
         if command not in _ALLOWED[self.state]:
-            raise InvalidTransition(self.state.value, command, _ALLOWED[self.state])
+            raise InvalidTransition(self.state.value, command, self.allowed_commands())
 
     def _step(
         self,
-        kind: str,
+        payload: EventPayload,
         *,
         now: dt.datetime,
-        actor: str,
-        data: Mapping[str, Any] | None = None,
+        actor: Actor,
         outbox: Iterable[OutboxMessage] = (),
+        kind: EventKind | None = None,
         **changes: Any,
     ) -> Step:
         case = attrs.evolve(self, version=self.version + 1, **changes)
         event = CaseEvent(
-            case_id=self.id, seq=case.version, kind=kind, at=now, actor=actor, data=data or {}
+            case_id=self.id,
+            seq=case.version,
+            kind=kind or kind_of(payload),
+            at=now,
+            actor=actor,
+            payload=payload,
         )
         return Step(case, event, tuple(outbox))
 
@@ -693,27 +872,25 @@ class Case:
         materials: Sequence[ProvidedMaterial] | None = None,
         form: Mapping[str, Any] | None = None,
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
     ) -> Step:
         self._require("update_draft")
         new_materials = self.materials if materials is None else tuple(materials)
         validate_materials(version, new_materials)
         return self._step(
-            "draft_updated",
+            DraftUpdated(materials=[m.code for m in new_materials]),
             now=now,
             actor=actor,
-            data={"materials": [m.code for m in new_materials]},
             materials=new_materials,
-            form=dict(form) if form is not None else self.form,
+            form=form if form is not None else self.form,
         )
 
-    def submit(self, *, now: dt.datetime, actor: str) -> Step:
+    def submit(self, *, now: dt.datetime, actor: Actor) -> Step:
         self._require("submit")
         return self._step(
-            "submitted",
+            Submitted(tracking_code=self.tracking_code),
             now=now,
             actor=actor,
-            data={"tracking_code": self.tracking_code},
             state=CaseState.SUBMITTED,
             submitted_at=now,
         )
@@ -724,26 +901,24 @@ class Case:
         *,
         defects: Mapping[str, str] | None = None,
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
     ) -> Step:
         """Check every material at once; the one-time notice lists all that is wrong."""
         self._require("prereview")
         notice = Notice(items=check_materials(version, self.materials, defects), issued_at=now)
-        data = {"complete": notice.complete, "items": [_notice_item(i) for i in notice.items]}
+        lines = [_notice_line(i) for i in notice.items]
         if notice.complete:
             return self._step(
-                "prereviewed",
+                Prereviewed(complete=True, items=lines),
                 now=now,
                 actor=actor,
-                data=data,
                 state=CaseState.PRE_REVIEWED,
                 notice=notice,
             )
         return self._step(
-            "supplement_requested",
+            SupplementRequested(complete=False, items=lines),
             now=now,
             actor=actor,
-            data=data,
             outbox=[self._notify("one_time_notice", notice.text())],
             state=CaseState.SUPPLEMENT_NEEDED,
             notice=notice,
@@ -755,7 +930,7 @@ class Case:
         materials: Sequence[ProvidedMaterial],
         *,
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
     ) -> Step:
         """Supply corrected or missing materials (补正); they replace those with the same code."""
         self._require("resubmit")
@@ -764,10 +939,9 @@ class Case:
         new_materials = tuple(merged.values())
         validate_materials(version, new_materials)
         return self._step(
-            "resubmitted",
+            Resubmitted(materials=[m.code for m in materials]),
             now=now,
             actor=actor,
-            data={"materials": [m.code for m in materials]},
             state=CaseState.SUBMITTED,
             materials=new_materials,
         )
@@ -783,7 +957,7 @@ class Case:
         verify_due: dt.date | None = None,
         defects: Mapping[str, str] | None = None,
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
     ) -> Step:
         """Accept the application (受理) and open the first review stage.
 
@@ -825,15 +999,14 @@ class Case:
         tasks, task_outbox = self._open_stage(version, 1, now)
         outbox.extend(task_outbox)
         return self._step(
-            "accepted",
+            Accepted(
+                stage=1,
+                tasks=[TaskRef(id=t.id, department=t.department) for t in tasks],
+                tolerated=[ToleratedDue(code=t.code, due=t.due) for t in tolerated],
+                commitments=[c.code for c in commitments],
+            ),
             now=now,
             actor=actor,
-            data={
-                "tolerated": [{"code": t.code, "due": t.due.isoformat()} for t in tolerated],
-                "commitments": [c.code for c in commitments],
-                "stage": 1,
-                "tasks": [{"id": t.id, "department": t.department} for t in tasks],
-            },
             outbox=outbox,
             state=CaseState.IN_REVIEW,
             accepted_at=now,
@@ -872,16 +1045,15 @@ class Case:
         ]
         return tasks, outbox
 
-    def refuse(self, *, reason: str, basis: str, now: dt.datetime, actor: str) -> Step:
+    def refuse(self, *, reason: str, basis: str, now: dt.datetime, actor: Actor) -> Step:
         """Do not accept (不予受理), with the reason and its legal basis."""
         self._require("refuse")
         _need_text(reason=reason, basis=basis)
-        refusal = CaseDecision(approved=False, reason=reason, basis=basis, at=now, by=actor)
+        refusal = CaseDecision(approved=False, reason=reason, basis=basis, at=now, by=actor.name)
         return self._step(
-            "not_accepted",
+            NotAccepted(reason=reason, basis=basis),
             now=now,
             actor=actor,
-            data={"reason": reason, "basis": basis},
             outbox=[self._notify("not_accepted", f"不予受理：{reason}（依据：{basis}）")],
             state=CaseState.NOT_ACCEPTED,
             refusal=refusal,
@@ -900,7 +1072,7 @@ class Case:
         basis: str = "",
         remedies: str = "",
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
     ) -> Step:
         """Record one department's decision on its task.
 
@@ -921,30 +1093,25 @@ class Case:
             task,
             status=TaskStatus.APPROVED if approve else TaskStatus.DENIED,
             decided_at=now,
-            decided_by=actor,
+            decided_by=actor.name,
             reason=reason,
             basis=basis,
         )
         tasks = tuple(decided if t.id == task_id else t for t in self.tasks)
-        data: dict[str, Any] = {
+        who: dict[str, Any] = {
             "task_id": task_id,
             "department": task.department,
             "stage": task.stage,
-            "approved": approve,
-            "reason": reason,
-            "basis": basis,
         }
         if not approve:
             tasks, cancels = self._cancel_open(tasks, "denied")
             decision = CaseDecision(
-                approved=False, reason=reason, basis=basis, remedies=remedies, at=now, by=actor
+                approved=False, reason=reason, basis=basis, remedies=remedies, at=now, by=actor.name
             )
-            data["outcome"] = "denied"
             return self._step(
-                "denied",
+                Denied(reason=reason, basis=basis, remedies=remedies, **who),
                 now=now,
                 actor=actor,
-                data=data,
                 outbox=[
                     self._notify("denied", f"不予许可：{reason}（依据：{basis}；{remedies}）"),
                     *cancels,
@@ -953,35 +1120,40 @@ class Case:
                 tasks=tasks,
                 decision=decision,
                 closed_at=now,
+                extension_request=None,
             )
         stage_open = any(t.stage == self.stage and t.status is TaskStatus.OPEN for t in tasks)
         if stage_open:
-            return self._step("task_approved", now=now, actor=actor, data=data, tasks=tasks)
+            return self._step(
+                TaskApproved(reason=reason, basis=basis, **who), now=now, actor=actor, tasks=tasks
+            )
         stage_count = max(1, len(version.review_stages))
         if self.stage < stage_count:
             new_tasks, outbox = self._open_stage(version, self.stage + 1, now)
-            data["next_stage"] = self.stage + 1
-            data["tasks"] = [{"id": t.id, "department": t.department} for t in new_tasks]
             return self._step(
-                "stage_opened",
+                StageOpened(
+                    reason=reason,
+                    basis=basis,
+                    next_stage=self.stage + 1,
+                    tasks=[TaskRef(id=t.id, department=t.department) for t in new_tasks],
+                    **who,
+                ),
                 now=now,
                 actor=actor,
-                data=data,
                 outbox=outbox,
                 tasks=tasks + new_tasks,
                 stage=self.stage + 1,
             )
-        decision = CaseDecision(approved=True, reason=reason, basis=basis, at=now, by=actor)
-        data["outcome"] = "approved"
+        decision = CaseDecision(approved=True, reason=reason, basis=basis, at=now, by=actor.name)
         return self._step(
-            "approved",
+            Approved(reason=reason, basis=basis, **who),
             now=now,
             actor=actor,
-            data=data,
             outbox=[self._notify("approved", "您的申请已准予许可，正在制作结果。")],
             state=CaseState.APPROVED,
             tasks=tasks,
             decision=decision,
+            extension_request=None,
         )
 
     def suspend(
@@ -991,24 +1163,23 @@ class Case:
         notice: str,
         today: dt.date,
         now: dt.datetime,
-        actor: str,
+        actor: Actor,
     ) -> Step:
         """Stop the clock (挂起). The written notice to the applicant is required (第45条)."""
         self._require("suspend")
         if self.is_suspended:
             raise InvalidTransition("suspended", "suspend", _WHILE_SUSPENDED)
         _need_text(notice=notice)
-        entry = Suspension(reason=reason, start=today, notice=notice.strip(), by=actor)
+        entry = Suspension(reason=reason, start=today, notice=notice.strip(), by=actor.name)
         return self._step(
-            "suspended",
+            Suspended(reason=reason.value, start=today, notice=notice.strip()),
             now=now,
             actor=actor,
-            data={"reason": reason.value, "start": today.isoformat(), "notice": notice.strip()},
             outbox=[self._notify("suspended", notice.strip())],
             suspensions=(*self.suspensions, entry),
         )
 
-    def resume(self, *, today: dt.date, now: dt.datetime, actor: str) -> Step:
+    def resume(self, *, today: dt.date, now: dt.datetime, actor: Actor) -> Step:
         self._require("resume")
         if not self.is_suspended:
             raise InvalidTransition(
@@ -1016,34 +1187,85 @@ class Case:
             )
         last = attrs.evolve(self.suspensions[-1], end=max(today, self.suspensions[-1].start))
         return self._step(
-            "resumed",
+            Resumed(start=last.start, end=last.end),
             now=now,
             actor=actor,
-            data={"start": last.start.isoformat(), "end": _iso(last.end)},
             outbox=[self._notify("resumed", "您的办件已恢复办理。")],
             suspensions=(*self.suspensions[:-1], last),
         )
 
-    def extend(
-        self, workdays: int, *, approved_by: str, reason: str, now: dt.datetime, actor: str
+    def request_extension(
+        self, workdays: int, *, reason: str, now: dt.datetime, actor: Actor
     ) -> Step:
-        """Extend the time limit by approved working days (延期, e.g. 第42条: +10 with approval)."""
-        self._require("extend")
-        if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= 60:
-            raise InvalidInput(f"an extension must be 1 to 60 working days, got {workdays!r}")
-        _need_text(approved_by=approved_by, reason=reason)
-        ext = Extension(workdays=workdays, approved_by=approved_by, reason=reason, at=now)
+        """Ask an approver for more working days (延期申请); the clock does not move yet."""
+        self._require("request_extension")
+        if self.extension_request is not None:
+            pending = self.extension_request
+            raise InvalidTransition(
+                f"waiting for an approver on the extension of {pending.workdays} working days "
+                f"requested by {pending.requested_by}",
+                "request_extension",
+                ["extend", "decline_extension"],
+            )
+        _check_workdays(workdays)
+        _need_text(reason=reason)
+        request = ExtensionRequest(
+            workdays=workdays, reason=reason.strip(), requested_by=actor.name, at=now
+        )
         return self._step(
-            "extended",
+            ExtensionRequested(workdays=workdays, reason=request.reason),
             now=now,
             actor=actor,
-            data={"workdays": workdays, "approved_by": approved_by, "reason": reason},
+            extension_request=request,
+        )
+
+    def extend(
+        self, workdays: int | None = None, *, reason: str = "", now: dt.datetime, actor: Actor
+    ) -> Step:
+        """Extend the time limit (延期, e.g. 第42条: +10 with approval); ``actor`` approves it.
+
+        With a pending request and no ``workdays``/``reason``, the request is approved as
+        asked; otherwise the approver's own figures are used.
+        """
+        self._require("extend")
+        pending = self.extension_request
+        if workdays is None:
+            if pending is None:
+                raise InvalidInput(
+                    "give the number of working days: there is no pending extension request"
+                )
+            workdays = pending.workdays
+        _check_workdays(workdays)
+        reason = (reason or (pending.reason if pending else "")).strip()
+        _need_text(reason=reason)
+        ext = Extension(workdays=workdays, approved_by=actor.name, reason=reason, at=now)
+        return self._step(
+            Extended(workdays=workdays, approved_by=actor.name, reason=reason),
+            now=now,
+            actor=actor,
             outbox=[self._notify("extended", f"办理时限延长{workdays}个工作日：{reason}")],
             extensions=(*self.extensions, ext),
+            extension_request=None,
+        )
+
+    def decline_extension(self, *, reason: str, now: dt.datetime, actor: Actor) -> Step:
+        """Refuse a pending extension request (不予延期); the time limit stays."""
+        self._require("decline_extension")
+        pending = self.extension_request
+        if pending is None:
+            raise InvalidTransition(
+                "in_review with no extension request", "decline_extension", ["request_extension"]
+            )
+        _need_text(reason=reason)
+        return self._step(
+            ExtensionDeclined(workdays=pending.workdays, reason=reason.strip()),
+            now=now,
+            actor=actor,
+            extension_request=None,
         )
 
     def supply(
-        self, version: ItemVersion, material: ProvidedMaterial, *, now: dt.datetime, actor: str
+        self, version: ItemVersion, material: ProvidedMaterial, *, now: dt.datetime, actor: Actor
     ) -> Step:
         """Supply a material tolerated at acceptance (容缺后补)."""
         self._require("supply")
@@ -1061,16 +1283,15 @@ class Case:
         merged = {m.code: m for m in self.materials}
         merged[material.code] = material
         return self._step(
-            "material_supplied",
+            MaterialSupplied(code=material.code),
             now=now,
             actor=actor,
-            data={"code": material.code},
             tolerated=tolerated,
             materials=tuple(merged.values()),
         )
 
     def verify_commitment(
-        self, code: str, *, truthful: bool, note: str = "", now: dt.datetime, actor: str
+        self, code: str, *, truthful: bool, note: str = "", now: dt.datetime, actor: Actor
     ) -> Step:
         """Record the after-the-fact check of a commitment (告知承诺核查).
 
@@ -1087,33 +1308,34 @@ class Case:
             attrs.evolve(c, truthful=truthful, verified_at=now, note=note) if c.code == code else c
             for c in self.commitments
         )
-        data = {"code": code, "truthful": truthful, "note": note}
         if truthful:
             return self._step(
-                "commitment_verified", now=now, actor=actor, data=data, commitments=commitments
+                CommitmentVerified(code=code, truthful=True, note=note),
+                now=now,
+                actor=actor,
+                commitments=commitments,
             )
         reason = f"告知承诺不实：{match[0].name}" + (f"（{note}）" if note else "")
         basis = "《国务院办公厅关于全面推行证明事项和涉企经营许可事项告知承诺制的指导意见》"
-        decision = CaseDecision(approved=False, reason=reason, basis=basis, at=now, by=actor)
+        decision = CaseDecision(approved=False, reason=reason, basis=basis, at=now, by=actor.name)
         if self.state is CaseState.IN_REVIEW:
             tasks, cancels = self._cancel_open(self.tasks, "false commitment")
             return self._step(
-                "denied",
+                Denied(reason=reason, basis=basis, commitment=code, note=note),
                 now=now,
                 actor=actor,
-                data={**data, "outcome": "denied"},
                 outbox=[self._notify("denied", reason), *cancels],
                 state=CaseState.DENIED,
                 commitments=commitments,
                 tasks=tasks,
                 decision=decision,
                 closed_at=now,
+                extension_request=None,
             )
         return self._step(
-            "revoked",
+            Revoked(code=code, reason=reason, note=note),
             now=now,
             actor=actor,
-            data={**data, "outcome": "revoked"},
             outbox=[self._notify("revoked", reason)],
             state=CaseState.REVOKED,
             commitments=commitments,
@@ -1123,7 +1345,7 @@ class Case:
 
     # --- result ---------------------------------------------------------------------------
 
-    def issue_result(self, result: CaseResult, *, now: dt.datetime, actor: str) -> Step:
+    def issue_result(self, result: CaseResult, *, now: dt.datetime, actor: Actor) -> Step:
         """Record the result (制证). Held back while 容缺 materials are outstanding."""
         self._require("issue_result")
         outstanding = self.outstanding_materials
@@ -1136,10 +1358,9 @@ class Case:
         _need_text(result_name=result.name, result_number=result.number)
         issued = result if result.issued_at else attrs.evolve(result, issued_at=now)
         return self._step(
-            "result_ready",
+            ResultReady(name=issued.name, number=issued.number, ecert_id=issued.ecert_id),
             now=now,
             actor=actor,
-            data={"name": issued.name, "number": issued.number, "ecert_id": issued.ecert_id},
             outbox=[
                 self._notify("result_ready", f"{issued.name}已制作完成，编号{issued.number}。")
             ],
@@ -1147,54 +1368,57 @@ class Case:
             result=issued,
         )
 
-    def complete(self, *, delivery: str, now: dt.datetime, actor: str) -> Step:
+    def complete(self, *, delivery: str, now: dt.datetime, actor: Actor) -> Step:
         """The applicant received the result (办结): window pickup, post, or electronic."""
         self._require("complete")
         _need_text(delivery=delivery)
         return self._step(
-            "completed",
+            Completed(delivery=delivery),
             now=now,
             actor=actor,
-            data={"delivery": delivery},
             state=CaseState.COMPLETED,
             closed_at=now,
         )
 
-    def withdraw(self, *, reason: str, now: dt.datetime, actor: str) -> Step:
+    def withdraw(self, *, reason: str, now: dt.datetime, actor: Actor) -> Step:
         """The applicant withdraws (撤回) an open case."""
         self._require("withdraw")
         tasks, cancels = self._cancel_open(self.tasks, "withdrawn")
         return self._step(
-            "withdrawn",
+            Withdrawn(reason=reason),
             now=now,
             actor=actor,
-            data={"reason": reason},
             outbox=cancels,
             state=CaseState.WITHDRAWN,
             tasks=tasks,
             closed_at=now,
+            extension_request=None,
         )
 
     def with_deadline(self, deadline: CaseDeadline | None) -> Case:
         """The same case with recomputed due dates, as part of the command that moved them."""
         return attrs.evolve(self, deadline=deadline)
 
-    def reschedule(self, deadline: CaseDeadline, *, now: dt.datetime, actor: str) -> Step:
+    def reschedule(self, deadline: CaseDeadline, *, now: dt.datetime, actor: Actor) -> Step:
         """Record due dates recomputed outside any command (e.g. official working-day data
         replaced a provisional year). The applicant sees the new dates in the trail, and
         anyone holding the old copy gets :class:`ConcurrentUpdate` instead of writing it back.
         """
         return self._step(
-            "deadline_recomputed",
+            DeadlineRecomputed(
+                promised=deadline.promised,
+                statutory=deadline.statutory,
+                provisional=deadline.provisional,
+            ),
             now=now,
             actor=actor,
-            data={
-                "promised": deadline.promised.isoformat(),
-                "statutory": deadline.statutory.isoformat(),
-                "provisional": deadline.provisional,
-            },
             deadline=deadline,
         )
+
+
+def _check_workdays(workdays: object) -> None:
+    if isinstance(workdays, bool) or not isinstance(workdays, int) or not 1 <= workdays <= 60:
+        raise InvalidInput(f"an extension must be 1 to 60 working days, got {workdays!r}")
 
 
 def _need_text(**fields: str) -> None:
@@ -1213,5 +1437,5 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _notice_item(item: NoticeItem) -> dict[str, Any]:
-    return {"code": item.code, "name": item.name, "problem": item.problem, "detail": item.detail}
+def _notice_line(item: NoticeItem) -> NoticeLine:
+    return NoticeLine(code=item.code, name=item.name, problem=item.problem, detail=item.detail)

@@ -6,8 +6,13 @@
     govsvc calendar show YEAR [--db URL] [--region CN-65]
                                                  list a year's holidays and 调休 working days
     govsvc items import FILE --db URL            publish items from a catalogue JSON file
+    govsvc items publish-plugins --db URL        publish the items installed plugins provide
     govsvc items export --db URL                 print the catalogue as JSON
     govsvc case show CODE --db URL               a case and its trail by tracking code (全程一码)
+
+Operator commands act as the platform itself (the operator holds the database): they are
+recorded under the platform principal. Opening a database never publishes plugin items; that
+is ``items publish-plugins``.
 
 Errors print one line saying what was wrong and what to do, and exit with status 2.
 """
@@ -72,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     p = items.add_parser("import", help="publish the items of a catalogue JSON file")
     p.add_argument("file", type=Path)
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p = items.add_parser(
+        "publish-plugins", help="publish the service items the installed plugins provide"
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
     p = items.add_parser("export", help="print every item with all its versions as JSON")
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
 
@@ -103,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "calendar" and args.action == "load":
         with Platform.open(args.db) as platform:
-            years = platform.load_calendar(args.file)
+            years = platform.system().calendar.load(args.file)
         print(f"loaded working-day data for {', '.join(map(str, years))} from {args.file}")
         return 0
     if args.command == "calendar" and args.action == "show":
@@ -111,20 +120,26 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "items" and args.action == "import":
         entries = import_json(args.file.read_text(encoding="utf-8"), source=str(args.file))
         with Platform.open(args.db) as platform:
-            count = platform.import_items(entries)
+            count = len(platform.system().catalogue.import_items(entries))
         print(f"published {count} new item version(s) from {args.file}")
+        return 0
+    if args.command == "items" and args.action == "publish-plugins":
+        with Platform.open(args.db) as platform:
+            count = len(platform.publish_plugin_items())
+        print(f"published {count} new item version(s) from the installed plugins")
         return 0
     if args.command == "items" and args.action == "export":
         with Platform.open(args.db) as platform:
+            catalogue = platform.system().catalogue
             entries = [
-                (item, platform.item_versions(item.implementation_code))
-                for item in platform.items()
+                (item, catalogue.versions(item.implementation_code)) for item in catalogue.items()
             ]
         print(export_json(entries))
         return 0
     if args.command == "case":
         with Platform.open(args.db) as platform:
-            found = platform.case(args.code)
+            cases = platform.system().cases
+            found = cases.get(args.code)
             print(
                 f"{found.tracking_code}  {found.state.value} ({found.state.label})  "
                 f"item {found.item_code} v{found.item_version}  "
@@ -134,10 +149,10 @@ def _run(args: argparse.Namespace) -> int:
                 print(
                     f"due: promised {found.deadline.promised}, statutory {found.deadline.statutory}"
                 )
-            for event in platform.trail(found):
+            for event in cases.trail(found):
                 print(
-                    f"  {event.seq:>3}  {event.at.isoformat(timespec='minutes')}  {event.kind}  "
-                    f"{event.actor}"
+                    f"  {event.seq:>3}  {event.at.isoformat(timespec='minutes')}  "
+                    f"{event.kind.value} ({event.kind.label})  {event.actor.label}"
                 )
         return 0
     raise AssertionError(f"unhandled command {args}")  # argparse only lets known commands in

@@ -28,21 +28,32 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from govsvc.cases import (
+from govsvc import (
+    Assurance,
+    Authentication,
     Case,
     CaseResult,
     CaseState,
+    Channel,
+    GovsvcError,
     MaterialKind,
+    Necessity,
+    Organisation,
+    PartyKey,
+    PermissionDenied,
+    Person,
+    Platform,
+    Principal,
     ProvidedMaterial,
+    Session,
     SuspensionReason,
+    import_json,
 )
-from govsvc.catalogue import Channel, Necessity
-from govsvc.catalogue_io import import_json
-from govsvc.errors import GovsvcError
-from govsvc.identity import Organisation, PartyKey, Person
-from govsvc.platform import Platform
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
+SAMR, HEALTH = "11230100013114525L", "11230100MB1935270B"  # 市场监管局, 卫健委
+LOGIN = Authentication(provider="demo", assurance=Assurance.L3)  # the demo's logins
+ZHANG = Person(key=PartyKey.of("230103198503120316"), name="张伟", phone="13904510000")
 
 
 class DemoClock:
@@ -59,7 +70,7 @@ class DemoClock:
 
 
 def _materials(platform: Platform, code: str, skip: Sequence[str] = ()) -> list[ProvidedMaterial]:
-    version = platform.item_version(code)
+    version = platform.public().catalogue.version(code)
     return [
         ProvidedMaterial(
             code=m.code,
@@ -83,7 +94,9 @@ def run(db_path: Path, out: Callable[[str], None] = print, *, departments: bool 
     clock = DemoClock(dt.datetime(2026, 3, 2, 9, 0, tzinfo=CHINA))
     with contextlib.ExitStack() as stack:
         started = stack.enter_context(_simulators(out)) if departments else {}
-        platform = Platform.open(f"sqlite:///{db_path}", clock=clock, load_entry_points=True)
+        platform = Platform.open(
+            f"sqlite:///{db_path}", clock=clock, load_entry_points=True, publish_plugin_items=True
+        )
         stack.callback(platform.close)
         case = _story(platform, clock, out)
         if started:
@@ -91,24 +104,39 @@ def run(db_path: Path, out: Callable[[str], None] = print, *, departments: bool 
         return case
 
 
+def _sessions(platform: Platform) -> dict[str, Session]:
+    """Everyone in the story, each bound to a principal the platform's policy knows."""
+    people = {
+        "zhang": Principal.applicant(ZHANG.key, ZHANG.name, auth=LOGIN),
+        "wang": Principal.clerk(
+            "HRB-0301", "王芳", agency=SAMR, serves=[HEALTH], hall="南岗区政务服务中心", auth=LOGIN
+        ),
+        "li": Principal.reviewer("SAMR-1102", "李强", department=SAMR, auth=LOGIN),
+        "zhao": Principal.reviewer("HEALTH-0207", "赵敏", department=HEALTH, auth=LOGIN),
+        "sun": Principal.approver("SAMR-0001", "孙丽", department=SAMR, auth=LOGIN),
+    }
+    return {name: platform.session(p, purpose="食品经营许可审查") for name, p in people.items()}
+
+
 def _story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> Case:
     text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
         encoding="utf-8"
     )
-    platform.import_items(import_json(text, source="harbin.json"))
-    out(f"Catalogue: {len(platform.items())} service items published (哈尔滨市 sample).")
-    food = next(i for i in platform.items() if i.name == "食品经营许可（新办）")
-    version = platform.item_version(food.implementation_code)
+    system = platform.system()
+    system.catalogue.import_items(import_json(text, source="harbin.json"))
+    catalogue = platform.public().catalogue
+    out(f"Catalogue: {len(catalogue.items())} service items published (哈尔滨市 sample).")
+    food = next(i for i in catalogue.items() if i.name == "食品经营许可（新办）")
+    version = catalogue.version(food.implementation_code)
     out(f"Item: {food.name}  实施编码 {food.implementation_code}  (version {version.version})")
     out(f"      statutory {version.statutory_limit}, promised {version.promised_limit}")
-
-    zhang = Person(key=PartyKey.of("230103198503120316"), name="张伟", phone="13904510000")
-    out(f"\n一号申请: {zhang.name} identified by {zhang.key.masked()}")
+    s = _sessions(platform)
+    out(f"\n一号申请: {ZHANG.name} identified by {ZHANG.key.masked()}, logged in at L3")
 
     # Monday: online application with two materials missing.
-    case = platform.apply(
+    case = s["zhang"].cases.apply(
         food.implementation_code,
-        zhang,
+        ZHANG,
         materials=_materials(platform, food.implementation_code, skip=("M04", "M06")),
         form={"经营场所": "哈尔滨市南岗区学府路52号", "经营项目": "热食类食品制售"},
         channel=Channel.PC,
@@ -116,18 +144,20 @@ def _story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> 
     out(f"Submitted online. Tracking code (全程一码): {_display(case.tracking_code)}")
 
     clock.at("2026-03-02", "10:15")
-    case = platform.prereview(case, actor="窗口 王芳")
+    case = s["wang"].cases.prereview(case)
     assert case.notice is not None
     out("\n一次性告知 (one-time notice):\n  " + case.notice.text().replace("\n", "\n  "))
 
     # Tuesday: the applicant supplies the layout plan; the health certificate is still pending.
     clock.at("2026-03-03", "14:00")
-    case = platform.resubmit(case, _materials(platform, food.implementation_code, skip=("M06",)))
+    case = s["zhang"].cases.resubmit(
+        case, _materials(platform, food.implementation_code, skip=("M06",))
+    )
     try:
-        platform.accept(case, actor="窗口 王芳")
+        s["wang"].cases.accept(case)
     except GovsvcError as exc:
         out(f"\nPlain acceptance refused: {exc}")
-    case = platform.accept(case, tolerate=True, actor="窗口 王芳")
+    case = s["wang"].cases.accept(case, tolerate=True)
     assert case.deadline is not None
     out(
         f"Accepted with 容缺 on {case.deadline.start}: M06 due {case.tolerated[0].due}; "
@@ -139,38 +169,39 @@ def _story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> 
     # Wednesday: market regulation approves; health commission inspects on site first.
     clock.at("2026-03-04", "11:00")
     first, second = case.open_tasks
-    case = platform.decide(
-        case, first.id, approve=True, reason="材料齐全，符合条件", actor="市场监管 李强"
-    )
-    case = platform.suspend(
+    try:
+        s["li"].reviews.decide(case, second.id, approve=True)
+    except PermissionDenied as exc:
+        out(f"\n{exc}")
+    case = s["li"].reviews.decide(case, first.id, approve=True, reason="材料齐全，符合条件")
+    case = s["zhao"].cases.suspend(
         case,
         SuspensionReason.ON_SITE_INSPECTION,
         notice="需对经营场所进行现场核查，核查期间不计入办理时限。",
-        actor="卫健 赵敏",
     )
-    out(f"\n挂起 (suspended) for on-site inspection; lights: {_lights(platform, case)}")
+    out(f"\n挂起 (suspended) for on-site inspection; lights: {_lights(s['zhao'], case)}")
     clock.at("2026-03-06", "16:00")
-    case = platform.resume(case, actor="卫健 赵敏")
+    case = s["zhao"].cases.resume(case)
     assert case.deadline is not None
     out(f"Resumed 2026-03-06: promised due moves to {case.deadline.promised}")
 
     clock.at("2026-03-09", "09:40")
-    case = platform.decide(case, second.id, approve=True, reason="现场核查合格", actor="卫健 赵敏")
+    case = s["zhao"].reviews.decide(case, second.id, approve=True, reason="现场核查合格")
     out(f"\nAll reviews approved: state {case.state.value} ({case.state.label})")
     result = CaseResult(name="食品经营许可证", number="JY12301030012345", data={"经营者": "张伟"})
     try:
-        platform.issue_result(case, result)
+        s["sun"].cases.issue_result(case, result)
     except GovsvcError as exc:
         out(f"Result held back: {exc}")
-    case = platform.supply(case, ProvidedMaterial(code="M06", filename="健康证明.pdf"))
-    case = platform.issue_result(case, result, actor="制证 孙丽")
+    case = s["zhang"].cases.supply(case, ProvidedMaterial(code="M06", filename="健康证明.pdf"))
+    case = s["sun"].cases.issue_result(case, result)
     clock.at("2026-03-10", "10:00")
-    case = platform.complete(case, delivery="邮寄送达", actor="窗口 王芳")
+    case = s["wang"].cases.complete(case, delivery="邮寄送达")
 
-    out(f"\nTrail of {_display(case.tracking_code)} (what the applicant sees):")
-    for event in platform.trail(case.tracking_code):
+    out(f"\nTrail of {_display(case.tracking_code)} (what the applicant sees: staff masked):")
+    for event in s["zhang"].cases.trail(case.tracking_code):
         local = event.at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-        out(f"  {event.seq:>2}  {local}  {event.kind:<22} {event.actor}")
+        out(f"  {event.seq:>2}  {local}  {event.kind.value:<22} {event.actor.label}")
     assert case.deadline is not None
     out(
         f"\nDeadlines (working days, 2026 official calendar): accepted {case.deadline.start}, "
@@ -246,7 +277,8 @@ def _simulators(out: Callable[[str], None]) -> Iterator[dict[str, str]]:
 def _departments_story(platform: Platform, clock: DemoClock, out: Callable[[str], None]) -> None:
     names = {code: d.name for code, d in platform.departments.items()}
     out(f"\n=== Departments over loopback HTTP: {', '.join(names.values())} ===")
-    profile = platform.identify("230103198503120316", purpose="办理食品经营许可（演示）")
+    s = _sessions(platform)
+    profile = s["wang"].parties.identify(ZHANG.key, purpose="办理食品经营许可（演示）")
     out("一数一源: 张伟's profile, each attribute with its source department")
     for attribute in sorted(profile.attributes):
         value = profile.attributes[attribute]
@@ -258,14 +290,17 @@ def _departments_story(platform: Platform, clock: DemoClock, out: Callable[[str]
     for code, reason in profile.unavailable.items():
         out(f"  ! {names.get(code, code)} unavailable: {reason}")
 
-    food = next(i for i in platform.items() if i.name == "食品经营许可（新办）")
+    food = next(i for i in platform.public().catalogue.items() if i.name == "食品经营许可（新办）")
     restaurant = Organisation(
         key=PartyKey.of("91230103MA1BX4K238"),
         name="哈尔滨市冰城饺子馆有限公司",
         legal_representative="张伟",
     )
     clock.at("2026-03-11", "09:00")
-    case = platform.apply(
+    owner = platform.session(
+        Principal.agent(ZHANG.key, ZHANG.name, organisation=restaurant.key, auth=LOGIN)
+    )
+    case = owner.cases.apply(
         food.implementation_code,
         restaurant,
         materials=_materials(platform, food.implementation_code),
@@ -275,8 +310,9 @@ def _departments_story(platform: Platform, clock: DemoClock, out: Callable[[str]
             "经营项目": "热食类食品制售",
         },
     )
-    case = platform.accept(case, actor="窗口 王芳")
-    report = platform.deliver_outbox()
+    case = s["wang"].cases.accept(case)
+    worker = platform.system().departments
+    report = worker.deliver()
     out(
         f"\nSecond application {_display(case.tracking_code)} accepted; outbox delivered "
         f"{report.delivered} review task(s) to the legacy systems, {report.manual} handled "
@@ -284,19 +320,19 @@ def _departments_story(platform: Platform, clock: DemoClock, out: Callable[[str]
     )
     for error in report.errors:
         out(f"  ! {error}")
-    again = platform.deliver_outbox()
+    again = worker.deliver()
     out(f"  delivering again sends {again.delivered} (the task id is the idempotency key)")
     for _ in range(50):  # the simulators decide after 0.2 s
         time.sleep(0.1)
-        platform.poll_reviews()
-        if platform.case(case.id).state is not CaseState.IN_REVIEW:
+        worker.poll()
+        if owner.cases.get(case.id).state is not CaseState.IN_REVIEW:
             break
-    final = platform.case(case.id)
+    final = owner.cases.get(case.id)
     result = f", licence {final.result.number}" if final.result else ""
     out(f"  decisions polled: {final.state.value} ({final.state.label}){result}")
-    for event in platform.trail(final)[-4:]:
-        out(f"    {event.seq:>2} {event.kind:<16} {event.actor}")
-    chain = platform.verify_exchange_log()
+    for event in owner.cases.trail(final)[-4:]:
+        out(f"    {event.seq:>2} {event.kind.value:<16} {event.actor.label}")
+    chain = worker.verify_exchange_log()
     out(f"Exchange log: {chain.checked} records, hash chain {'intact' if chain.ok else 'BROKEN'}")
 
 
@@ -304,8 +340,8 @@ def _display(code: str) -> str:
     return f"{code[:4]}-{code[4:8]}-{code[8:]}"
 
 
-def _lights(platform: Platform, case: Case) -> str:
-    lights = platform.lights(case)
+def _lights(session: Session, case: Case) -> str:
+    lights = session.cases.lights(case)
     light = lights.case.value if lights.case else "-"
     return f"case {light}, {lights.workdays_left} working days left, suspended={lights.suspended}"
 

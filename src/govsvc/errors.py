@@ -16,6 +16,7 @@ found), so code written against the standard library keeps working::
     ├── NotFound (LookupError)
     │   ├── UnknownItem                    no service item / version with that code
     │   └── CaseNotFound                   no case with that id or tracking code
+    ├── PermissionDenied                   the policy refused the principal this action
     ├── InvalidTransition                  command not allowed in the case's current state
     ├── ConcurrentUpdate                   someone else changed the case first; reload and retry
     ├── CalendarDataMissing                no official working-day data for a year
@@ -100,6 +101,17 @@ class UnknownItem(NotFound):
 
 class CaseNotFound(NotFound):
     """No case with that id or tracking code."""
+
+
+class PermissionDenied(GovsvcError):
+    """The policy refused a principal an action; nothing was changed and the attempt is in the
+    access log. ``principal``, ``action`` and ``rule`` say who, what and which rule refused."""
+
+    def __init__(self, message: str, *, principal: str, action: str, rule: str) -> None:
+        self.principal = principal
+        self.action = action
+        self.rule = rule
+        super().__init__(message)
 
 
 class InvalidTransition(GovsvcError):

@@ -7,10 +7,10 @@ exponential backoff; after repeated failures a department's *circuit* opens and 
 fast until a cool-down passes (then one trial call decides). A slow or broken legacy system
 therefore costs one feature of one department, never the platform.
 
-Every call is recorded in the exchange log — requester, department, operation, on behalf of
-whom, for which case, purpose, outcome, duration — with a SHA-256 hash chained to the
-previous record (X-Road's message log is the model). :func:`verify_chain` reports the first
-altered record.
+Every call produces an :class:`ExchangeRecord` — requester, department, operation, on behalf
+of whom, for which case, purpose, outcome, duration — which the platform hands to the store's
+hash-chained exchange log (:mod:`govsvc.store.exchange`; X-Road's message log is the model).
+This module writes no tables.
 """
 
 from __future__ import annotations
@@ -18,37 +18,28 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
-import hashlib
 import inspect
-import json
 import random
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
-import sqlalchemy as sa
 
 from govsvc.adapters import Department
 from govsvc.errors import AdapterError, AdapterProtocolError, AdapterUnavailable
-from govsvc.store.tables import ExchangeLogRow
 
 __all__ = [
     "CallPolicy",
-    "ChainReport",
     "Circuit",
     "DepartmentCaller",
     "ExchangeRecord",
     "LoopThread",
-    "append_records",
-    "verify_chain",
 ]
 
 T = TypeVar("T")
-log_t: sa.Table = ExchangeLogRow.__table__  # type: ignore[attr-defined]
-GENESIS = "0" * 64
 
 
 @attrs.frozen(kw_only=True)
@@ -120,6 +111,7 @@ class ExchangeRecord:
     outcome: str  # ok | unavailable | protocol_error | error | circuit_open
     detail: str
     duration_ms: float
+    seq: int | None = None  # its place in the exchange log, once written
 
 
 class LoopThread:
@@ -358,98 +350,3 @@ def _is_network_failure(exc: Exception) -> bool:
     if httpx is not None and isinstance(exc, httpx.TimeoutException | httpx.NetworkError):
         return True
     return isinstance(exc, ConnectionError)
-
-
-# --- the chained log ---------------------------------------------------------------------------
-
-
-def _digest(record: Mapping[str, Any], prev_hash: str) -> str:
-    fields = {k: record[k] for k in _HASHED}
-    fields["at"] = _as_utc(record["at"]).isoformat()
-    fields["duration_ms"] = f"{float(record['duration_ms']):.3f}"
-    text = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
-
-
-_HASHED = (
-    "seq",
-    "at",
-    "requester",
-    "department",
-    "operation",
-    "on_behalf_of",
-    "case_id",
-    "purpose",
-    "outcome",
-    "detail",
-    "duration_ms",
-)
-
-
-def _as_utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
-
-
-def append_records(conn: sa.Connection, records: Iterable[ExchangeRecord]) -> int:
-    """Append records to the chained log inside the caller's transaction; returns how many.
-
-    The chain needs one writer at a time: on PostgreSQL a transaction-scoped advisory lock
-    serialises appenders; on SQLite the platform's write transactions are already
-    ``BEGIN IMMEDIATE``.
-    """
-    rows = list(records)
-    if not rows:
-        return 0
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(71123001)"))
-    last = conn.execute(
-        sa.select(log_t.c.seq, log_t.c.hash).order_by(log_t.c.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (last.seq, last.hash) if last else (0, GENESIS)
-    values = []
-    for record in rows:
-        seq += 1
-        row = {**attrs.asdict(record), "seq": seq, "at": _as_utc(record.at)}
-        row["duration_ms"] = round(float(row["duration_ms"]), 3)
-        row["prev_hash"] = prev
-        row["hash"] = prev = _digest(row, prev)
-        values.append(row)
-    conn.execute(sa.insert(log_t), values)
-    return len(values)
-
-
-@attrs.frozen
-class ChainReport:
-    """Result of verifying the exchange log: ``first_bad`` is the first altered record's seq."""
-
-    checked: int
-    first_bad: int | None = None
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.first_bad is None
-
-
-def verify_chain(conn: sa.Connection, *, batch: int = 5000) -> ChainReport:
-    """Recompute the chain; report the first record whose content or link was altered."""
-    prev, expected_seq, checked = GENESIS, 1, 0
-    last_seq = 0
-    while True:
-        rows = conn.execute(
-            sa.select(log_t).where(log_t.c.seq > last_seq).order_by(log_t.c.seq).limit(batch)
-        ).all()
-        if not rows:
-            return ChainReport(checked)
-        for r in rows:
-            row = dict(r._mapping)
-            if row["seq"] != expected_seq:
-                return ChainReport(checked, expected_seq, f"record {expected_seq} is missing")
-            if row["prev_hash"] != prev:
-                return ChainReport(checked, row["seq"], "its link to the previous record is broken")
-            if _digest(row, prev) != row["hash"]:
-                return ChainReport(checked, row["seq"], "its content does not match its hash")
-            prev = row["hash"]
-            expected_seq += 1
-            checked += 1
-            last_seq = row["seq"]

@@ -12,9 +12,11 @@ spec does not know (a typo such as ``govsvc_departmnets``) fails at start-up wit
 
 Registration hooks (``govsvc_departments``, ``govsvc_service_items``,
 ``govsvc_identity_providers``, ``govsvc_payment_providers``, ``govsvc_delivery_providers``,
-``govsvc_calendars``) are called once when the platform opens; each returns a list of frozen
-objects, which the platform type-checks and de-duplicates. The broadcast hook
-``govsvc_case_event`` is called for every case event after its transaction commits.
+``govsvc_calendars``, ``govsvc_event_listeners``) are called once when the platform opens;
+each returns a list of frozen objects, which the platform type-checks and de-duplicates (a
+hook that returns ``None`` instead of a list is an error naming the plugin). The broadcast
+hook ``govsvc_case_event`` is called for every case event after its transaction commits.
+``govsvc_policy`` (first result wins) replaces or wraps the authorization policy.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     )
     from govsvc.calendar import CalendarData
     from govsvc.cases import Case, CaseEvent
+    from govsvc.events import EventListener
+    from govsvc.policy import Policy
 
 PROJECT = "govsvc"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -194,4 +198,61 @@ def govsvc_case_event(event: CaseEvent, case: Case) -> None:
         def govsvc_case_event(event, case):
             if event.kind == "approved":
                 sms.send(case.applicant.number, f"您的办件{case.tracking_code}已准予许可")
+    """
+
+
+@hookspec
+def govsvc_event_listeners() -> Sequence[EventListener]:
+    """Listeners for chosen kinds of case events (notifications, statistics, open data).
+
+    Call mode: all implementations; concatenated. Each listener is called after the command's
+    transaction commits, for the event kinds it names (every kind when it names none); a
+    listener that raises is logged and affects nothing else.
+
+    Returns:
+        a list of :class:`govsvc.EventListener`.
+
+    Example::
+
+        from govsvc import EventKind, EventListener, hookimpl
+
+        def notify(event, case):
+            sms.send(case.applicant.number, f"您的办件{case.tracking_code}已准予许可")
+
+        @hookimpl
+        def govsvc_event_listeners():
+            return [EventListener(name="sms", kinds={EventKind.APPROVED}, handle=notify)]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec(firstresult=True)
+def govsvc_policy(default: Policy) -> Policy | None:
+    """The authorization policy: tighten or extend the default rules (one place decides).
+
+    Call mode: first result wins (plugins registered later are asked first); returning
+    ``None`` keeps ``default``. ``Platform.open(policy=...)`` overrides any plugin.
+
+    Args:
+        default: the :class:`govsvc.DefaultPolicy` the platform would use.
+
+    Returns:
+        an object with ``allowed(principal, action, resource) -> Decision``, or None.
+
+    Example::
+
+        from govsvc import Action, Decision, hookimpl
+
+        class NoWeekendDecisions:
+            def __init__(self, inner):
+                self.inner = inner
+
+            def allowed(self, principal, action, resource):
+                if action is Action.REVIEW_DECIDE and is_weekend():
+                    return Decision.deny("province.weekend", "decisions wait for Monday")
+                return self.inner.allowed(principal, action, resource)
+
+        @hookimpl
+        def govsvc_policy(default):
+            return NoWeekendDecisions(default)
     """

@@ -20,8 +20,9 @@ import enum
 from typing import Any
 
 import attrs
+import cattrs
 
-from govsvc._converter import converter
+from govsvc import _converter
 from govsvc.errors import InvalidIdentifier
 
 __all__ = [
@@ -685,17 +686,20 @@ Party = Person | Organisation
 """An applicant: a :class:`Person` or an :class:`Organisation`."""
 
 
-def _structure_party(value: Any, _: Any) -> Person | Organisation:
-    # The document type decides the class, so a stored payload never depends on which
-    # optional fields happen to be present.
-    if not isinstance(value, dict) or not isinstance(value.get("key"), dict):
-        raise ValueError("a party needs an object with a 'key' object")
-    doc_type = DocumentType(value["key"].get("doc_type"))
-    target: type[Person] | type[Organisation] = (
-        Organisation if doc_type.is_organisation else Person
-    )
-    party: Person | Organisation = converter.structure(value, target)
-    return party
+def _party_hook(c: cattrs.Converter) -> None:
+    def structure_party(value: Any, _: Any) -> Person | Organisation:
+        # The document type decides the class, so a stored payload never depends on which
+        # optional fields happen to be present.
+        if not isinstance(value, dict) or not isinstance(value.get("key"), dict):
+            raise ValueError("a party needs an object with a 'key' object")
+        doc_type = DocumentType(value["key"].get("doc_type"))
+        target: type[Person] | type[Organisation] = (
+            Organisation if doc_type.is_organisation else Person
+        )
+        party: Person | Organisation = c.structure(value, target)
+        return party
+
+    c.register_structure_hook_func(lambda t: t == Party, structure_party)
 
 
-converter.register_structure_hook_func(lambda t: t == Party, _structure_party)
+_converter.on_each(_party_hook)

@@ -40,6 +40,7 @@ from govsvc.adapters import (
 )
 from govsvc.calendar import CalendarData
 from govsvc.errors import PluginError
+from govsvc.events import EventListener
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginManager", "Registry", "load_plugins"]
 
@@ -215,6 +216,7 @@ class Registry:
     payment_providers: Mapping[str, PaymentProvider]
     delivery_providers: Mapping[str, DeliveryProvider]
     calendars: tuple[CalendarData, ...]
+    event_listeners: tuple[EventListener, ...] = ()
 
     @classmethod
     def collect(cls, pm: PluginManager) -> Registry:
@@ -245,6 +247,9 @@ class Registry:
                 "delivery provider",
             ),
             calendars=tuple(r for _, r in _results(pm, "govsvc_calendars", CalendarData)),
+            event_listeners=tuple(
+                r for _, r in _results(pm, "govsvc_event_listeners", EventListener)
+            ),
         )
 
 
@@ -260,7 +265,11 @@ def _results(pm: PluginManager, hook: str, kind: type[T]) -> list[tuple[str, T]]
             raise PluginError(f"{who} hook {hook} raised {type(exc).__name__}: {exc}") from exc
         pm.trace_call(hook, impl.plugin_name, f"returned {result!r}")
         if result is None:
-            continue
+            # A forgotten `return` would otherwise register nothing, silently.
+            raise PluginError(
+                f"{who} hook {hook} returned None; it must return a list of "
+                f"govsvc.{kind.__name__} (return [] to register none)"
+            )
         if isinstance(result, str | bytes | Mapping) or not isinstance(result, Iterable):
             raise PluginError(
                 f"{who} hook {hook} returned {type(result).__name__}; it must return a list "

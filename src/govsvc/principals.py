@@ -58,6 +58,7 @@ class PrincipalKind(enum.Enum):
     CHANNEL = "channel"  # 渠道应用: mobile app, self-service kiosk, 12345 hotline
     PLATFORM = "platform"  # the platform's own background work
     PUBLIC = "public"  # an anonymous visitor: the published catalogue only
+    UNKNOWN = "unknown"  # not recognised (e.g. trail entries written before principals): denied
 
     @property
     def label(self) -> str:
@@ -88,6 +89,7 @@ _KIND_LABELS = {
     PrincipalKind.CHANNEL: "渠道应用",
     PrincipalKind.PLATFORM: "政务服务平台",
     PrincipalKind.PUBLIC: "访客",
+    PrincipalKind.UNKNOWN: "未知",
 }
 _STAFF = frozenset(
     {
@@ -347,9 +349,7 @@ class Principal:
         cls, id: str, name: str, *, agency: str, auth: Authentication | None
     ) -> Principal:
         """An agency's catalogue administrator: publishes the agency's service items."""
-        return cls(
-            kind=PrincipalKind.CATALOGUE_ADMIN, id=id, name=name, agency=agency, auth=auth
-        )
+        return cls(kind=PrincipalKind.CATALOGUE_ADMIN, id=id, name=name, agency=agency, auth=auth)
 
     @classmethod
     def system_admin(cls, id: str, name: str, *, auth: Authentication | None) -> Principal:

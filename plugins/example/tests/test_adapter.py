@@ -46,16 +46,17 @@ def test_a_malformed_record_names_the_field() -> None:
 def test_a_denial_reaches_the_case(govsvc_platform: govsvc.Platform) -> None:
     register = govsvc_platform.departments[CODE].adapter.register
     item, version = make_item(CODE, agency_name="示例县民政局")
-    govsvc_platform.publish(item, version)
+    system = govsvc_platform.system()
+    system.catalogue.publish(item, version)
     case = make_case(govsvc_platform, item.implementation_code, accept=True)
 
-    assert govsvc_platform.deliver_outbox().delivered == 1
-    assert govsvc_platform.poll_reviews().pending == 1
+    assert system.departments.deliver().delivered == 1
+    assert system.departments.poll().pending == 1
     [serial] = register.tasks
     register.decide(serial, approved=False, opinion="家庭人均收入高于当地最低生活保障标准")
-    assert govsvc_platform.poll_reviews().decided == 1
+    assert system.departments.poll().decided == 1
 
-    case = govsvc_platform.case(case.id)
+    case = system.cases.get(case.id)
     assert case.state is govsvc.CaseState.DENIED
     assert case.decision is not None and case.decision.basis == "《社会救助暂行办法》"
-    assert govsvc_platform.verify_exchange_log().ok
+    assert system.departments.verify_exchange_log().ok

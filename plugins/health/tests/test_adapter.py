@@ -36,6 +36,7 @@ from govsvc import (
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.testing import clerk_for
 
 BASE = "http://health.test"
 TOKEN = "wj-token"
@@ -512,7 +513,8 @@ def test_a_platform_with_the_plugin_identifies_from_the_commission(
         f"sqlite:///{tmp_path / 'govsvc.db'}", plugins=[plugin], load_entry_points=False
     ) as platform:
         assert DEPARTMENT_CREDIT_CODE in platform.departments
-        profile = platform.identify(SUN_YUE, purpose="出生登记核验")
+        clerk = platform.session(clerk_for(DEPARTMENT_CREDIT_CODE))
+        profile = clerk.parties.identify(SUN_YUE, purpose="出生登记核验")
         certificate = profile.attributes["birth_certificate"]
         assert (certificate.value, certificate.source, certificate.authoritative) == (
             "Q230123456",
@@ -521,6 +523,7 @@ def test_a_platform_with_the_plugin_identifies_from_the_commission(
         )
         assert profile["sex"] == "female"
         assert profile.unavailable == {}
-        [record] = platform.exchange_log(department=DEPARTMENT_CREDIT_CODE)
+        departments = platform.system().departments
+        [record] = departments.exchange_log(department=DEPARTMENT_CREDIT_CODE)
         assert (record.operation, record.outcome) == ("profile", "ok")
-        assert platform.verify_exchange_log().ok
+        assert departments.verify_exchange_log().ok

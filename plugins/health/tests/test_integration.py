@@ -41,7 +41,7 @@ from govsvc import (
     hookimpl,
     import_json,
 )
-from govsvc.testing import FakeClock
+from govsvc.testing import FakeClock, applicant_of, clerk_for
 
 PSB = "11230100003108738D"
 BIRTH_CERTIFICATE = "11230100MB1935270B3002009010001"
@@ -52,6 +52,7 @@ SUN_YUE = "230103202401050029"
 PURPOSE = "出生医学证明办理核验"
 
 MOTHER = govsvc.Person(key=PartyKey.of(LI_NA), name="李娜", phone="13904510000")
+CLERK = clerk_for(HEALTH, name="赵敏")  # the window clerk who accepts and checks applications
 BIRTH_FORM = {
     "newbornName": "王子墨",
     "newbornSex": "男",
@@ -141,7 +142,7 @@ def open_platform(
         text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
             encoding="utf-8"
         )
-        platform.import_items(import_json(text, source="harbin.json"))
+        platform.system().catalogue.import_items(import_json(text, source="harbin.json"))
         return platform
 
     yield open_
@@ -150,8 +151,9 @@ def open_platform(
 
 
 def apply_for_the_certificate(platform: govsvc.Platform) -> govsvc.Case:
-    case = platform.apply(BIRTH_CERTIFICATE, MOTHER, materials=MATERIALS, form=BIRTH_FORM)
-    return platform.accept(case, actor="窗口 赵敏")
+    mother = platform.session(applicant_of(MOTHER))
+    case = mother.cases.apply(BIRTH_CERTIFICATE, MOTHER, materials=MATERIALS, form=BIRTH_FORM)
+    return platform.session(CLERK).cases.accept(case)
 
 
 def decide(url: str, legacy_id: str, *, approve: bool, remark: str = "") -> None:
@@ -171,7 +173,8 @@ def test_identify_a_child_and_her_birth_certificate(
     open_platform: OpenPlatform, health_system: tuple[str, HealthLegacySystem]
 ) -> None:
     platform = open_platform(health_system[0])
-    child = platform.identify(SUN_YUE, purpose=PURPOSE)
+    clerk = platform.session(CLERK)
+    child = clerk.parties.identify(SUN_YUE, purpose=PURPOSE)
     certificate = child.attributes["birth_certificate"]
     assert (certificate.value, certificate.source, certificate.authoritative) == (
         "Q230123456",
@@ -180,7 +183,7 @@ def test_identify_a_child_and_her_birth_certificate(
     )
     assert (child["name"], child["sex"], child["birth_date"]) == ("孙悦", "female", "2024-01-05")
 
-    held = platform.certificates_of(SUN_YUE, purpose=PURPOSE)
+    held = clerk.parties.certificates(SUN_YUE, purpose=PURPOSE)
     [record] = held.records
     assert (record.type_name, record.number, record.holder_number) == (
         "出生医学证明",
@@ -188,14 +191,14 @@ def test_identify_a_child_and_her_birth_certificate(
         SUN_YUE,
     )
     assert record.data["父亲姓名"] == "刘洋"
-    assert platform.verify_exchange_log().ok
+    assert platform.system().departments.verify_exchange_log().ok
 
 
 def test_the_commission_s_spelling_is_a_reported_disagreement(
     open_platform: OpenPlatform, health_system: tuple[str, HealthLegacySystem]
 ) -> None:
     platform = open_platform(health_system[0], with_psb=True)
-    profile = platform.identify(WANG_XIUYING, purpose=PURPOSE)
+    profile = platform.session(CLERK).parties.identify(WANG_XIUYING, purpose=PURPOSE)
     assert profile["name"] == "王秀英"  # 公安 is the source of truth for names
     assert profile.attributes["name"].source == PSB
     [disagreement] = profile.disagreements
@@ -212,12 +215,13 @@ def test_birth_certificate_reviewed_and_issued(
 ) -> None:
     url, system = health_system
     platform = open_platform(url)
+    departments, cases = platform.system().departments, platform.system().cases
     case = apply_for_the_certificate(platform)
     assert case.state is CaseState.IN_REVIEW
     [task] = case.open_tasks
     assert task.department == HEALTH
 
-    report = platform.deliver_outbox()
+    report = departments.deliver()
     assert (report.delivered, report.errors) == (1, ())
     legacy = system.tasks_by_key[task.id]
     assert legacy.request["taskType"] == "CERTIFICATE"
@@ -225,7 +229,7 @@ def test_birth_certificate_reviewed_and_issued(
 
     # Delivering again finds nothing to do; the system still holds one task for the key.
     count = len(system.tasks)
-    assert platform.deliver_outbox().delivered == 0
+    assert departments.deliver().delivered == 0
     assert len(system.tasks) == count
     # A retry of the same delivery (after a crash) is answered with the same task.
     request = ReviewRequest(
@@ -236,19 +240,19 @@ def test_birth_certificate_reviewed_and_issued(
         stage=1,
         applicant=MOTHER.key,
         applicant_name=MOTHER.name,
-        form=platform.case(case.id).form,
+        form=cases.get(case.id).form,
         materials=("M01", "M02"),
     )
     adapter = HealthAdapter(HealthConfig(base_url=url))
     assert asyncio.run(adapter.open_review(request)) == legacy.task_id
     assert len(system.tasks) == count
 
-    assert platform.poll_reviews().pending == 1
+    assert departments.poll().pending == 1
     decide(url, legacy.task_id, approve=True)
-    polled = platform.poll_reviews()
+    polled = departments.poll()
     assert (polled.decided, polled.issued, polled.errors) == (1, 1, ())
 
-    done = platform.case(case.id)
+    done = cases.get(case.id)
     assert done.state is CaseState.RESULT_READY
     assert done.result is not None
     assert done.result.name == "出生医学证明"
@@ -257,7 +261,7 @@ def test_birth_certificate_reviewed_and_issued(
     assert done.result.data["新生儿姓名"] == "王子墨"
     assert done.result.data["母亲有效身份证件号码"] == LI_NA
     assert legacy.status == "ISSUED"
-    assert platform.verify_exchange_log().ok
+    assert departments.verify_exchange_log().ok
 
 
 def test_a_rejection_denies_the_case_with_a_basis(
@@ -265,13 +269,14 @@ def test_a_rejection_denies_the_case_with_a_basis(
 ) -> None:
     url, system = health_system
     platform = open_platform(url)
+    departments = platform.system().departments
     case = apply_for_the_certificate(platform)
     [task] = case.open_tasks
-    assert platform.deliver_outbox().delivered == 1
+    assert departments.deliver().delivered == 1
     decide(url, system.tasks_by_key[task.id].task_id, approve=False, remark="出生孕周与病历不符")
 
-    assert platform.poll_reviews().decided == 1
-    denied = platform.case(case.id)
+    assert departments.poll().decided == 1
+    denied = platform.system().cases.get(case.id)
     assert denied.state is CaseState.DENIED
     assert denied.decision is not None
     assert (denied.decision.reason, denied.decision.basis) == ("出生孕周与病历不符", DENIAL_BASIS)
@@ -282,11 +287,12 @@ def test_a_withdrawn_application_withdraws_the_task(
 ) -> None:
     url, system = health_system
     platform = open_platform(url)
+    departments = platform.system().departments
     case = apply_for_the_certificate(platform)
     [task] = case.open_tasks
-    assert platform.deliver_outbox().delivered == 1
-    platform.withdraw(case.id, reason="改为线下办理")
-    report = platform.deliver_outbox()
+    assert departments.deliver().delivered == 1
+    platform.session(applicant_of(MOTHER)).cases.withdraw(case.id, reason="改为线下办理")
+    report = departments.deliver()
     assert (report.delivered, report.errors) == (1, ())
     assert system.tasks_by_key[task.id].status == "CANCELLED"
 
@@ -300,8 +306,9 @@ def test_a_failing_commission_is_unavailable_and_its_circuit_opens(
     url, log = serve_logged(failure_rate=1.0)
     policy = CallPolicy(attempts=1, backoff=0.0, failure_threshold=2, cooldown=600.0)
     platform = open_platform(url, with_psb=True, policy=policy)
+    clerk, departments = platform.session(CLERK), platform.system().departments
 
-    profile = platform.identify(ZHANG_WEI, purpose=PURPOSE)
+    profile = clerk.parties.identify(ZHANG_WEI, purpose=PURPOSE)
     assert profile["name"] == "张伟"  # 公安 still answers
     assert profile["address"] == "黑龙江省哈尔滨市南岗区学府路52号"
     assert profile.attributes["name"].source == PSB
@@ -311,22 +318,22 @@ def test_a_failing_commission_is_unavailable_and_its_circuit_opens(
     reached = len(log.paths)
     assert reached == 2  # the person record and the certificates, asked at once
 
-    platform.identify(ZHANG_WEI, purpose=PURPOSE)  # the second failure opens the circuit
+    clerk.parties.identify(ZHANG_WEI, purpose=PURPOSE)  # the second failure opens the circuit
     assert len(log.paths) == 2 * reached
 
-    third = platform.identify(ZHANG_WEI, purpose=PURPOSE)
+    third = clerk.parties.identify(ZHANG_WEI, purpose=PURPOSE)
     assert third["name"] == "张伟"
     assert "circuit open" in third.unavailable[HEALTH]
     assert len(log.paths) == 2 * reached  # failed fast: the system was not asked at all
 
-    health_calls = platform.exchange_log(department=HEALTH)
+    health_calls = departments.exchange_log(department=HEALTH)
     assert [r.outcome for r in reversed(health_calls)] == [
         "unavailable",
         "unavailable",
         "circuit_open",
     ]
-    assert platform.department_health()[HEALTH].startswith("down:")
-    assert platform.verify_exchange_log().ok
+    assert departments.health()[HEALTH].startswith("down:")
+    assert departments.verify_exchange_log().ok
 
 
 def test_a_slow_commission_times_out_and_the_rest_answers(
@@ -337,9 +344,9 @@ def test_a_slow_commission_times_out_and_the_rest_answers(
     platform = open_platform(url, with_psb=True, policy=policy, timeout=0.05)
     assert platform.departments[HEALTH].timeout == 0.05
 
-    profile = platform.identify(ZHANG_WEI, purpose=PURPOSE)
+    profile = platform.session(CLERK).parties.identify(ZHANG_WEI, purpose=PURPOSE)
     assert profile["birth_date"] == "1985-03-12"
     assert profile.attributes["birth_date"].source == PSB
     assert set(profile.unavailable) == {HEALTH}
-    [record] = platform.exchange_log(department=HEALTH)
+    [record] = platform.system().departments.exchange_log(department=HEALTH)
     assert record.outcome == "unavailable"

@@ -29,6 +29,7 @@ from govsvc import (
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.testing import clerk_for
 
 BASE = "http://hrss.test"
 ZHANG = PartyKey.of("230103198503120316")
@@ -636,8 +637,9 @@ def test_a_platform_with_the_plugin_identifies_from_the_bureau(
         f"sqlite:///{tmp_path / 'govsvc.db'}", plugins=[plugin], load_entry_points=False
     ) as platform:
         assert DEPARTMENT in platform.departments
-        profile = platform.identify(ZHANG.number, purpose="社会保障卡申领")
-        log = platform.exchange_log(department=DEPARTMENT)
+        clerk = platform.session(clerk_for(DEPARTMENT))
+        profile = clerk.parties.identify(ZHANG.number, purpose="社会保障卡申领")
+        log = platform.system().departments.exchange_log(department=DEPARTMENT)
 
     assert profile["social_security_card"] == "H30188412"
     assert profile.attributes["social_security_card"].source == DEPARTMENT

@@ -32,6 +32,7 @@ from govsvc import (
     ReviewRequest,
     import_json,
 )
+from govsvc.testing import applicant_of, clerk_for
 
 Simulator = Callable[..., tuple[str, Starlette]]
 OpenPlatform = Callable[..., tuple[govsvc.Platform, Starlette]]
@@ -40,6 +41,7 @@ CHEN_JING = govsvc.Person(key=PartyKey.of("23011019950630088X"), name="陈静", 
 ZHANG = "230103198503120316"
 LI_NA = "230104199208090266"
 CARD_ITEM = "11230100003109212K3002005001000"  # 社会保障卡申领 in the sample catalogue
+CLERK = clerk_for(DEPARTMENT, name="赵敏")  # the window clerk who accepts and checks applications
 
 MATERIALS = [
     ProvidedMaterial(code="M01", kind=MaterialKind.ECERT, reference="1.2.156.3005.2.23011019950"),
@@ -52,7 +54,7 @@ def publish_card_item(platform: govsvc.Platform) -> None:
     text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
         encoding="utf-8"
     )
-    platform.import_items(
+    platform.system().catalogue.import_items(
         (item, versions)
         for item, versions in import_json(text)
         if item.implementation_code == CARD_ITEM
@@ -87,8 +89,9 @@ def open_platform(
 
 
 def apply_for_the_newborn(platform: govsvc.Platform) -> govsvc.Case:
-    case = platform.apply(CARD_ITEM, CHEN_JING, materials=MATERIALS, form=NEWBORN_CARD_FORM)
-    return platform.accept(case, actor="窗口 赵敏")
+    mother = platform.session(applicant_of(CHEN_JING))
+    case = mother.cases.apply(CARD_ITEM, CHEN_JING, materials=MATERIALS, form=NEWBORN_CARD_FORM)
+    return platform.session(CLERK).cases.accept(case)
 
 
 def decide(platform: govsvc.Platform, legacy_id: str, approve: bool, reason: str) -> None:
@@ -103,7 +106,7 @@ def decide(platform: govsvc.Platform, legacy_id: str, approve: bool, reason: str
 def test_identify_reads_card_and_insurance(open_platform: OpenPlatform) -> None:
     platform, _ = open_platform()
 
-    profile = platform.identify(ZHANG, purpose="社会保障卡补换")
+    profile = platform.session(CLERK).parties.identify(ZHANG, purpose="社会保障卡补换")
 
     assert profile["social_security_card"] == "H30188412"  # the cancelled H10023456 is not
     assert profile["social_security_card_status"] == "valid"
@@ -118,7 +121,7 @@ def test_identify_reads_card_and_insurance(open_platform: OpenPlatform) -> None:
 def test_identify_an_employer(open_platform: OpenPlatform) -> None:
     platform, _ = open_platform()
 
-    profile = platform.identify("91230103MA1BX4K238", purpose="企业参保核验")
+    profile = platform.session(CLERK).parties.identify("91230103MA1BX4K238", purpose="企业参保核验")
 
     assert profile["insured_employees"] == 3  # 张伟, 李娜, 赵磊
 
@@ -135,7 +138,7 @@ def test_the_profile_merge_prefers_the_public_security_address(
     monkeypatch.setenv("GOVSVC_PSB_URL", psb_url)
     platform, _ = open_platform(psb_plugin)
 
-    profile = platform.identify(LI_NA, purpose="社会保障卡补换")
+    profile = platform.session(CLERK).parties.identify(LI_NA, purpose="社会保障卡补换")
 
     psb_code = psb_plugin.DEPARTMENT
     assert profile["address"] == "黑龙江省哈尔滨市道外区靖宇街300号"
@@ -151,19 +154,20 @@ def test_the_profile_merge_prefers_the_public_security_address(
 def test_card_application_end_to_end(open_platform: OpenPlatform) -> None:
     platform, app = open_platform()
     state = app.state.hrss
+    system = platform.system()
     case = apply_for_the_newborn(platform)
     assert case.state is CaseState.IN_REVIEW
 
-    report = platform.deliver_outbox()
+    report = system.departments.deliver()
 
     assert report.delivered == 1, report.errors
-    (task,) = platform.case(case).open_tasks
+    (task,) = system.cases.get(case).open_tasks
     legacy_id = state.task_by_key[task.id]  # the govsvc task id is the Idempotency-Key
     assert len(state.tasks) == 1
     assert state.tasks[legacy_id].request["form"]["holderIdNumber"] == NEWBORN_ID
     # Delivering again finds nothing to do; a retry after a crash reaches the adapter with
     # the same task id and must not open a second task at the bureau.
-    assert platform.deliver_outbox().delivered == 0
+    assert system.departments.deliver().delivered == 0
     adapter = platform.departments[DEPARTMENT].adapter
     assert isinstance(adapter, HrssAdapter)
     retry = ReviewRequest(
@@ -180,37 +184,38 @@ def test_card_application_end_to_end(open_platform: OpenPlatform) -> None:
     assert asyncio.run(adapter.open_review(retry)) == legacy_id
     assert len(state.tasks) == 1
 
-    assert platform.poll_reviews().pending == 1
+    assert system.departments.poll().pending == 1
     decide(platform, legacy_id, True, "参保信息核验通过，准予制卡")
-    polled = platform.poll_reviews()
+    polled = system.departments.poll()
 
     assert (polled.decided, polled.issued, polled.errors) == (1, 1, ())
-    done = platform.case(case)
+    done = system.cases.get(case)
     assert done.state is CaseState.RESULT_READY
     assert done.decision is not None and done.decision.approved
     assert done.result is not None
     assert done.result.name == "社会保障卡"
     assert done.result.data["social_security_number"] == NEWBORN_ID
     assert done.result.data["holder_name"] == "孙悦"
-    cards = platform.certificates_of(NEWBORN_ID, purpose="社会保障卡发放")
+    cards = platform.session(CLERK).parties.certificates(NEWBORN_ID, purpose="社会保障卡发放")
     assert [(c.number, c.status) for c in cards.records] == [(done.result.number, "valid")]
 
-    operations = sorted(r.operation for r in platform.exchange_log(case=case))
+    operations = sorted(r.operation for r in system.departments.exchange_log(case=case))
     assert operations == ["issue_result", "open_review", "poll_review", "poll_review"]
-    assert platform.verify_exchange_log().ok
+    assert system.departments.verify_exchange_log().ok
 
 
 def test_a_denial_reaches_the_case_with_reason_and_basis(open_platform: OpenPlatform) -> None:
     platform, app = open_platform()
+    system = platform.system()
     case = apply_for_the_newborn(platform)
-    platform.deliver_outbox()
-    (task,) = platform.case(case).open_tasks
+    system.departments.deliver()
+    (task,) = system.cases.get(case).open_tasks
 
     decide(platform, app.state.hrss.task_by_key[task.id], False, "申领人已持有有效社会保障卡")
-    polled = platform.poll_reviews()
+    polled = system.departments.poll()
 
     assert (polled.decided, polled.issued) == (1, 0)
-    denied = platform.case(case)
+    denied = system.cases.get(case)
     assert denied.state is CaseState.DENIED
     assert denied.decision is not None
     assert denied.decision.reason == "申领人已持有有效社会保障卡"
@@ -219,32 +224,34 @@ def test_a_denial_reaches_the_case_with_reason_and_basis(open_platform: OpenPlat
 
 def test_a_revoked_token_is_replaced_transparently(open_platform: OpenPlatform) -> None:
     platform, app = open_platform()
-    assert platform.identify(ZHANG, purpose="核验")["social_security_card"] == "H30188412"
+    clerk = platform.session(CLERK)
+    assert clerk.parties.identify(ZHANG, purpose="核验")["social_security_card"] == "H30188412"
     base_url = platform.departments[DEPARTMENT].adapter.config.base_url
     httpx.post(f"{base_url}/admin/tokens/revoke").raise_for_status()
 
     assert not app.state.hrss.tokens
 
-    assert platform.identify(ZHANG, purpose="核验")["social_security_card"] == "H30188412"
+    assert clerk.parties.identify(ZHANG, purpose="核验")["social_security_card"] == "H30188412"
     assert len(app.state.hrss.tokens) == 1  # a fresh token replaced the revoked one
-    assert {r.outcome for r in platform.exchange_log()} == {"ok"}
+    assert {r.outcome for r in platform.system().departments.exchange_log()} == {"ok"}
 
 
 def test_an_outage_degrades_the_profile_and_health(open_platform: OpenPlatform) -> None:
     platform, _ = open_platform(unavailable=True)
+    departments = platform.system().departments
 
-    profile = platform.identify(ZHANG, purpose="核验")
+    profile = platform.session(CLERK).parties.identify(ZHANG, purpose="核验")
 
     assert profile.attributes == {}
     assert "HTTP 503" in profile.unavailable[DEPARTMENT]
     assert set(profile.unavailable_attributes) == {"social_security_card", "insured_status"}
-    assert platform.department_health() == {DEPARTMENT: "down: reported unhealthy"}
-    outcomes = {r.operation: r.outcome for r in platform.exchange_log(department=DEPARTMENT)}
+    assert departments.health() == {DEPARTMENT: "down: reported unhealthy"}
+    outcomes = {r.operation: r.outcome for r in departments.exchange_log(department=DEPARTMENT)}
     assert outcomes == {"profile": "unavailable", "health": "ok"}  # health answered: DOWN
-    assert platform.verify_exchange_log().ok
+    assert departments.verify_exchange_log().ok
 
 
 def test_health_up(open_platform: OpenPlatform) -> None:
     platform, _ = open_platform()
 
-    assert platform.department_health() == {DEPARTMENT: "up"}
+    assert platform.system().departments.health() == {DEPARTMENT: "up"}

@@ -29,6 +29,7 @@ from govsvc import (
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.testing import clerk_for
 
 BASE = "http://psb.test"
 URL = f"{BASE}/ws"
@@ -557,8 +558,9 @@ def test_a_platform_with_the_plugin_identifies_from_the_register(
         f"sqlite:///{tmp_path / 'govsvc.db'}", plugins=[plugin], load_entry_points=False
     ) as platform:
         assert DEPARTMENT in platform.departments
-        profile = platform.identify(ZHANG.number, purpose="户籍信息核验")
-        log = platform.exchange_log(department=DEPARTMENT)
+        clerk = platform.session(clerk_for(DEPARTMENT))
+        profile = clerk.parties.identify(ZHANG.number, purpose="户籍信息核验")
+        log = platform.system().departments.exchange_log(department=DEPARTMENT)
 
     assert profile["address"] == "黑龙江省哈尔滨市南岗区学府路52号"
     assert profile.attributes["address"].source == DEPARTMENT

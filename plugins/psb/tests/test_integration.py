@@ -42,11 +42,13 @@ from govsvc import (
     check_version,
     import_json,
 )
+from govsvc.testing import applicant_of, clerk_for
 
 Simulator = Callable[..., tuple[str, Starlette]]
 
 CHEN_JING = govsvc.Person(key=PartyKey.of("23011019950630088X"), name="陈静", phone="13804510000")
 ZHANG = "230103198503120316"
+CLERK = clerk_for(DEPARTMENT, name="王芳")  # the window clerk who accepts and checks applications
 
 
 def birth_registration() -> tuple[ServiceItem, ItemVersion]:
@@ -131,7 +133,7 @@ def open_platform(
         )
         platforms.append(platform)
         item, version = birth_registration()
-        platform.import_items([(item, [version])])
+        platform.system().catalogue.import_items([(item, [version])])
         return platform, app
 
     yield open_
@@ -141,10 +143,10 @@ def open_platform(
 
 def apply_for_the_newborn(platform: govsvc.Platform) -> govsvc.Case:
     item, _ = birth_registration()
-    case = platform.apply(
+    case = platform.session(applicant_of(CHEN_JING)).cases.apply(
         item.implementation_code, CHEN_JING, materials=MATERIALS, form=NEWBORN_BIRTH_FORM
     )
-    return platform.accept(case, actor="窗口 王芳")
+    return platform.session(CLERK).cases.accept(case)
 
 
 def decide(base_url: str, legacy_id: str, approve: bool, reason: str) -> None:
@@ -157,8 +159,9 @@ def decide(base_url: str, legacy_id: str, approve: bool, reason: str) -> None:
 
 def test_identify_reads_the_register(open_platform: Callable[..., Any]) -> None:
     platform, _ = open_platform()
+    clerk = platform.session(CLERK)
 
-    profile = platform.identify(ZHANG, purpose="户籍信息核验")
+    profile = clerk.parties.identify(ZHANG, purpose="户籍信息核验")
 
     assert profile["name"] == "张伟"
     assert profile["sex"] == "male"
@@ -169,13 +172,13 @@ def test_identify_reads_the_register(open_platform: Callable[..., Any]) -> None:
     assert all(a.source == DEPARTMENT for a in profile.attributes.values())
     assert profile.attributes["name"].authoritative
     assert not profile.unavailable
-    assert platform.identify(NEWBORN.id_number, purpose="户籍信息核验").attributes == {}
+    assert clerk.parties.identify(NEWBORN.id_number, purpose="户籍信息核验").attributes == {}
 
 
 def test_certificates_of_a_resident(open_platform: Callable[..., Any]) -> None:
     platform, _ = open_platform()
 
-    found = platform.certificates_of(ZHANG, purpose="办理社会保障卡")
+    found = platform.session(CLERK).parties.certificates(ZHANG, purpose="办理社会保障卡")
 
     (booklet,) = found.records
     assert (booklet.type_name, booklet.number) == ("居民户口簿", "230103000152")
@@ -186,19 +189,20 @@ def test_certificates_of_a_resident(open_platform: Callable[..., Any]) -> None:
 def test_birth_registration_end_to_end(open_platform: Callable[..., Any]) -> None:
     platform, app = open_platform()
     register = app.state.register
+    system = platform.system()
     case = apply_for_the_newborn(platform)
     assert case.state is CaseState.IN_REVIEW
 
-    report = platform.deliver_outbox()
+    report = system.departments.deliver()
 
     assert report.delivered == 1, report.errors
     assert len(register.tasks) == 1
-    (task,) = platform.case(case).open_tasks
+    (task,) = system.cases.get(case).open_tasks
     legacy_id = register.task_by_key[task.id]  # the govsvc task id is the idempotency key
     assert legacy_id == "GAJ00000001"
     # Delivering again finds nothing to do; a retry after a crash reaches the adapter with
     # the same task id and must not open a second task in the register.
-    assert platform.deliver_outbox().delivered == 0
+    assert system.departments.deliver().delivered == 0
     adapter = platform.departments[DEPARTMENT].adapter
     assert isinstance(adapter, PsbAdapter)
     retry = ReviewRequest(
@@ -216,23 +220,25 @@ def test_birth_registration_end_to_end(open_platform: Callable[..., Any]) -> Non
     assert len(register.tasks) == 1
     assert register.tasks[legacy_id].form["motherIdNumber"] == "23011019950630088X"
 
-    assert platform.poll_reviews().pending == 1
+    assert system.departments.poll().pending == 1
     decide(adapter.config.base_url, legacy_id, True, "材料齐全，准予登记")
-    polled = platform.poll_reviews()
+    polled = system.departments.poll()
 
     assert (polled.decided, polled.issued, polled.errors) == (1, 1, ())
-    done = platform.case(case)
+    done = system.cases.get(case)
     assert done.state is CaseState.RESULT_READY
     assert done.decision is not None and done.decision.approved
     assert done.result is not None
     assert done.result.name == "居民户口簿（出生登记）"
     assert done.result.number.startswith("HKDJ")
     assert done.result.data["id_number"] == NEWBORN.id_number  # assigned by the register
-    newborn = platform.identify(NEWBORN.id_number, purpose="出生登记结果核验", case=case)
+    newborn = platform.session(CLERK).parties.identify(
+        NEWBORN.id_number, purpose="出生登记结果核验", case=case
+    )
     assert newborn["name"] == "孙悦"
     assert newborn["address"] == "黑龙江省哈尔滨市南岗区西大直街74号"
 
-    operations = [r.operation for r in platform.exchange_log(case=case)]
+    operations = [r.operation for r in system.departments.exchange_log(case=case)]
     assert sorted(operations) == [
         "issue_result",
         "open_review",
@@ -240,23 +246,24 @@ def test_birth_registration_end_to_end(open_platform: Callable[..., Any]) -> Non
         "poll_review",
         "profile",
     ]
-    assert platform.verify_exchange_log().ok
+    assert system.departments.verify_exchange_log().ok
 
 
 def test_a_denial_reaches_the_case_with_reason_and_basis(
     open_platform: Callable[..., Any],
 ) -> None:
     platform, app = open_platform()
+    system = platform.system()
     case = apply_for_the_newborn(platform)
-    platform.deliver_outbox()
-    (task,) = platform.case(case).open_tasks
+    system.departments.deliver()
+    (task,) = system.cases.get(case).open_tasks
     base_url = platform.departments[DEPARTMENT].adapter.config.base_url
 
     decide(base_url, app.state.register.task_by_key[task.id], False, "申报户号与父母户籍不符")
-    polled = platform.poll_reviews()
+    polled = system.departments.poll()
 
     assert (polled.decided, polled.issued) == (1, 0)
-    denied = platform.case(case)
+    denied = system.cases.get(case)
     assert denied.state is CaseState.DENIED
     assert denied.decision is not None
     assert denied.decision.reason == "申报户号与父母户籍不符"
@@ -266,31 +273,33 @@ def test_a_denial_reaches_the_case_with_reason_and_basis(
 
 def test_auto_decision_is_picked_up_by_polling(open_platform: Callable[..., Any]) -> None:
     platform, _ = open_platform(auto_decide_after=0)
+    system = platform.system()
     case = apply_for_the_newborn(platform)
-    platform.deliver_outbox()
+    system.departments.deliver()
 
-    assert platform.poll_reviews().issued == 1
-    assert platform.case(case).state is CaseState.RESULT_READY
+    assert system.departments.poll().issued == 1
+    assert system.cases.get(case).state is CaseState.RESULT_READY
 
 
 def test_an_outage_degrades_the_profile_and_is_logged(open_platform: Callable[..., Any]) -> None:
     platform, _ = open_platform(fail_operations=["QueryPerson"])
+    departments = platform.system().departments
 
-    profile = platform.identify(ZHANG, purpose="户籍信息核验")
+    profile = platform.session(CLERK).parties.identify(ZHANG, purpose="户籍信息核验")
 
     assert profile.attributes == {}
     assert "人口信息库连接失败" in profile.unavailable[DEPARTMENT]
     assert set(profile.unavailable_attributes) == set(plugin.AUTHORITATIVE_FOR)
-    outcomes = {r.outcome for r in platform.exchange_log(department=DEPARTMENT)}
+    outcomes = {r.outcome for r in departments.exchange_log(department=DEPARTMENT)}
     assert outcomes == {"unavailable"}
-    assert platform.verify_exchange_log().ok
+    assert departments.verify_exchange_log().ok
 
 
 def test_health_up_and_down(
     open_platform: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     platform, _ = open_platform()
-    assert platform.department_health() == {DEPARTMENT: "up"}
+    assert platform.system().departments.health() == {DEPARTMENT: "up"}
 
     with socket.socket() as sock:  # a port nobody listens on once closed
         sock.bind(("127.0.0.1", 0))
@@ -299,4 +308,4 @@ def test_health_up_and_down(
     with govsvc.Platform.open(
         f"sqlite:///{tmp_path / 'down.db'}", plugins=[plugin], load_entry_points=False
     ) as down:
-        assert down.department_health() == {DEPARTMENT: "down: reported unhealthy"}
+        assert down.system().departments.health() == {DEPARTMENT: "down: reported unhealthy"}

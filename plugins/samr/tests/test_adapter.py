@@ -36,6 +36,7 @@ from govsvc import (
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.testing import clerk_for
 
 BASE = "http://samr.test"
 KEY = "secret-key"
@@ -506,7 +507,8 @@ def test_a_platform_with_the_plugin_identifies_from_the_bureau(
         f"sqlite:///{tmp_path / 'govsvc.db'}", plugins=[plugin], load_entry_points=False
     ) as platform:
         assert DEPARTMENT_CREDIT_CODE in platform.departments
-        profile = platform.identify(DUMPLINGS, purpose="食品经营许可受理核验")
+        clerk = platform.session(clerk_for(DEPARTMENT_CREDIT_CODE))
+        profile = clerk.parties.identify(DUMPLINGS, purpose="食品经营许可受理核验")
         assert profile["legal_representative"] == "张伟"
         attribute = profile.attributes["registration_status"]
         assert (attribute.value, attribute.source, attribute.authoritative) == (
@@ -516,10 +518,11 @@ def test_a_platform_with_the_plugin_identifies_from_the_bureau(
         )
         assert profile.attributes["name"].source_name == "哈尔滨市市场监督管理局"
         assert profile.unavailable == {}
-        [record] = platform.exchange_log(department=DEPARTMENT_CREDIT_CODE)
+        system = platform.system()
+        [record] = system.departments.exchange_log(department=DEPARTMENT_CREDIT_CODE)
         assert (record.operation, record.outcome, record.purpose) == (
             "profile",
             "ok",
             "食品经营许可受理核验",
         )
-        assert platform.verify_exchange_log().ok
+        assert system.departments.verify_exchange_log().ok

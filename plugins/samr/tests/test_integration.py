@@ -31,12 +31,13 @@ from govsvc import (
     MaterialKind,
     Organisation,
     PartyKey,
+    Principal,
     ProvidedMaterial,
     ReviewRequest,
     TaskStatus,
     import_json,
 )
-from govsvc.testing import FakeClock
+from govsvc.testing import TEST_LOGIN, FakeClock, clerk_for, reviewer_of
 
 pytest.importorskip("govsvc_health", reason="the joint review needs govsvc-health installed")
 
@@ -52,6 +53,12 @@ RESTAURANT = Organisation(
     legal_representative="张伟",
     phone="045187654321",
 )
+# 张伟, the legal representative, applies for the restaurant as its agent (经办人); the
+# window clerk 赵敏 of a hall serving the bureau accepts and checks the application.
+ZHANG_AS_AGENT = Principal.agent(
+    PartyKey.of(ZHANG_WEI), "张伟", organisation=RESTAURANT.key, auth=TEST_LOGIN
+)
+CLERK = clerk_for(SAMR, name="赵敏")
 FORM = {
     "businessFormat": "餐饮服务经营者（中型餐馆）",
     "businessItems": ["热食类食品制售", "冷食类食品制售"],
@@ -96,13 +103,14 @@ def open_platform(path: Path) -> govsvc.Platform:
     text = (importlib.resources.files("govsvc") / "data" / "items" / "harbin.json").read_text(
         encoding="utf-8"
     )
-    p.import_items(import_json(text, source="harbin.json"))
+    p.system().catalogue.import_items(import_json(text, source="harbin.json"))
     return p
 
 
 def apply_for_the_licence(platform: govsvc.Platform) -> govsvc.Case:
-    case = platform.apply(FOOD_LICENCE, RESTAURANT, materials=MATERIALS, form=FORM)
-    return platform.accept(case, actor="窗口 赵敏")
+    applicant = platform.session(ZHANG_AS_AGENT)
+    case = applicant.cases.apply(FOOD_LICENCE, RESTAURANT, materials=MATERIALS, form=FORM)
+    return platform.session(CLERK).cases.accept(case)
 
 
 def tasks_of(case: govsvc.Case) -> dict[str, str]:
@@ -140,23 +148,24 @@ def by_key(system: Any, task_id: str) -> Any:
 def test_identify_the_restaurant_and_its_legal_representative(
     platform: govsvc.Platform,
 ) -> None:
-    company = platform.identify(DUMPLINGS, purpose=PURPOSE)
+    clerk = platform.session(CLERK)
+    company = clerk.parties.identify(DUMPLINGS, purpose=PURPOSE)
     assert company["name"] == "哈尔滨市冰城饺子馆有限公司"
     assert company["legal_representative"] == "张伟"
     assert company.attributes["registration_status"].source == SAMR
     assert company.unavailable == {}
 
-    person = platform.identify(ZHANG_WEI, purpose=PURPOSE)
+    person = clerk.parties.identify(ZHANG_WEI, purpose=PURPOSE)
     [enterprise] = person["enterprises"]
     assert enterprise["credit_code"] == DUMPLINGS
     assert person.attributes["enterprises"].authoritative
     assert person["birth_date"] == "1985-03-12"  # from the commission's records
     assert person.attributes["birth_date"].source == HEALTH
-    assert platform.verify_exchange_log().ok
+    assert platform.system().departments.verify_exchange_log().ok
 
 
 def test_certificates_of_the_restaurant(platform: govsvc.Platform) -> None:
-    held = platform.certificates_of(DUMPLINGS, purpose=PURPOSE)
+    held = platform.session(CLERK).parties.certificates(DUMPLINGS, purpose=PURPOSE)
     assert {(r.type_name, r.number) for r in held.records} >= {
         ("营业执照", DUMPLINGS),
         ("食品经营许可证", "JY22301030012345"),
@@ -175,12 +184,13 @@ def test_food_licence_reviewed_jointly_and_issued(
 ) -> None:
     samr_url, samr = samr_system
     health_url, health = health_system
+    system = platform.system()
     case = apply_for_the_licence(platform)
     assert case.state is CaseState.IN_REVIEW
     tasks = tasks_of(case)
     assert set(tasks) == {SAMR, HEALTH}  # one stage, two departments in parallel
 
-    report = platform.deliver_outbox()
+    report = system.departments.deliver()
     assert (report.delivered, report.errors) == (2, ())
     samr_task = by_key(samr, tasks[SAMR])
     health_task = by_key(health, tasks[HEALTH])
@@ -190,10 +200,10 @@ def test_food_licence_reviewed_jointly_and_issued(
 
     # Delivering again finds nothing to do; the simulators still hold one task per key.
     samr_count, health_count = len(samr.tasks), len(health.tasks)
-    assert platform.deliver_outbox().delivered == 0
+    assert system.departments.deliver().delivered == 0
     assert (len(samr.tasks), len(health.tasks)) == (samr_count, health_count)
     # A retry of the same delivery (after a crash) is answered with the same task.
-    stored = platform.case(case.id)
+    stored = system.cases.get(case.id)
     request = ReviewRequest(
         task_id=tasks[SAMR],
         case_id=case.id,
@@ -209,13 +219,13 @@ def test_food_licence_reviewed_jointly_and_issued(
     assert asyncio.run(adapter.open_review(request)) == samr_task.task_id
     assert len(samr.tasks) == samr_count
 
-    assert platform.poll_reviews().pending == 2
+    assert system.departments.poll().pending == 2
     decide(samr_url, samr_task.task_id, approve=True)
     decide_health(health_url, health_task.task_id, approve=True, remark="从业人员健康证明核验无误")
-    polled = platform.poll_reviews()
+    polled = system.departments.poll()
     assert (polled.decided, polled.issued, polled.errors) == (2, 1, ())
 
-    done = platform.case(case.id)
+    done = system.cases.get(case.id)
     assert done.state is CaseState.RESULT_READY
     assert done.result is not None
     assert done.result.name == "食品经营许可证"
@@ -224,9 +234,9 @@ def test_food_licence_reviewed_jointly_and_issued(
     assert done.task(tasks[HEALTH]).status is TaskStatus.APPROVED
     assert samr_task.status == "04"  # 已发证
 
-    held = platform.certificates_of(DUMPLINGS, purpose="办结后核验证照")
+    held = platform.session(CLERK).parties.certificates(DUMPLINGS, purpose="办结后核验证照")
     assert done.result.number in {r.number for r in held.records}
-    assert platform.verify_exchange_log().ok
+    assert system.departments.verify_exchange_log().ok
 
 
 def test_a_denial_by_the_bureau_withdraws_the_commission_s_task(
@@ -236,25 +246,26 @@ def test_a_denial_by_the_bureau_withdraws_the_commission_s_task(
 ) -> None:
     samr_url, samr = samr_system
     _, health = health_system
+    system = platform.system()
     case = apply_for_the_licence(platform)
     tasks = tasks_of(case)
-    assert platform.deliver_outbox().delivered == 2
+    assert system.departments.deliver().delivered == 2
     samr_task = by_key(samr, tasks[SAMR])
     decide(samr_url, samr_task.task_id, approve=False, reason="经营场所与食品安全要求不符")
 
-    polled = platform.poll_reviews()
+    polled = system.departments.poll()
     assert (polled.decided, polled.pending) == (1, 1)
-    denied = platform.case(case.id)
+    denied = system.cases.get(case.id)
     assert denied.state is CaseState.DENIED
     assert denied.decision is not None
     assert denied.decision.basis == DENIAL_BASIS
     assert denied.task(tasks[HEALTH]).status is TaskStatus.CANCELLED
 
     # The cancellation reaches the commission's system through its adapter's cancel_review.
-    report = platform.deliver_outbox()
+    report = system.departments.deliver()
     assert (report.delivered, report.manual, report.errors) == (1, 0, ())
     assert by_key(health, tasks[HEALTH]).status == "CANCELLED"
-    assert platform.verify_exchange_log().ok
+    assert system.departments.verify_exchange_log().ok
 
 
 def test_a_withdrawn_application_withdraws_both_tasks(
@@ -264,16 +275,17 @@ def test_a_withdrawn_application_withdraws_both_tasks(
 ) -> None:
     _, samr = samr_system
     _, health = health_system
+    system = platform.system()
     case = apply_for_the_licence(platform)
     tasks = tasks_of(case)
-    assert platform.deliver_outbox().delivered == 2
-    platform.withdraw(case.id, reason="另选经营场所")
+    assert system.departments.deliver().delivered == 2
+    platform.session(ZHANG_AS_AGENT).cases.withdraw(case.id, reason="另选经营场所")
 
-    report = platform.deliver_outbox()
+    report = system.departments.deliver()
     assert (report.delivered, report.errors) == (2, ())
     assert by_key(samr, tasks[SAMR]).status == "05"  # 已撤销
     assert by_key(health, tasks[HEALTH]).status == "CANCELLED"
-    log = platform.exchange_log(case=case.id)
+    log = system.departments.exchange_log(case=case.id)
     assert {(r.department, r.operation, r.outcome) for r in log} >= {
         (SAMR, "cancel_review", "ok"),
         (HEALTH, "cancel_review", "ok"),
@@ -290,14 +302,18 @@ def test_only_the_bureau_installed_leaves_the_commission_s_task_to_its_queue(
     monkeypatch.setenv("GOVSVC_SAMR_URL", samr_url)
     with open_platform(tmp_path / "alone.db") as p:
         assert set(p.departments) == {SAMR}
+        system = p.system()
         case = apply_for_the_licence(p)
         tasks = tasks_of(case)
-        report = p.deliver_outbox()
+        report = system.departments.deliver()
         assert (report.delivered, report.manual) == (1, 1)
         decide(samr_url, by_key(samr, tasks[SAMR]).task_id, approve=True)
         # 卫健 has no adapter here: its reviewer decides in the platform's department queue.
-        p.decide(case.id, tasks[HEALTH], approve=True, actor="卫健 王审核")
-        polled = p.poll_reviews()
+        reviewer = p.session(reviewer_of(HEALTH, name="王审核"))
+        [queued] = reviewer.reviews.queue()
+        assert (queued.task.id, queued.legacy_id) == (tasks[HEALTH], None)  # never delivered
+        reviewer.reviews.decide(case.id, tasks[HEALTH], approve=True)
+        polled = system.departments.poll()
         assert (polled.decided, polled.issued) == (1, 1)
-        assert p.case(case.id).state is CaseState.RESULT_READY
-        assert p.verify_exchange_log().ok
+        assert system.cases.get(case.id).state is CaseState.RESULT_READY
+        assert system.departments.verify_exchange_log().ok

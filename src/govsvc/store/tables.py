@@ -17,14 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from govsvc import _converter
-from govsvc.cases import Case, CaseEvent
+from govsvc.cases import Case
+from govsvc.store import documents
 
 __all__ = [
+    "AccessLogRow",
     "CalendarYearRow",
     "CaseEventRow",
     "CaseMaterialRow",
     "CaseRow",
+    "DeliveryRow",
     "ExchangeLogRow",
     "ItemVersionRow",
     "OutboxRow",
@@ -93,6 +95,9 @@ class CaseRow(SQLModel, table=True):
     applicant_type: str = Field(max_length=3)
     applicant_number: str = Field(index=True, max_length=40)
     applicant_name: str = Field(max_length=200)
+    agent_type: str | None = Field(default=None, max_length=3)
+    agent_number: str | None = Field(default=None, index=True, max_length=40)
+    division: str = Field(index=True, max_length=12)
     channel: str = Field(max_length=2)
     state: str = Field(index=True, max_length=20)
     version: int
@@ -110,6 +115,7 @@ class CaseRow(SQLModel, table=True):
     def values_from_domain(case: Case) -> dict[str, Any]:
         """Column values for a case, for Core statements on the hot path."""
         deadline = case.deadline
+        agent = case.agent
         return {
             "id": case.id,
             "tracking_code": case.tracking_code,
@@ -119,6 +125,9 @@ class CaseRow(SQLModel, table=True):
             "applicant_type": case.applicant.doc_type.value,
             "applicant_number": case.applicant.number,
             "applicant_name": case.applicant_name,
+            "agent_type": agent.key.doc_type.value if agent else None,
+            "agent_number": agent.key.number if agent else None,
+            "division": case.division,
             "channel": case.channel,
             "state": case.state.value,
             "version": case.version,
@@ -130,13 +139,13 @@ class CaseRow(SQLModel, table=True):
             "due_statutory": deadline.statutory if deadline else None,
             "due_provisional": bool(deadline and deadline.provisional),
             "suspended": case.is_suspended,
-            "data": _converter.unstructure(case),
+            "data": documents.dump("case", case),
         }
 
 
 def case_from_data(data: Any) -> Case:
-    """The domain case stored in a row's ``data`` column."""
-    return _converter.structure(data, Case, what="stored case")
+    """The domain case stored in a row's ``data`` column (older documents upcast)."""
+    return documents.load("case", data, Case)
 
 
 class CaseMaterialRow(SQLModel, table=True):
@@ -164,7 +173,18 @@ class ReviewTaskRow(SQLModel, table=True):
     status: str = Field(max_length=12)
     opened_at: dt.datetime = _when(nullable=False)
     decided_at: dt.datetime | None = _when()
-    legacy_id: str | None = Field(default=None, max_length=100)  # id in the department's system
+
+
+class DeliveryRow(SQLModel, table=True):
+    """A review task delivered to a department's legacy system (not a projection: the
+    department's answer, kept beside the aggregate so a delivery never bumps the case)."""
+
+    __tablename__ = "deliveries"
+    task_id: str = Field(primary_key=True, max_length=32)
+    case_id: str = Field(index=True, max_length=32)
+    department: str = Field(max_length=18)
+    legacy_id: str = Field(max_length=100)  # the task's id in the department's system
+    delivered_at: dt.datetime = _when(nullable=False)
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -179,16 +199,11 @@ class CaseEventRow(SQLModel, table=True):
     seq: int
     kind: str = Field(max_length=40)
     at: dt.datetime = _when(nullable=False)
-    actor: str = Field(max_length=100)
+    actor_kind: str = Field(max_length=20)
+    actor_id: str = Field(max_length=100)
+    actor_name: str = Field(max_length=100)
+    actor_agency: str | None = Field(default=None, max_length=18)
     data: dict[str, Any] = _json()
-
-
-def event_from_row(row: Any) -> CaseEvent:
-    """The domain event of a ``case_events`` row (SQLite returns naive UTC timestamps)."""
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
-    return CaseEvent(
-        case_id=row.case_id, seq=row.seq, kind=row.kind, at=at, actor=row.actor, data=row.data
-    )
 
 
 class OutboxRow(SQLModel, table=True):
@@ -231,7 +246,7 @@ class ExchangeLogRow(SQLModel, table=True):
     requester: str = Field(max_length=100)
     department: str = Field(index=True, max_length=18)
     operation: str = Field(max_length=40)
-    on_behalf_of: str = Field(max_length=60)
+    on_behalf_of: str = Field(index=True, max_length=60)
     case_id: str | None = Field(default=None, index=True, max_length=32)
     purpose: str = Field(max_length=500)
     outcome: str = Field(max_length=40)
@@ -239,3 +254,42 @@ class ExchangeLogRow(SQLModel, table=True):
     duration_ms: float
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+
+
+class AccessLogRow(SQLModel, table=True):
+    """Who read whose personal data, why, and every refused attempt (PIPL accountability).
+
+    A sibling of the exchange log: the same SHA-256 chain, its own sequence.
+    """
+
+    __tablename__ = "access_log"
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    at: dt.datetime = _when(nullable=False)
+    principal_kind: str = Field(max_length=20)
+    principal_id: str = Field(max_length=100)
+    principal_name: str = Field(max_length=100)
+    principal_agency: str | None = Field(default=None, max_length=18)
+    action: str = Field(max_length=40)
+    outcome: str = Field(max_length=10)  # read | denied
+    rule: str = Field(max_length=60)
+    subject: str | None = Field(default=None, index=True, max_length=60)  # "111:2301…"
+    case_id: str | None = Field(default=None, index=True, max_length=32)
+    purpose: str = Field(max_length=500)
+    detail: str = Field(max_length=2000)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+# Core table handles for the SQL of each resource (store/cases.py, store/catalogue.py, …).
+cases_t: sa.Table = CaseRow.__table__  # type: ignore[attr-defined]
+events_t: sa.Table = CaseEventRow.__table__  # type: ignore[attr-defined]
+materials_t: sa.Table = CaseMaterialRow.__table__  # type: ignore[attr-defined]
+tasks_t: sa.Table = ReviewTaskRow.__table__  # type: ignore[attr-defined]
+deliveries_t: sa.Table = DeliveryRow.__table__  # type: ignore[attr-defined]
+outbox_t: sa.Table = OutboxRow.__table__  # type: ignore[attr-defined]
+parties_t: sa.Table = PartyRow.__table__  # type: ignore[attr-defined]
+items_t: sa.Table = ServiceItemRow.__table__  # type: ignore[attr-defined]
+versions_t: sa.Table = ItemVersionRow.__table__  # type: ignore[attr-defined]
+calendar_t: sa.Table = CalendarYearRow.__table__  # type: ignore[attr-defined]
+exchange_t: sa.Table = ExchangeLogRow.__table__  # type: ignore[attr-defined]
+access_t: sa.Table = AccessLogRow.__table__  # type: ignore[attr-defined]

@@ -11,6 +11,10 @@ or on the command line with ``pytest -p govsvc.testing``. You get:
   Platform on a temporary SQLite file, closed after the test);
 * factories :func:`make_citizen_id`, :func:`make_credit_code`, :func:`make_person`,
   :func:`make_organisation`, :func:`make_item` and :func:`make_case`;
+* test principals, authenticated as :data:`TEST_LOGIN`: :func:`applicant_of` (a person, or
+  an organisation's agent), :func:`clerk_for`, :func:`reviewer_of`, :func:`approver_of`,
+  :func:`supervisor_of`, :func:`system_of` (a department's own system) — bind them with
+  ``platform.session(principal)``;
 * :func:`serve_app` (serve a simulator over loopback HTTP in a background thread) and
   :func:`refused_url` (a loopback address where nothing listens);
 * the department adapter contract suite (:mod:`govsvc.testing.contract`), either through
@@ -33,24 +37,40 @@ from typing import Any
 
 import pytest
 
-from govsvc.adapters import Department
-from govsvc.errors import PluginError
-from govsvc.platform import Platform
-from govsvc.plugins import ENTRY_POINT_GROUP, PluginManager, Registry, load_plugins
+from govsvc import (
+    ENTRY_POINT_GROUP,
+    Department,
+    Platform,
+    PluginError,
+    PluginManager,
+    Registry,
+    load_plugins,
+)
 from govsvc.testing.factories import (
+    TEST_LOGIN,
     FakeClock,
+    applicant_of,
+    approver_of,
+    clerk_for,
     make_case,
     make_citizen_id,
     make_credit_code,
     make_item,
     make_organisation,
     make_person,
+    reviewer_of,
+    supervisor_of,
+    system_of,
 )
 from govsvc.testing.server import refused_url, serve_app
 
 __all__ = [
     "CONTRACT_MARKER",
+    "TEST_LOGIN",
     "FakeClock",
+    "applicant_of",
+    "approver_of",
+    "clerk_for",
     "contract_departments",
     "make_case",
     "make_citizen_id",
@@ -59,7 +79,10 @@ __all__ = [
     "make_organisation",
     "make_person",
     "refused_url",
+    "reviewer_of",
     "serve_app",
+    "supervisor_of",
+    "system_of",
 ]
 
 CONTRACT_MARKER = "govsvc_contract"

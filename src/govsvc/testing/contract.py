@@ -42,25 +42,30 @@ import attrs
 import pytest
 import sqlalchemy as sa
 
-from govsvc.adapters import (
-    OPERATIONS,
+from govsvc import (
+    AdapterUnavailable,
+    CallPolicy,
+    Case,
     CertificateRecord,
+    CreditCode,
     Department,
+    ExchangeRecord,
     Finding,
+    InvalidIdentifier,
     IssuedResult,
+    Organisation,
+    PartyKey,
+    Person,
+    Platform,
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
+    Session,
+    TaskStatus,
+    hookimpl,
 )
-from govsvc.cases import Case, TaskStatus
-from govsvc.errors import AdapterUnavailable, InvalidIdentifier
-from govsvc.exchange import CallPolicy
-from govsvc.hookspecs import hookimpl
-from govsvc.identity import CreditCode, Organisation, PartyKey, Person
-from govsvc.platform import Platform
-from govsvc.store import repository
-from govsvc.store.tables import ExchangeLogRow
-from govsvc.testing.factories import FakeClock, make_case, make_item, make_person
+from govsvc.adapters import OPERATIONS
+from govsvc.testing.factories import FakeClock, clerk_for, make_case, make_item, make_person
 
 __all__ = [
     "test_certificates_of_a_known_party_are_records",
@@ -164,9 +169,14 @@ class _Harness:
         _no_error(self.department, call)
         return call
 
-    def log(self) -> list[ExchangeLogRow]:
-        rows = self.platform.exchange_log(department=self.department.code, limit=10_000)
-        return sorted(rows, key=lambda r: r.seq)
+    @property
+    def system(self) -> Session:
+        """The platform's own session (workers, department calls)."""
+        return self.platform.system()
+
+    def log(self) -> list[ExchangeRecord]:
+        rows = self.system.departments.exchange_log(department=self.department.code, limit=10_000)
+        return sorted(rows, key=lambda r: r.seq or 0)
 
     def check_log(self) -> None:
         """Every adapter call is in the exchange log with its outcome; the chain is intact."""
@@ -184,7 +194,7 @@ class _Harness:
         assert logged_ok == ok, f"successful calls {dict(ok)} vs logged as ok {dict(logged_ok)}"
         for row in rows:
             assert row.purpose and row.requester and row.on_behalf_of, f"incomplete record {row}"
-        report = self.platform.verify_exchange_log()
+        report = self.system.departments.verify_exchange_log()
         assert report.ok, f"exchange log chain broken at record {report.first_bad}: {report}"
 
     def applicant(self, samples: Samples) -> Person | Organisation:
@@ -206,7 +216,7 @@ class _Harness:
                 pytrace=False,
             )
         item, version = make_item(d.code, agency_name=d.name, materials=2)
-        self.platform.publish(item, version)
+        self.system.catalogue.publish(item, version)
         return make_case(
             self.platform,
             item.implementation_code,
@@ -216,23 +226,24 @@ class _Harness:
         )
 
     def legacy_id(self, task_id: str) -> str | None:
-        t = repository.tasks_t
-        with self.platform.engine.connect() as conn:
-            found: str | None = conn.execute(
-                sa.select(t.c.legacy_id).where(t.c.id == task_id)
-            ).scalar_one()
-        return found
+        for view in self.system.reviews.queue(self.department.code, limit=1000):
+            if view.task.id == task_id:
+                return view.legacy_id
+        raise AssertionError(f"task {task_id} is not in {self.department.name}'s queue")
 
     def mark_undelivered(self, case_id: str) -> None:
         """Put the case's review tasks back in the outbox, as if the platform had crashed
         after the legacy system took them but before it recorded the delivery."""
-        t = repository.outbox_t
+        # Plain SQL on the platform's tables: a crash is not something the public API does.
         with self.platform.engine.begin() as conn:
             conn.execute(
-                sa.update(t)
-                .where(t.c.case_id == case_id, t.c.topic == "review.open")
-                .values(delivered_at=None, available_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+                sa.text(
+                    "UPDATE outbox SET delivered_at = NULL, available_at = :due "
+                    "WHERE case_id = :case AND topic = 'review.open'"
+                ),
+                {"case": case_id, "due": dt.datetime(2000, 1, 1, tzinfo=dt.UTC)},
             )
+            conn.execute(sa.text("DELETE FROM deliveries WHERE case_id = :case"), {"case": case_id})
 
 
 @contextmanager
@@ -404,7 +415,7 @@ def test_health_answers_true_or_false(
     """health() answers a bool, which the platform reports as up or down."""
     _require(govsvc_contract_department, "health")
     with _harness(govsvc_contract_department, tmp_path) as h:
-        report = h.platform.department_health()
+        report = h.system.departments.health()
         call = h.only("health")
         _check_answer(h.department, call)
         expected = "up" if call.result else "down: reported unhealthy"
@@ -421,7 +432,7 @@ def test_profile_of_an_unknown_party_is_none(
     _require(govsvc_contract_department, "profile")
     number = _sample(govsvc_contract_samples, "unknown_party")
     with _harness(govsvc_contract_department, tmp_path) as h:
-        profile = h.platform.identify(number, purpose=PURPOSE)
+        profile = h.system.parties.identify(number, purpose=PURPOSE)
         call = h.only("profile")
         assert call.result is None, (
             f"{h.department.name}: profile({number}) returned {call.result!r} for a party the "
@@ -440,7 +451,7 @@ def test_profile_of_a_known_party_is_a_mapping(
     _require(govsvc_contract_department, "profile")
     number = _sample(govsvc_contract_samples, "known_party")
     with _harness(govsvc_contract_department, tmp_path) as h:
-        profile = h.platform.identify(number, purpose=PURPOSE)
+        profile = h.system.parties.identify(number, purpose=PURPOSE)
         call = h.only("profile")
         assert isinstance(call.result, Mapping), (
             f"{h.department.name}: profile({number}) returned {call.result!r} for the known "
@@ -465,7 +476,7 @@ def test_certificates_of_a_known_party_are_records(
     number = _sample(govsvc_contract_samples, "known_party")
     key = PartyKey.of(number)
     with _harness(govsvc_contract_department, tmp_path) as h:
-        held = h.platform.certificates_of(number, purpose=PURPOSE)
+        held = h.system.parties.certificates(number, purpose=PURPOSE)
         call = h.only("certificates")
         _check_answer(h.department, call)
         assert h.department.code not in held.unavailable, held.unavailable
@@ -486,7 +497,7 @@ def test_prereview_answers_findings(
     _require(govsvc_contract_department, "prereview")
     with _harness(govsvc_contract_department, tmp_path) as h:
         case = h.new_case(govsvc_contract_samples, accept=False)
-        h.platform.automated_prereview(case)
+        h.system.departments.prereview(case)
         call = h.only("prereview")
         _check_answer(h.department, call)
         codes = {m.code for m in case.materials}
@@ -508,11 +519,11 @@ def test_open_review_is_idempotent_on_the_task_id(
     with _harness(govsvc_contract_department, tmp_path) as h:
         case = h.new_case(govsvc_contract_samples, accept=True)
         [task] = case.open_tasks
-        first = h.platform.deliver_outbox()
+        first = h.system.departments.deliver()
         assert (first.delivered, first.errors) == (1, ()), first
         legacy = h.legacy_id(task.id)
         h.mark_undelivered(case.id)  # the platform crashed before recording the delivery
-        second = h.platform.deliver_outbox()
+        second = h.system.departments.deliver()
         assert (second.delivered, second.errors) == (1, ()), second
         calls = h.answers("open_review")
         assert len(calls) == 2
@@ -543,9 +554,9 @@ def test_poll_review_answers_an_outcome_or_none(
     with _harness(govsvc_contract_department, tmp_path) as h:
         case = h.new_case(govsvc_contract_samples, accept=True)
         [task] = case.open_tasks
-        delivered = h.platform.deliver_outbox()
+        delivered = h.system.departments.deliver()
         assert delivered.delivered == 1, delivered
-        report = h.platform.poll_reviews()
+        report = h.system.departments.poll()
         call = h.only("poll_review")
         _check_answer(h.department, call)
         ticket = call.args[0]
@@ -554,7 +565,7 @@ def test_poll_review_answers_an_outcome_or_none(
         assert not report.errors, report.errors
         assert report.decided + report.pending == 1, report
         if call.result is not None:
-            status = h.platform.case(case.id).task(task.id).status
+            status = h.system.cases.get(case.id).task(task.id).status
             expected = TaskStatus.APPROVED if call.result.approved else TaskStatus.DENIED
             assert status is expected
         h.check_log()
@@ -574,17 +585,17 @@ def test_every_call_is_in_the_exchange_log(
             or make_person(20260302).key.number
         )
         if d.offers("health"):
-            h.platform.department_health()
+            h.system.departments.health()
         if d.offers("profile"):
-            h.platform.identify(number, purpose=PURPOSE)
+            h.system.parties.identify(number, purpose=PURPOSE)
         if d.offers("certificates"):
-            h.platform.certificates_of(number, purpose=PURPOSE)
+            h.system.parties.certificates(number, purpose=PURPOSE)
         if d.offers("prereview") or d.offers("open_review"):
             case = h.new_case(govsvc_contract_samples, accept=False)
-            h.platform.automated_prereview(case)
-            h.platform.accept(case)
-            h.platform.deliver_outbox()
-            h.platform.poll_reviews()
+            h.system.departments.prereview(case)
+            h.platform.session(clerk_for(d.code)).cases.accept(case)
+            h.system.departments.deliver()
+            h.system.departments.poll()
         assert h.calls, f"{d.name}: the platform made no call to the adapter"
         h.check_log()
         rows = h.log()

@@ -15,40 +15,57 @@ from typing import Any
 
 import attrs
 
-from govsvc.cases import Case, MaterialKind, ProvidedMaterial
-from govsvc.catalogue import (
+from govsvc import (
     Agency,
+    Assurance,
+    Authentication,
+    Case,
     CaseKind,
     Channel,
+    CitizenId,
+    CreditCode,
     ExerciseLevel,
     FeeInfo,
+    InvalidInput,
     ItemType,
     ItemVersion,
     LegalBasis,
     Material,
+    MaterialKind,
     MaterialSource,
     Medium,
     Necessity,
     OnlineDepth,
+    Organisation,
+    PartyKey,
+    Person,
+    Platform,
+    Principal,
     ProcessStep,
+    ProvidedMaterial,
     ResultSpec,
     ReviewStage,
     ServiceItem,
     ServiceTarget,
+    TimeLimit,
+    TimeUnit,
 )
-from govsvc.deadlines import TimeLimit, TimeUnit
-from govsvc.errors import InvalidInput
-from govsvc.identity import CitizenId, CreditCode, Organisation, PartyKey, Person
-from govsvc.platform import Platform
 
 __all__ = [
+    "TEST_LOGIN",
     "FakeClock",
+    "applicant_of",
+    "approver_of",
+    "clerk_for",
     "make_case",
     "make_citizen_id",
     "make_credit_code",
     "make_item",
     "make_organisation",
     "make_person",
+    "reviewer_of",
+    "supervisor_of",
+    "system_of",
 ]
 
 Seed = int | random.Random | None
@@ -313,6 +330,55 @@ def make_item(
 # --- cases -----------------------------------------------------------------------------------
 
 
+TEST_LOGIN = Authentication(provider="govsvc-testing", assurance=Assurance.L3)
+"""How test principals are authenticated (a real-name, real-person login)."""
+
+
+def applicant_of(party: Person | Organisation, *, seed: Seed = None) -> Principal:
+    """The principal who applies for ``party``: the person themselves, or for an
+    organisation its legal representative acting as its agent (经办人)."""
+    if isinstance(party, Person):
+        return Principal.applicant(party.key, party.name, auth=TEST_LOGIN)
+    # The same organisation always gets the same representative, so their sessions agree.
+    rng = random.Random(party.key.number) if seed is None else seed
+    representative = make_person(seed=rng, name=party.legal_representative or None)
+    return Principal.agent(
+        representative.key, representative.name, organisation=party.key, auth=TEST_LOGIN
+    )
+
+
+def clerk_for(*agencies: str, name: str = "窗口工作人员") -> Principal:
+    """A window clerk of a hall that accepts applications for ``agencies``."""
+    if not agencies:
+        raise InvalidInput("name at least one agency (credit code) the clerk's hall serves")
+    staff_id = f"clerk-{agencies[0][-6:]}" + ("" if name == "窗口工作人员" else f"-{name}")
+    return Principal.clerk(staff_id, name, agency=agencies[0], serves=agencies, auth=TEST_LOGIN)
+
+
+def reviewer_of(department: str, *, name: str = "审查人员") -> Principal:
+    """A reviewer of ``department`` (its credit code)."""
+    return Principal.reviewer(
+        f"reviewer-{department[-6:]}", name, department=department, auth=TEST_LOGIN
+    )
+
+
+def approver_of(department: str, *, name: str = "审批负责人") -> Principal:
+    """An approver (department leader) of ``department``."""
+    return Principal.approver(
+        f"approver-{department[-6:]}", name, department=department, auth=TEST_LOGIN
+    )
+
+
+def system_of(department: str, *, name: str = "部门业务系统") -> Principal:
+    """A department's own system (it records decisions for its own tasks, e.g. callbacks)."""
+    return Principal.department_system(department, name, auth=TEST_LOGIN)
+
+
+def supervisor_of(division: str, *, name: str = "电子监察人员") -> Principal:
+    """A supervisor of ``division`` (e.g. 230100 for Harbin)."""
+    return Principal.supervisor(f"supervisor-{division}", name, division=division, auth=TEST_LOGIN)
+
+
 def make_case(
     platform: Platform,
     item_code: str,
@@ -323,10 +389,11 @@ def make_case(
 ) -> Case:
     """Apply for a published item with every required material, and accept it if asked.
 
-    The applicant defaults to :func:`make_person`. With ``accept=True`` the case is accepted
-    (受理), so its first review stage's tasks are in the outbox for ``deliver_outbox``.
+    The applicant (default :func:`make_person`) applies through their own session
+    (:func:`applicant_of`); with ``accept=True`` a clerk of the item's agency accepts it
+    (受理), so its first review stage's tasks are in the outbox for delivery.
     """
-    version = platform.item_version(item_code)
+    version = platform.public().catalogue.version(item_code)
     given = [
         ProvidedMaterial(
             code=m.code,
@@ -338,5 +405,10 @@ def make_case(
         for m in version.materials
         if m.necessity is not Necessity.OPTIONAL
     ]
-    case = platform.apply(item_code, applicant or make_person(), materials=given, form=form)
-    return platform.accept(case) if accept else case
+    party = applicant or make_person()
+    case = platform.session(applicant_of(party)).cases.apply(
+        item_code, party, materials=given, form=form
+    )
+    if not accept:
+        return case
+    return platform.session(clerk_for(version.agency.credit_code)).cases.accept(case)

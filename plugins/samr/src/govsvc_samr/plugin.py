@@ -57,8 +57,9 @@ def govsvc_departments() -> list[Department]:
 def govsvc_service_items() -> list[ItemBundle]:
     """The department's items with their full service guides (办事指南), every version.
 
-    They come from the sample Harbin catalogue shipped with govsvc; the platform publishes
-    the versions it does not have yet each time it opens.
+    They come from the sample Harbin catalogue shipped with govsvc. Publishing them is an
+    explicit step (``Platform.open(..., publish_plugin_items=True)`` or
+    ``govsvc items publish-plugins``) that skips the versions already out.
     """
     return [
         ItemBundle(item, tuple(versions))

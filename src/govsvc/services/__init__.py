@@ -1,0 +1,35 @@
+"""Resource services bound to a principal: ``platform.session(principal).cases.accept(code)``.
+
+One module per resource — :mod:`~govsvc.services.catalogue`, :mod:`~govsvc.services.parties`,
+:mod:`~govsvc.services.cases`, :mod:`~govsvc.services.reviews`,
+:mod:`~govsvc.services.supervision`, :mod:`~govsvc.services.outbox`,
+:mod:`~govsvc.services.departments`, :mod:`~govsvc.services.calendar` — each command
+authorizing through the session, loading, calling one domain method and storing the step in
+one transaction. SQL lives in :mod:`govsvc.store`, rules in the domain.
+"""
+
+from govsvc.services._session import Session
+from govsvc.services.supervision import DepartmentStatistics
+from govsvc.services.views import (
+    CaseLights,
+    CaseSummary,
+    DeliveryReport,
+    HolderCertificates,
+    OutboxEntry,
+    Page,
+    PollReport,
+    TaskView,
+)
+
+__all__ = [
+    "CaseLights",
+    "CaseSummary",
+    "DeliveryReport",
+    "DepartmentStatistics",
+    "HolderCertificates",
+    "OutboxEntry",
+    "Page",
+    "PollReport",
+    "Session",
+    "TaskView",
+]

@@ -1,0 +1,35 @@
+"""The base of every resource service: its session, the runtime, the principal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from govsvc.policy import Action, Decision, Resource
+from govsvc.principals import Principal
+
+if TYPE_CHECKING:
+    from govsvc.services._runtime import Runtime
+    from govsvc.services._session import Session
+
+__all__ = ["Service"]
+
+
+class Service:
+    """A resource service bound to a session (``session.cases``, ``session.reviews``, …)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._rt: Runtime = session._runtime
+
+    @property
+    def principal(self) -> Principal:
+        return self._session.principal
+
+    def _authorize(self, action: Action, resource: Resource) -> Decision:
+        return self._session.authorize(action, resource)
+
+    def _purpose(self, purpose: str | None) -> str:
+        return (purpose if purpose is not None else self._session.purpose).strip()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.principal}>"

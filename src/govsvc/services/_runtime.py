@@ -1,0 +1,305 @@
+"""What lives as long as the Platform and every session shares (svcs' registry, not a request).
+
+The :class:`Runtime` holds the engine, the clock, the calendar, the plugins and their
+registry, the department caller and its loop, the policy, the listeners and the caches.
+Sessions (one per principal, as long as a request) borrow it; services never keep their own
+state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+
+from govsvc.adapters import Department
+from govsvc.audit import AccessRecord
+from govsvc.calendar import WorkCalendar
+from govsvc.cases import Case, CaseDeadline, Step, local_date
+from govsvc.catalogue import ItemVersion
+from govsvc.deadlines import LightThresholds, due_date, suspended_workdays
+from govsvc.errors import InvalidInput, PermissionDenied, UnknownItem
+from govsvc.events import EventListener
+from govsvc.exchange import DepartmentCaller, ExchangeRecord, LoopThread
+from govsvc.plugins import PluginManager, Registry
+from govsvc.policy import Policy
+from govsvc.store import access as access_store
+from govsvc.store import catalogue as catalogue_store
+from govsvc.store import exchange as exchange_store
+
+__all__ = ["BoundedCache", "Runtime"]
+
+log = logging.getLogger("govsvc.platform")
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+Clock = Callable[[], dt.datetime]
+
+
+class BoundedCache(Generic[K, V]):
+    """A small thread-safe LRU map: the caches of a long-running process must not grow with
+    the data (the party-upsert cache once held 20,002 entries at 50,000 cases)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Runtime:
+    """The platform's shared state; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        plugins: PluginManager,
+        registry: Registry,
+        calendar: WorkCalendar,
+        clock: Clock,
+        policy: Policy,
+        thresholds: LightThresholds,
+        supplement_workdays: int,
+        verify_workdays: int,
+        caller: DepartmentCaller,
+        authorities: Mapping[str, str],
+    ) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self.plugins = plugins
+        self.registry = registry
+        self.policy = policy
+        self.thresholds = thresholds
+        self.supplement_workdays = supplement_workdays
+        self.verify_workdays = verify_workdays
+        self.caller = caller
+        self.authorities = dict(authorities)
+        self.loop = LoopThread()
+        self._clock = clock
+        self._calendar = calendar
+        self._calendar_lock = threading.Lock()
+        self.case_event_hooks = plugins.hook.govsvc_case_event.get_hookimpls()
+        self.listeners: list[EventListener] = list(registry.event_listeners)
+        # The last Case object stored per id: handed back unchanged, it needs no reload.
+        self.issued: weakref.WeakValueDictionary[str, Case] = weakref.WeakValueDictionary()
+        self.parties_written: BoundedCache[tuple[str, str], Any] = BoundedCache(4096)
+        self.versions: BoundedCache[tuple[str, int], ItemVersion] = BoundedCache(2048)
+        self._tx = threading.local()
+        self.calendar_region: str | None = None
+
+    # --- clock and calendar ------------------------------------------------------------------
+
+    def now(self) -> dt.datetime:
+        moment = self._clock()
+        if moment.tzinfo is None:
+            raise InvalidInput("the platform clock returned a naive datetime; return aware UTC")
+        # Stored in UTC: SQLite keeps no offset, so a local time would read back shifted.
+        return moment.astimezone(dt.UTC)
+
+    def today(self) -> dt.date:
+        return local_date(self.now())
+
+    @property
+    def calendar(self) -> WorkCalendar:
+        return self._calendar
+
+    def set_calendar(self, calendar: WorkCalendar) -> None:
+        with self._calendar_lock:
+            self._calendar = calendar
+
+    # --- transactions ------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        with self._transaction(write=True) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """One read transaction (a consistent snapshot; never blocks writers on SQLite WAL)."""
+        with self._transaction(write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+        depth = getattr(self._tx, "depth", 0)
+        self._tx.depth = depth + 1
+        try:
+            connection = self.engine.connect()
+            if write:
+                connection = connection.execution_options(govsvc_write=True)
+            with connection as conn, conn.begin():
+                yield conn
+        except PermissionDenied as exc:
+            self._tx.depth = depth
+            # Recorded after the rollback, in a transaction of its own: the refused command
+            # changed nothing, but the attempt is kept.
+            self.flush_denial(exc)
+            raise
+        finally:
+            self._tx.depth = depth
+
+    @property
+    def in_transaction(self) -> bool:
+        return getattr(self._tx, "depth", 0) > 0
+
+    def flush_denial(self, exc: PermissionDenied) -> None:
+        record: AccessRecord | None = getattr(exc, "_govsvc_record", None)
+        if record is None or self.in_transaction:
+            return
+        exc._govsvc_record = None  # type: ignore[attr-defined]
+        try:
+            self.record_access([record])
+        except Exception:  # never let the audit write hide the refusal itself
+            log.exception("could not record the refused attempt %s", record)
+
+    def record_access(self, records: Sequence[AccessRecord]) -> None:
+        if records:
+            with self.write() as conn:
+                access_store.append(conn, records)
+
+    def log_exchanges(self, records: Sequence[ExchangeRecord]) -> None:
+        if records:
+            with self.write() as conn:
+                exchange_store.append(conn, records)
+
+    # --- the catalogue's immutable versions ---------------------------------------------------
+
+    def version_in(self, conn: sa.Connection, code: str, number: int) -> ItemVersion:
+        key = (code, number)
+        cached = self.versions.get(key)
+        if cached is not None:
+            return cached
+        found = catalogue_store.load_version(conn, code, number)
+        if found is None:
+            raise UnknownItem(
+                f"service item {code!r} has no published version {number}; "
+                "check the implementation code (实施编码) or publish the item first"
+            )
+        self.versions.put(key, found)  # versions are immutable: safe to share between threads
+        return found
+
+    def version_of(self, case: Case) -> ItemVersion:
+        """The item version a case is pinned to."""
+        cached = self.versions.get((case.item_code, case.item_version))
+        if cached is not None:
+            return cached
+        with self.read() as conn:
+            return self.version_in(conn, case.item_code, case.item_version)
+
+    def latest_in(self, conn: sa.Connection, code: str) -> ItemVersion:
+        latest = catalogue_store.latest_number(conn, code)
+        if latest is None:
+            raise UnknownItem(
+                f"no published service item with implementation code {code!r}; list them "
+                "with session.catalogue.items() or publish it first"
+            )
+        return self.version_in(conn, code, latest)
+
+    # --- deadlines ---------------------------------------------------------------------------
+
+    def deadline(
+        self,
+        case: Case,
+        version: ItemVersion,
+        today: dt.date | None = None,
+        *,
+        calendar: WorkCalendar | None = None,
+    ) -> CaseDeadline:
+        assert case.accepted_at is not None
+        cal = calendar or self._calendar
+        start = local_date(case.accepted_at)
+        stopped = suspended_workdays(
+            cal, [(s.start, s.end) for s in case.suspensions], today=today or self.today()
+        )
+        extra = case.extension_workdays
+        promised = due_date(
+            cal, start, version.promised_limit, suspended_workdays=stopped, extension_workdays=extra
+        )
+        statutory = due_date(
+            cal,
+            start,
+            version.statutory_limit,
+            suspended_workdays=stopped,
+            extension_workdays=extra,
+        )
+        return CaseDeadline(
+            start=start,
+            promised=promised.date,
+            statutory=statutory.date,
+            provisional=promised.provisional or statutory.provisional,
+        )
+
+    # --- after a commit ----------------------------------------------------------------------
+
+    def remember(self, case: Case) -> None:
+        """Keep the case object just stored: handed back unchanged, the next command skips
+        reloading it (the version check in the UPDATE still guards against other writers)."""
+        self.issued[case.id] = case
+
+    def broadcast(self, steps: Iterable[Step]) -> None:
+        """Tell listeners, after commit; a failing listener is logged and affects nothing."""
+        for step in steps:
+            event, case = step.event, step.case
+            for impl in self.case_event_hooks:
+                self.plugins.trace_call(
+                    "govsvc_case_event", impl.plugin_name, f"{event.kind.value} of {case.id}"
+                )
+                self._safely(impl.plugin_name, impl.function, step, keywords=True)
+            for listener in self.listeners:
+                if listener.wants(event.kind):
+                    self._safely(listener.name, listener.handle, step)
+
+    @staticmethod
+    def _safely(name: str, call: Callable[..., Any], step: Step, *, keywords: bool = False) -> None:
+        try:
+            if keywords:
+                call(event=step.event, case=step.case)
+            else:
+                call(step.event, step.case)
+        except Exception:
+            log.exception(
+                "case event listener %s failed on %s of case %s",
+                name,
+                step.event.kind.value,
+                step.case.tracking_code,
+            )
+
+    # --- departments -------------------------------------------------------------------------
+
+    @property
+    def departments(self) -> Mapping[str, Department]:
+        return self.registry.departments
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the department loop; the longest department timeout bounds it."""
+        budget = max((d.timeout for d in self.departments.values()), default=5.0)
+        attempts = self.caller.policy.attempts
+        return self.loop.run(coro, timeout=budget * attempts + 30)

@@ -1,0 +1,140 @@
+"""The supervision service (电子监察): overdue cases, statistics, and the access log.
+
+Supervisors read everything in their division and change nothing; every list is filtered in
+SQL to the division.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from govsvc.audit import AccessRecord
+from govsvc.cases import CaseState
+from govsvc.errors import InvalidInput
+from govsvc.identity import PartyKey
+from govsvc.policy import Action, Resource
+from govsvc.services._base import Service
+from govsvc.services.views import CaseSummary, Page
+from govsvc.store import access as access_store
+from govsvc.store import cases as store
+from govsvc.store.chain import ChainReport
+from govsvc.store.tables import access_t, cases_t
+
+__all__ = ["DepartmentStatistics", "SupervisionService"]
+
+
+@attrs.frozen(kw_only=True)
+class DepartmentStatistics:
+    """Counts of one implementing agency's cases (computed in SQL)."""
+
+    agency: str
+    by_state: Mapping[str, int]
+    in_review: int
+    overdue: int
+    suspended: int
+    provisional: int  # open cases whose due dates are provisional (calendar year missing)
+
+
+class SupervisionService(Service):
+    """What supervision sees, within the principal's division."""
+
+    def _division(self) -> Resource:
+        return Resource.division_of(self.principal.division)
+
+    def overdue(self, *, on: dt.date | None = None, limit: int = 500) -> Page[CaseSummary]:
+        """Open, running (not suspended) cases past their promised due date on ``on``."""
+        self._authorize(Action.SUPERVISION_OVERDUE, self._division())
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 5000:
+            raise InvalidInput(f"limit must be a whole number from 1 to 5000, got {limit!r}")
+        day = on or self._rt.today()
+        with self._rt.read() as conn:
+            cases = store.iter_cases(
+                conn,
+                [
+                    cases_t.c.state == CaseState.IN_REVIEW.value,
+                    cases_t.c.due_promised < day,
+                    cases_t.c.suspended.is_(False),
+                    *self._session.cases.scope(),
+                ],
+                limit=limit,
+                order=[cases_t.c.due_promised, cases_t.c.id],
+            )
+        return Page([CaseSummary.of(c, mask_names=True) for c in cases])
+
+    def statistics(self, *, on: dt.date | None = None) -> list[DepartmentStatistics]:
+        """Per implementing agency: cases by state, in review, overdue, suspended, provisional."""
+        self._authorize(Action.SUPERVISION_STATISTICS, self._division())
+        day = on or self._rt.today()
+        scope = self._session.cases.scope()
+        overdue = sa.and_(
+            cases_t.c.state == CaseState.IN_REVIEW.value,
+            cases_t.c.due_promised < day,
+            cases_t.c.suspended.is_(False),
+        )
+        stmt = (
+            sa.select(
+                cases_t.c.agency,
+                cases_t.c.state,
+                sa.func.count().label("n"),
+                sa.func.sum(sa.case((overdue, 1), else_=0)).label("overdue"),
+                sa.func.sum(sa.case((cases_t.c.suspended.is_(True), 1), else_=0)).label("susp"),
+                sa.func.sum(sa.case((cases_t.c.due_provisional.is_(True), 1), else_=0)).label(
+                    "prov"
+                ),
+            )
+            .where(*scope)
+            .group_by(cases_t.c.agency, cases_t.c.state)
+        )
+        totals: dict[str, dict[str, Any]] = {}
+        with self._rt.read() as conn:
+            for agency, state, n, late, suspended, provisional in conn.execute(stmt):
+                entry = totals.setdefault(
+                    agency, {"by_state": {}, "overdue": 0, "suspended": 0, "provisional": 0}
+                )
+                entry["by_state"][state] = int(n)
+                entry["overdue"] += int(late or 0)
+                if state == CaseState.IN_REVIEW.value:
+                    entry["suspended"] += int(suspended or 0)
+                    entry["provisional"] += int(provisional or 0)
+        return [
+            DepartmentStatistics(
+                agency=agency,
+                by_state=entry["by_state"],
+                in_review=entry["by_state"].get(CaseState.IN_REVIEW.value, 0),
+                overdue=entry["overdue"],
+                suspended=entry["suspended"],
+                provisional=entry["provisional"],
+            )
+            for agency, entry in sorted(totals.items())
+        ]
+
+    def access_log(
+        self,
+        *,
+        subject: str | PartyKey | None = None,
+        principal_id: str | None = None,
+        outcome: str | None = None,
+        limit: int = 100,
+    ) -> list[AccessRecord]:
+        """The access log, newest first: reads of personal data and refused attempts."""
+        self._authorize(Action.SUPERVISION_ACCESS_LOG, Resource.platform())
+        where: list[Any] = []
+        if subject is not None:
+            where.append(access_t.c.subject == str(subject))
+        if principal_id is not None:
+            where.append(access_t.c.principal_id == principal_id)
+        if outcome is not None:
+            where.append(access_t.c.outcome == outcome)
+        with self._rt.read() as conn:
+            return access_store.records(conn, where, limit=limit)
+
+    def verify_access_log(self) -> ChainReport:
+        """Check the access log's hash chain; reports the first altered or missing record."""
+        self._authorize(Action.SUPERVISION_ACCESS_LOG, Resource.platform())
+        with self._rt.read() as conn:
+            return access_store.verify(conn)
