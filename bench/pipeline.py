@@ -1,16 +1,30 @@
-"""Case pipeline throughput: govsvc.Platform against raw driver calls writing the same rows.
+"""Case pipeline throughput: govsvc sessions against raw driver calls writing the same rows.
 
 Every case goes submit (4 materials) → accept → 2 parallel review decisions → approved: four
-commands, each one transaction. The platform side calls ``govsvc.Platform``; the raw side
-writes the same rows with plain sqlite3 / psycopg 3 statements, one transaction per command,
-reading the case row back at the start of every command after the first, into a schema
-created by the same migrations. Both sides run in the same process, interleaved in chunks
-(so the machine's speed changes hit both), after an untimed warm-up.
+commands, each one transaction, each made through a session bound to its principal (the
+applicant, a window clerk, each department's reviewer) and authorized by the default policy.
+The raw side writes the same rows with plain sqlite3 / psycopg 3 statements, one transaction
+per command, into a schema created by the same migrations.
+
+Two modes run, interleaved in chunks in the same process (so the machine's speed changes hit
+every side alike), after an untimed warm-up:
+
+* ``ratio``: commands get the ``Case`` the previous command returned (an embedded caller); the
+  raw side keeps the case document it wrote, as the platform does;
+* ``ratio_reload``: every command is addressed by tracking code and loads the case again, as a
+  web host does from a form; the raw side selects the case row by tracking code in each
+  command's transaction.
+
+The platform keeps recent cases and does not parse a case again whose stored version did not
+move; a third side, ``platform_cold``, runs the by-tracking-code mode with that cache off (as
+when the previous command on a case ran in another process) and prints ``ratio_reload_cold``.
+The time spent inside the policy is measured and printed as a share of the platform's time.
 
     python bench/pipeline.py --cases 2000 --db sqlite
     python bench/pipeline.py --cases 1000 --db postgres --profile
 
-The last line is ``ratio=<platform cases/s ÷ raw cases/s>``.
+The last two lines are ``ratio=<platform cases/s ÷ raw cases/s>`` and
+``ratio_reload=<the same, addressed by tracking code>``.
 """
 
 from __future__ import annotations
@@ -30,6 +44,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from _common import (
+    AGENCY,
+    CO_AGENCY,
     DEFAULT_POSTGRES_URL,
     applicants,
     bench_item,
@@ -52,8 +68,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _CASE_COLUMNS = (
     "id, tracking_code, item_code, item_version, agency, applicant_type, applicant_number, "
-    "applicant_name, channel, state, version, created_at, submitted_at, accepted_at, "
-    "closed_at, due_promised, due_statutory, due_provisional, suspended, data"
+    "applicant_name, agent_type, agent_number, division, channel, state, version, created_at, "
+    "submitted_at, accepted_at, closed_at, due_promised, due_statutory, due_provisional, "
+    "suspended, data"
 )
 _SQL = {
     "party": (
@@ -62,17 +79,19 @@ _SQL = {
         "name = excluded.name, is_organisation = excluded.is_organisation, "
         "updated_at = excluded.updated_at, data = excluded.data"
     ),
-    "insert_case": f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+    "insert_case": f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES ({', '.join('?' * 23)})",
     "update_case": (
         "UPDATE cases SET tracking_code = ?, item_code = ?, item_version = ?, agency = ?, "
-        "applicant_type = ?, applicant_number = ?, applicant_name = ?, channel = ?, state = ?, "
+        "applicant_type = ?, applicant_number = ?, applicant_name = ?, agent_type = ?, "
+        "agent_number = ?, division = ?, channel = ?, state = ?, "
         "version = ?, created_at = ?, submitted_at = ?, accepted_at = ?, closed_at = ?, "
         "due_promised = ?, due_statutory = ?, due_provisional = ?, suspended = ?, data = ? "
         "WHERE id = ? AND version = ?"
     ),
-    "select_case": "SELECT data FROM cases WHERE id = ?",
+    "select_case": "SELECT data FROM cases WHERE tracking_code = ?",
     "event": (
-        "INSERT INTO case_events (case_id, seq, kind, at, actor, data) VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO case_events (case_id, seq, kind, at, actor_kind, actor_id, actor_name, "
+        "actor_agency, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "material": (
         "INSERT INTO case_materials (case_id, code, kind, reference, filename, media_type, size) "
@@ -106,6 +125,9 @@ def _case_params(d: dict[str, Any]) -> list[Any]:
         d["applicant"]["doc_type"],
         d["applicant"]["number"],
         d["applicant_name"],
+        None,
+        None,
+        d["agency"][2:8],
         d["channel"],
         d["state"],
         d["version"],
@@ -124,9 +146,12 @@ def _case_params(d: dict[str, Any]) -> list[Any]:
 class RawPipeline:
     """The four commands as direct driver calls (timestamps as ISO text, JSON via json.dumps)."""
 
-    def __init__(self, db: str, target: Any, version: govsvc.ItemVersion) -> None:
+    def __init__(
+        self, db: str, target: Any, version: govsvc.ItemVersion, *, reload: bool = False
+    ) -> None:
         self.db = db
         self.version = version
+        self.reload = reload
         self.statements = 0
         if db == "sqlite":
             self.conn: Any = sqlite3.connect(
@@ -174,9 +199,15 @@ class RawPipeline:
         self.statements += 1
         self.cur.executemany(self.sql[name], rows)
 
-    def _load(self, case_id: str) -> dict[str, Any]:
-        data = self._x("select_case", (case_id,)).fetchone()[0]
-        return data if isinstance(data, dict) else json.loads(data)  # psycopg parses jsonb
+    def _case(self, case_id: str) -> dict[str, Any]:
+        """The case document: kept from the last command, or (reload) read by tracking code."""
+        d = self.cases[case_id]
+        if not self.reload:
+            return d
+        data = self._x("select_case", (d["tracking_code"],)).fetchone()[0]
+        loaded: dict[str, Any] = data if isinstance(data, dict) else json.loads(data)
+        self.cases[case_id] = loaded
+        return loaded
 
     def _save(self, d: dict[str, Any], previous_version: int) -> None:
         params = _case_params(d)
@@ -186,8 +217,10 @@ class RawPipeline:
         if self._x("update_case", params).rowcount != 1:
             raise RuntimeError(f"case {d['id']} changed under the raw benchmark")
 
-    def _event(self, d: dict[str, Any], kind: str, now: str, actor: str, data: Any) -> None:
-        self._x("event", (d["id"], d["version"], kind, now, actor, _dumps(data)))
+    def _event(
+        self, d: dict[str, Any], kind: str, now: str, actor: tuple[str, str, str, Any], data: Any
+    ) -> None:
+        self._x("event", (d["id"], d["version"], kind, now, *actor, _dumps(data)))
 
     def _outbox(self, case_id: str, now: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
         rows = [
@@ -214,12 +247,13 @@ class RawPipeline:
         ]
         d: dict[str, Any] = {
             "id": case_id,
-            "tracking_code": secrets.token_hex(6).upper()[:11],
+            "tracking_code": govsvc.TrackingCode.new(),
             "item_code": version.item_code,
             "item_version": version.version,
             "agency": version.agency.credit_code,
             "applicant": {"doc_type": person.key.doc_type.value, "number": number},
             "applicant_name": person.name,
+            "agent": None,
             "channel": "2",
             "state": "draft",
             "version": 1,
@@ -236,10 +270,12 @@ class RawPipeline:
             "stage": 0,
             "suspensions": [],
             "extensions": [],
+            "extension_request": None,
             "deadline": None,
             "decision": None,
             "refusal": None,
             "result": None,
+            "_schema": 2,
         }
         party = {
             "kind": "Person",
@@ -247,7 +283,9 @@ class RawPipeline:
             "name": person.name,
             "phone": None,
             "address": None,
+            "_schema": 1,
         }
+        who = ("applicant", str(person.key), person.name, None)
         self._begin()
         self._x(
             "party",
@@ -258,6 +296,8 @@ class RawPipeline:
             "item_version": d["item_version"],
             "channel": "2",
             "materials": [m["code"] for m in mats],
+            "agent": None,
+            "_schema": 2,
         }
         # draft + submit in one transaction, the case row written once in its final state
         d.update(state="submitted", version=2, submitted_at=now)
@@ -265,14 +305,14 @@ class RawPipeline:
         self._many(
             "event",
             [
-                (case_id, 1, "drafted", now, "applicant", _dumps(drafted)),
+                (case_id, 1, "drafted", now, *who, _dumps(drafted)),
                 (
                     case_id,
                     2,
                     "submitted",
                     now,
-                    "applicant",
-                    _dumps({"tracking_code": d["tracking_code"]}),
+                    *who,
+                    _dumps({"tracking_code": d["tracking_code"], "_schema": 2}),
                 ),
             ],
         )
@@ -300,7 +340,7 @@ class RawPipeline:
         now = moment.isoformat()
         today = moment.date()
         self._begin()
-        d = self.cases[case_id]
+        d = self._case(case_id)
         previous = d["version"]
         tasks = [
             {
@@ -335,12 +375,13 @@ class RawPipeline:
             d,
             "accepted",
             now,
-            "clerk",
+            ("clerk", CLERK.id, CLERK.name, CLERK.agency),
             {
-                "tolerated": [],
-                "commitments": [],
                 "stage": 1,
                 "tasks": [{"id": t["id"], "department": t["department"]} for t in tasks],
+                "tolerated": [],
+                "commitments": [],
+                "_schema": 2,
             },
         )
         self._outbox(
@@ -370,17 +411,18 @@ class RawPipeline:
     def decide(self, case_id: str, index: int) -> str:
         now = dt.datetime.now(dt.UTC).isoformat()
         self._begin()
-        d = self.cases[case_id]
+        d = self._case(case_id)
         previous = d["version"]
         task = d["tasks"][index]
-        task.update(status="approved", decided_at=now, decided_by="reviewer")
+        reviewer = REVIEWERS[task["department"]]
+        task.update(status="approved", decided_at=now, decided_by=reviewer.name)
         data: dict[str, Any] = {
             "task_id": task["id"],
             "department": task["department"],
             "stage": 1,
-            "approved": True,
             "reason": "",
             "basis": "",
+            "_schema": 2,
         }
         last = all(t["status"] == "approved" for t in d["tasks"])
         d["version"] = previous + 1
@@ -392,11 +434,11 @@ class RawPipeline:
                 "basis": "",
                 "remedies": "",
                 "at": now,
-                "by": "reviewer",
+                "by": reviewer.name,
             }
-            data["outcome"] = "approved"
         self._save(d, previous)
-        self._event(d, "approved" if last else "task_approved", now, "reviewer", data)
+        actor = ("reviewer", reviewer.id, reviewer.name, reviewer.agency)
+        self._event(d, "approved" if last else "task_approved", now, actor, data)
         if last:
             self._outbox(
                 case_id,
@@ -426,23 +468,43 @@ class RawPipeline:
 Timings = dict[str, float]
 
 
+LOGIN = govsvc.Authentication(provider="bench", assurance=govsvc.Assurance.L3)
+CLERK = govsvc.Principal.clerk(
+    "HRB-0301", "王芳", agency=AGENCY.credit_code, serves=[CO_AGENCY.credit_code], auth=LOGIN
+)
+REVIEWERS = {
+    code: govsvc.Principal.reviewer(f"R-{code[-6:]}", "审查员", department=code, auth=LOGIN)
+    for code in (AGENCY.credit_code, CO_AGENCY.credit_code)
+}
+
+
 def run_platform(
     p: govsvc.Platform,
     item_code: str,
     people: Sequence[govsvc.Person],
     materials: Sequence[govsvc.ProvidedMaterial],
     timings: Timings,
+    *,
+    reload: bool = False,
 ) -> None:
+    """The four commands, each through a session of its principal (made per command, as a web
+    host makes one per request). With ``reload`` each command names the case by tracking code."""
     clock = time.perf_counter
     for person in people:
+        applicant = govsvc.Principal.applicant(person.key, person.name, auth=LOGIN)
         t0 = clock()
-        case = p.apply(item_code, person, materials=materials)
+        case = p.session(applicant).cases.apply(item_code, person, materials=materials)
         t1 = clock()
-        case = p.accept(case)
+        ref: govsvc.Case | str = case.tracking_code if reload else case
+        case = p.session(CLERK).cases.accept(ref)
         t2 = clock()
-        case = p.decide(case, case.tasks[0].id, approve=True)
+        first, second = case.tasks
+        ref = case.tracking_code if reload else case
+        case = p.session(REVIEWERS[first.department]).reviews.decide(ref, first.id, approve=True)
         t3 = clock()
-        case = p.decide(case, case.tasks[1].id, approve=True)
+        ref = case.tracking_code if reload else case
+        reviewer = p.session(REVIEWERS[second.department])
+        case = reviewer.reviews.decide(ref, second.id, approve=True)
         t4 = clock()
         if case.state is not govsvc.CaseState.APPROVED:
             raise RuntimeError(f"case {case.tracking_code} ended {case.state.value}, not approved")
@@ -450,6 +512,25 @@ def run_platform(
         timings["accept"] += t2 - t1
         timings["decide1"] += t3 - t2
         timings["decide2"] += t4 - t3
+
+
+class TimedPolicy:
+    """The default policy, with the time spent deciding added up (to print its share)."""
+
+    def __init__(self) -> None:
+        self.inner = govsvc.DefaultPolicy()
+        self.seconds = 0.0
+        self.calls = 0
+
+    def allowed(
+        self, principal: govsvc.Principal, action: govsvc.Action, resource: govsvc.Resource
+    ) -> govsvc.Decision:
+        started = time.perf_counter()
+        try:
+            return self.inner.allowed(principal, action, resource)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
 
 
 def run_raw(
@@ -539,13 +620,15 @@ def count_platform_statements(
     sa.event.listen(p.engine, "connect", trace)
     try:
         result = {}
-        case = p.apply(item_code, person, materials=materials)
+        applicant = govsvc.Principal.applicant(person.key, person.name, auth=LOGIN)
+        case = p.session(applicant).cases.apply(item_code, person, materials=materials)
         result["apply"], counter["n"] = counter["n"], 0
-        case = p.accept(case)
+        case = p.session(CLERK).cases.accept(case)
         result["accept"], counter["n"] = counter["n"], 0
-        case = p.decide(case, case.tasks[0].id, approve=True)
+        first, second = case.tasks
+        case = p.session(REVIEWERS[first.department]).reviews.decide(case, first.id, approve=True)
         result["decide1"], counter["n"] = counter["n"], 0
-        p.decide(case, case.tasks[1].id, approve=True)
+        p.session(REVIEWERS[second.department]).reviews.decide(case, second.id, approve=True)
         result["decide2"] = counter["n"]
     finally:
         sa.event.remove(p.engine, "connect", trace)
@@ -596,6 +679,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile-cases", type=int, default=0, help="default: min(cases, 1000)")
     parser.add_argument("--top", type=int, default=25, help="functions listed by --profile")
+    parser.add_argument(
+        "--profile-reload", action="store_true", help="profile the by-tracking-code mode"
+    )
     args = parser.parse_args(argv)
     n = args.cases
     if n < 1 or args.chunk < 1 or args.warmup < 0:
@@ -604,38 +690,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     item, version = bench_item()
     materials = provided_materials(version)
     profile_n = args.profile_cases or min(n, 1000)
-    people = applicants(0, args.warmup + n + 1 + (profile_n if args.profile else 0))
-    warm, timed = people[: args.warmup], people[args.warmup : args.warmup + n]
-    traced = people[args.warmup + n]
-    extra = people[args.warmup + n + 1 :]
+    people = applicants(0, 2 * args.warmup + 3 * n + 51 + (profile_n if args.profile else 0))
+    warm = people[: 2 * args.warmup]
+    timed = people[2 * args.warmup : 2 * args.warmup + 3 * n]
+    traced = people[2 * args.warmup + 3 * n]
+    cold_warm = people[2 * args.warmup + 3 * n + 1 : 2 * args.warmup + 3 * n + 51]
+    extra = people[2 * args.warmup + 3 * n + 51 :]
 
     print(f"govsvc pipeline bench: db={args.db} cases={n} warmup={args.warmup} chunk={args.chunk}")
     print(f"machine: {machine_note()}; {time.strftime('%Y-%m-%d %H:%M')}")
+    policy = TimedPolicy()
     with fresh_databases(args.db, args.postgres_url) as dbs:
         url, schema = dbs["platform"]
         p = govsvc.Platform.open(
-            url, schema=schema, provisional_calendar=True, load_entry_points=False
+            url, schema=schema, provisional_calendar=True, load_entry_points=False, policy=policy
         )
-        p.publish(item, version)
+        p.system().catalogue.publish(item, version)
+        cold = govsvc.Platform.open(
+            url,
+            schema=schema,
+            provisional_calendar=True,
+            load_entry_points=False,
+            policy=policy,
+            case_cache=0,
+            migrate_schema=False,
+        )
         create_schema(*dbs["raw"])
-        raw = RawPipeline(args.db, dbs.get("raw_path") or dbs["raw"], version)
+        target = dbs.get("raw_path") or dbs["raw"]
+        raw = RawPipeline(args.db, target, version)
+        raw_reload = RawPipeline(args.db, target, version, reload=True)
         try:
             code = item.implementation_code
-            run_platform(p, code, warm, materials, _zero())
-            run_raw(raw, warm, materials, _zero())
+            half = len(warm) // 2
+            run_platform(p, code, warm[:half], materials, _zero())
+            run_platform(p, code, warm[half:], materials, _zero(), reload=True)
+            run_platform(cold, code, cold_warm, materials, _zero(), reload=True)
+            run_raw(raw, warm[:half], materials, _zero())
+            run_raw(raw_reload, warm[half:], materials, _zero())
 
-            plat_t, raw_t = _zero(), _zero()
-            raw.statements = 0
-            # ABBA order per pair of chunks so a change of CPU speed hits both sides alike.
+            sides_named = ("platform", "raw", "platform_reload", "raw_reload", "platform_cold")
+            t = {side: _zero() for side in sides_named}
+            raw.statements = raw_reload.statements = 0
+            policy.seconds, policy.calls = 0.0, 0
+            # ABBA order per pair of chunks so a change of CPU speed hits every side alike.
             for k, start in enumerate(range(0, n, args.chunk)):
                 chunk = timed[start : start + args.chunk]
+                again = timed[n + start : n + start + args.chunk]
+                third = timed[2 * n + start : 2 * n + start + args.chunk]
                 sides = [
-                    lambda c=chunk: run_platform(p, code, c, materials, plat_t),
-                    lambda c=chunk: run_raw(raw, c, materials, raw_t),
+                    lambda c=chunk: run_platform(p, code, c, materials, t["platform"]),
+                    lambda c=chunk: run_raw(raw, c, materials, t["raw"]),
+                    lambda c=again: run_platform(
+                        p, code, c, materials, t["platform_reload"], reload=True
+                    ),
+                    lambda c=again: run_raw(raw_reload, c, materials, t["raw_reload"]),
+                    lambda c=third: run_platform(
+                        cold, code, c, materials, t["platform_cold"], reload=True
+                    ),
                 ]
                 for side in sides if k % 2 == 0 else reversed(sides):
                     side()
-            raw_statements = raw.statements / n
+            raw_statements = (raw.statements, raw_reload.statements)
+            policy_seconds, policy_calls = policy.seconds, policy.calls
 
             plat_counts = _row_counts(_platform_counts(p.engine))
             raw_counts = _row_counts(_raw_counts(raw))
@@ -645,39 +761,60 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.profile:
                 profiler = cProfile.Profile()
                 profiler.enable()
-                run_platform(p, code, extra, materials, _zero())
+                run_platform(p, code, extra, materials, _zero(), reload=args.profile_reload)
                 profiler.disable()
         finally:
             raw.close()
+            raw_reload.close()
+            cold.close()
             p.close()
 
-    plat_total, raw_total = sum(plat_t.values()), sum(raw_t.values())
-    plat_cps, raw_cps = n / plat_total, n / raw_total
-    print("\nper-phase time per case (ms)   platform     raw   platform/raw")
-    for phase in PHASES:
-        a, b = 1000 * plat_t[phase] / n, 1000 * raw_t[phase] / n
-        print(f"  {phase:<28} {a:8.3f} {b:7.3f} {a / b:8.2f}x")
-    print(f"  {'total':<28} {1000 * plat_total / n:8.3f} {1000 * raw_total / n:7.3f}")
+    cps = {side: n / sum(times.values()) for side, times in t.items()}
+    for label, plat, base in (
+        ("Case objects", "platform", "raw"),
+        ("by tracking code", "platform_reload", "raw_reload"),
+    ):
+        print(f"\nper-phase time per case (ms), {label}:   platform     raw   platform/raw")
+        for phase in PHASES:
+            a, b = 1000 * t[plat][phase] / n, 1000 * t[base][phase] / n
+            print(f"  {phase:<28} {a:8.3f} {b:7.3f} {a / b:8.2f}x")
+        total_a, total_b = sum(t[plat].values()), sum(t[base].values())
+        print(f"  {'total':<28} {1000 * total_a / n:8.3f} {1000 * total_b / n:7.3f}")
     if statements:
         print(
             "\nSQL statements per case (incl. BEGIN/COMMIT): platform "
             f"{sum(statements.values())} "
             f"({', '.join(f'{k}={v}' for k, v in statements.items())}), "
-            f"raw {raw_statements:.0f}"
+            f"raw {raw_statements[0] / n:.0f} (by tracking code {raw_statements[1] / n:.0f})"
         )
-    print("rows after the run (platform / raw):")
+    print("rows per case after the run (platform / raw):")
+    plat_cases, raw_cases = plat_counts["cases"][0], raw_counts["cases"][0]
+    mismatched = []
     for table in TABLES:
         (pc, psize), (rc, rsize) = plat_counts[table], raw_counts[table]
+        per_p, per_r = pc / plat_cases, rc / raw_cases
         note = f"   data avg {psize:.0f} / {rsize:.0f} chars" if table == "cases" else ""
-        print(f"  {table:<16} {pc:7d} / {rc:7d}{note}")
-    mismatched = [t for t in TABLES if plat_counts[t][0] != raw_counts[t][0]]
+        print(f"  {table:<16} {per_p:7.2f} / {per_r:7.2f}{note}")
+        if abs(per_p - per_r) > 1e-9:
+            mismatched.append(table)
     if mismatched:
-        print(f"WARNING: row counts differ in {', '.join(mismatched)}", file=sys.stderr)
+        print(f"WARNING: rows per case differ in {', '.join(mismatched)}", file=sys.stderr)
     if profiler is not None:
         print_profile(profiler, args.top)
-    print(f"\nplatform: {plat_cps:,.1f} cases/s")
-    print(f"raw:      {raw_cps:,.1f} cases/s")
-    print(f"ratio={plat_cps / raw_cps:.3f}")
+    platform_seconds = sum(
+        sum(t[side].values()) for side in ("platform", "platform_reload", "platform_cold")
+    )
+    share = 100 * policy_seconds / platform_seconds
+    print(
+        f"\npolicy: {policy_calls} decisions, {1e6 * policy_seconds / max(1, policy_calls):.1f} "
+        f"µs each, {share:.2f} % of the platform's time (target < 5 %)"
+    )
+    for side in t:
+        print(f"{side + ':':<17} {cps[side]:,.1f} cases/s")
+    print(f"policy_share={share:.2f}%")
+    print(f"ratio_reload_cold={cps['platform_cold'] / cps['raw_reload']:.3f}")
+    print(f"ratio={cps['platform'] / cps['raw']:.3f}")
+    print(f"ratio_reload={cps['platform_reload'] / cps['raw_reload']:.3f}")
     return 0
 
 

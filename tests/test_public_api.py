@@ -8,6 +8,7 @@ from __future__ import annotations
 import govsvc
 
 EXPECTED = [
+    "ADAPTER_OPERATIONS",
     "AccessRecord",
     "Action",
     "Actor",
@@ -147,6 +148,7 @@ EXPECTED = [
     "import_csv",
     "import_json",
     "load_plugins",
+    "load_sample_catalogue",
     "mask_id_number",
     "mask_name",
     "mask_phone",

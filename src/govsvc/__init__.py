@@ -19,6 +19,7 @@ names start with an underscore are private.
 """
 
 from govsvc.adapters import (
+    ADAPTER_OPERATIONS,
     CertificateRecord,
     DeliveryProvider,
     Department,
@@ -83,7 +84,13 @@ from govsvc.catalogue import (
     ServiceTarget,
     check_version,
 )
-from govsvc.catalogue_io import export_csv, export_json, import_csv, import_json
+from govsvc.catalogue_io import (
+    export_csv,
+    export_json,
+    import_csv,
+    import_json,
+    load_sample_catalogue,
+)
 from govsvc.deadlines import DueDate, Light, LightThresholds, TimeLimit, TimeUnit, due_date
 from govsvc.divisions import Division, DivisionLevel, DivisionRegistry
 from govsvc.errors import (
@@ -152,6 +159,7 @@ from govsvc.store.chain import ChainReport
 __version__ = "0.1.0"
 
 __all__ = [
+    "ADAPTER_OPERATIONS",
     "ENTRY_POINT_GROUP",
     "RULES",
     "AccessRecord",
@@ -291,6 +299,7 @@ __all__ = [
     "import_csv",
     "import_json",
     "load_plugins",
+    "load_sample_catalogue",
     "mask_id_number",
     "mask_name",
     "mask_phone",

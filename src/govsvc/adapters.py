@@ -32,6 +32,7 @@ from govsvc.errors import InvalidInput
 from govsvc.identity import CreditCode, PartyKey
 
 __all__ = [
+    "ADAPTER_OPERATIONS",
     "OPERATIONS",
     "CertificateRecord",
     "DeliveryProvider",
@@ -58,6 +59,8 @@ OPERATIONS = (
     "health",
 )
 """The adapter operations the platform knows, in the order the docs list them."""
+
+ADAPTER_OPERATIONS = OPERATIONS  # the public name (govsvc.ADAPTER_OPERATIONS)
 
 
 def _strings(values: Iterable[str]) -> tuple[str, ...]:

@@ -88,6 +88,7 @@ class Platform:
         authorities: Mapping[str, str] | None = None,
         calendar_region: str | None = None,
         policy: Policy | None = None,
+        case_cache: int = 4096,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -110,6 +111,8 @@ class Platform:
         departments declare. ``calendar_region`` (e.g. ``"CN-65"``) applies that region's
         working-day overlay. ``policy`` replaces the authorization policy (by default
         :class:`DefaultPolicy`, or what a plugin's ``govsvc_policy`` hook returns).
+        ``case_cache`` is how many recent cases a process keeps: a case named by id or
+        tracking code whose stored version is unchanged is not parsed again (0: none).
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         registry = Registry.collect(pm)
@@ -136,6 +139,7 @@ class Platform:
             verify_workdays=verify_workdays,
             caller=caller,
             authorities=merged,
+            case_cache=case_cache,
         )
         runtime.calendar_region = calendar_region
         platform = cls(runtime)

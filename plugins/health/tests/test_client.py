@@ -19,7 +19,7 @@ from govsvc_health.client import (
 )
 from pytest_httpx import HTTPXMock
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable
+from govsvc import AdapterProtocolError, AdapterUnavailable
 
 BASE = "http://health.test"
 SUN_YUE = "230103202401050029"

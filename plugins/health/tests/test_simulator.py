@@ -14,7 +14,7 @@ from govsvc_health import seed
 from govsvc_health.client import HealthClient, ParentRecord, ReviewKind, Sex
 from govsvc_health.simulator import create_app
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable
+from govsvc import AdapterProtocolError, AdapterUnavailable
 
 T = TypeVar("T")
 SUN_YUE = "230103202401050029"

@@ -24,7 +24,7 @@ from govsvc_hrss.client import (
 )
 from pytest_httpx import HTTPXMock
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable, InvalidInput
+from govsvc import AdapterProtocolError, AdapterUnavailable, InvalidInput
 
 BASE = "http://hrss.test"
 TOKEN_URL = f"{BASE}/oauth/token"

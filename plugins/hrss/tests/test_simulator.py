@@ -13,7 +13,7 @@ from govsvc_hrss import seed
 from govsvc_hrss.client import CardStatus, HrssClient, InsuranceStatus
 from starlette.applications import Starlette
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable
+from govsvc import AdapterProtocolError, AdapterUnavailable
 
 T = TypeVar("T")
 Simulator = Callable[..., tuple[str, Starlette]]

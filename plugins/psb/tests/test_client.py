@@ -23,7 +23,7 @@ from govsvc_psb.client import (
 )
 from pytest_httpx import HTTPXMock
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable, InvalidInput
+from govsvc import AdapterProtocolError, AdapterUnavailable, InvalidInput
 
 BASE = "http://psb.test"
 URL = f"{BASE}/ws"

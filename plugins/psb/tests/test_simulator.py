@@ -15,7 +15,7 @@ from govsvc_psb import seed
 from govsvc_psb.client import SERVICE_NS, SOAP_ENV, PsbClient, Sex
 from starlette.applications import Starlette
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable
+from govsvc import AdapterProtocolError, AdapterUnavailable
 
 T = TypeVar("T")
 Simulator = Callable[..., tuple[str, Starlette]]

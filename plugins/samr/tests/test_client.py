@@ -21,7 +21,7 @@ from govsvc_samr.client import (
 )
 from pytest_httpx import HTTPXMock
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable
+from govsvc import AdapterProtocolError, AdapterUnavailable
 
 BASE = "http://samr.test"
 KEY = "secret-key"

@@ -18,7 +18,7 @@ from govsvc_samr.client import (
 )
 from govsvc_samr.simulator import DEFAULT_API_KEY
 
-from govsvc.errors import AdapterProtocolError, AdapterUnavailable
+from govsvc import AdapterProtocolError, AdapterUnavailable
 
 T = TypeVar("T")
 DUMPLINGS = "91230103MA1BX4K238"

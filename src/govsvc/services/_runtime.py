@@ -62,6 +62,8 @@ class BoundedCache(Generic[K, V]):
             return value
 
     def put(self, key: K, value: V) -> None:
+        if self.size <= 0:
+            return
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
@@ -89,6 +91,7 @@ class Runtime:
         verify_workdays: int,
         caller: DepartmentCaller,
         authorities: Mapping[str, str],
+        case_cache: int = 4096,
     ) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -108,6 +111,9 @@ class Runtime:
         self.listeners: list[EventListener] = list(registry.event_listeners)
         # The last Case object stored per id: handed back unchanged, it needs no reload.
         self.issued: weakref.WeakValueDictionary[str, Case] = weakref.WeakValueDictionary()
+        # Recent cases by id and by tracking code: a command or read naming a case by its code
+        # reuses the copy when the stored version is unchanged (store.cases.load_case).
+        self.recent: BoundedCache[str, Case] = BoundedCache(2 * case_cache)
         self.parties_written: BoundedCache[tuple[str, str], Any] = BoundedCache(4096)
         self.versions: BoundedCache[tuple[str, int], ItemVersion] = BoundedCache(2048)
         self._tx = threading.local()
@@ -261,8 +267,22 @@ class Runtime:
 
     def remember(self, case: Case) -> None:
         """Keep the case object just stored: handed back unchanged, the next command skips
-        reloading it (the version check in the UPDATE still guards against other writers)."""
+        reloading it (the version check in the UPDATE still guards against other writers);
+        named by id or tracking code, it is reused while its stored version is unchanged."""
         self.issued[case.id] = case
+        self.recent.put(case.id, case)
+        self.recent.put(case.tracking_code, case)
+
+    @contextmanager
+    def autocommit_read(self) -> Iterator[sa.Connection]:
+        """A connection for single statements outside any transaction (each statement its own
+        consistent snapshot), for the driver-level statements of :mod:`govsvc.store.fast`.
+
+        On SQLite a command reads its case here, before it takes the writer lock: a read
+        transaction would cost a BEGIN and a COMMIT for the same snapshot.
+        """
+        with self.engine.connect() as conn:
+            yield conn
 
     def broadcast(self, steps: Iterable[Step]) -> None:
         """Tell listeners, after commit; a failing listener is logged and affects nothing."""

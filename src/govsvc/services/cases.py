@@ -83,15 +83,16 @@ class CaseService(Service):
     # --- loading -----------------------------------------------------------------------------
 
     def _load(self, conn: sa.Connection, ref: CaseRef) -> Case:
+        recent = self._rt.recent
         if isinstance(ref, Case):
-            found = store.load_case(conn, case_id=ref.id)
+            found = store.load_case(conn, case_id=ref.id, cached=recent.get(ref.id))
             shown = ref.tracking_code
         elif isinstance(ref, str) and len(ref) == 32 and set(ref) <= _ID_CHARS:
-            found = store.load_case(conn, case_id=ref)
+            found = store.load_case(conn, case_id=ref, cached=recent.get(ref))
             shown = ref
         elif isinstance(ref, str):
             code = TrackingCode.normalise(ref)  # InvalidIdentifier names the broken rule
-            found = store.load_case(conn, tracking_code=code)
+            found = store.load_case(conn, tracking_code=code, cached=recent.get(code))
             shown = ref
         else:
             raise InvalidInput(
@@ -111,7 +112,7 @@ class CaseService(Service):
             return ref  # the object this platform stored last: no reload needed
         if not rt.is_sqlite:
             return None
-        with rt.read() as conn:
+        with rt.autocommit_read() as conn:
             return self._checked(self._load(conn, ref), ref)
 
     def peek(self, ref: CaseRef) -> Case:

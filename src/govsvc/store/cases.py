@@ -95,21 +95,44 @@ _INSERT_MATERIAL = FastStatement(
     sa.insert(materials_t),
     ["case_id", "code", "kind", "reference", "filename", "media_type", "size"],
 )
-_SELECT_BY_ID = FastStatement(sa.select(cases_t.c.data).where(cases_t.c.id == sa.bindparam("ref")))
-_SELECT_BY_CODE = FastStatement(
-    sa.select(cases_t.c.data).where(cases_t.c.tracking_code == sa.bindparam("ref"))
-)
+def _select_unless(where: Any) -> FastStatement:
+    # The document only when the stored version differs from the caller's cached copy: a
+    # case whose version did not move is the same value (every change bumps the version),
+    # so it needs neither the JSON transfer nor structuring again.
+    unchanged = cases_t.c.version == sa.bindparam("cached_version")
+    return FastStatement(
+        sa.select(cases_t.c.version, sa.case((unchanged, sa.null()), else_=cases_t.c.data)).where(
+            where
+        )
+    )
+
+
+_SELECT_BY_ID = _select_unless(cases_t.c.id == sa.bindparam("ref"))
+_SELECT_BY_CODE = _select_unless(cases_t.c.tracking_code == sa.bindparam("ref"))
 
 
 def load_case(
-    conn: sa.Connection, *, case_id: str | None = None, tracking_code: str | None = None
+    conn: sa.Connection,
+    *,
+    case_id: str | None = None,
+    tracking_code: str | None = None,
+    cached: Case | None = None,
 ) -> Case | None:
-    """The stored case with this id or tracking code, or None."""
-    if case_id is not None:
-        row = _SELECT_BY_ID.first(conn, {"ref": case_id})
-    else:
-        row = _SELECT_BY_CODE.first(conn, {"ref": tracking_code})
-    return None if row is None else case_from_data(row[0])
+    """The stored case with this id or tracking code, or None.
+
+    ``cached`` is a copy the caller holds: it is returned as it is when the stored version
+    is still its version (the row's document is then not even read).
+    """
+    values: dict[str, Any] = {
+        "ref": case_id if case_id is not None else tracking_code,
+        "cached_version": cached.version if cached is not None else -1,
+    }
+    row = (_SELECT_BY_ID if case_id is not None else _SELECT_BY_CODE).first(conn, values)
+    if row is None:
+        return None
+    if row[1] is None and cached is not None:
+        return cached
+    return case_from_data(row[1])
 
 
 def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt.datetime) -> None:

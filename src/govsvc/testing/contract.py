@@ -43,6 +43,7 @@ import pytest
 import sqlalchemy as sa
 
 from govsvc import (
+    ADAPTER_OPERATIONS,
     AdapterUnavailable,
     CallPolicy,
     Case,
@@ -64,7 +65,6 @@ from govsvc import (
     TaskStatus,
     hookimpl,
 )
-from govsvc.adapters import OPERATIONS
 from govsvc.testing.factories import FakeClock, clerk_for, make_case, make_item, make_person
 
 __all__ = [
@@ -80,7 +80,7 @@ __all__ = [
 ]
 
 PURPOSE = "接口契约测试"  # purpose of use recorded in the exchange log (用证事由)
-_ARITY = {op: 0 if op == "health" else 1 for op in OPERATIONS}
+_ARITY = {op: 0 if op == "health" else 1 for op in ADAPTER_OPERATIONS}
 _SAMPLE_HELP = {
     "known_party": "a citizen ID or credit code the legacy system knows",
     "unknown_party": "a valid citizen ID or credit code the legacy system does not know",
@@ -116,7 +116,7 @@ class _RecordingAdapter:
         self._calls = calls
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in OPERATIONS:
+        if name.startswith("_") or name not in ADAPTER_OPERATIONS:
             raise AttributeError(name)
         method = getattr(self._inner, name, None)
         if not callable(method):
@@ -377,19 +377,19 @@ def test_department_is_well_formed(govsvc_contract_department: Department) -> No
     assert d.timeout > 0, f"{d.name}: timeout must be above 0 seconds, got {d.timeout}"
     assert d.operations, (
         f"{d.name}'s adapter ({type(d.adapter).__name__}) implements none of the operations "
-        f"{', '.join(OPERATIONS)}"
+        f"{', '.join(ADAPTER_OPERATIONS)}"
     )
     for attribute in dir(d.adapter):
-        if attribute.startswith("_") or attribute in OPERATIONS:
+        if attribute.startswith("_") or attribute in ADAPTER_OPERATIONS:
             continue
-        close = difflib.get_close_matches(attribute, OPERATIONS, n=1, cutoff=0.85)
+        close = difflib.get_close_matches(attribute, ADAPTER_OPERATIONS, n=1, cutoff=0.85)
         try:
             member = getattr(d.adapter, attribute, None)
         except Exception:  # a property that fails is not a misspelt operation
             member = None
         assert not close or not callable(member), (
             f"{d.name}'s adapter has a method {attribute!r}; did you mean {close[0]!r}? The "
-            f"platform calls only the names {', '.join(OPERATIONS)}"
+            f"platform calls only the names {', '.join(ADAPTER_OPERATIONS)}"
         )
     for op in d.operations:
         method = getattr(d.adapter, op)

@@ -31,8 +31,8 @@ from urllib.parse import quote
 import attrs
 import httpx
 
+from govsvc import AdapterError
 from govsvc.adapterkit import BEIJING, JsonNode, LegacyClient, LegacySystem, excerpt
-from govsvc.errors import AdapterError
 
 __all__ = [
     "BEIJING",

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from govsvc import Department, ItemBundle, hookimpl
-from govsvc.catalogue_io import load_sample_catalogue
+from govsvc import Department, ItemBundle, hookimpl, load_sample_catalogue
 from govsvc_health.adapter import BIRTH_CERTIFICATE_ITEM, HealthAdapter, HealthConfig
 from govsvc_health.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
 

@@ -28,8 +28,8 @@ from typing import Any, Final
 import attrs
 import httpx
 
+from govsvc import InvalidInput
 from govsvc.adapterkit import JsonNode, LegacyClient, LegacySystem, excerpt
-from govsvc.errors import InvalidInput
 
 DEPARTMENT: Final = "11230100003109212K"
 """Unified social credit code of 哈尔滨市人力资源和社会保障局, named in every error."""

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from govsvc import Department, ItemBundle, hookimpl
-from govsvc.catalogue_io import load_sample_catalogue
+from govsvc import Department, ItemBundle, hookimpl, load_sample_catalogue
 from govsvc_hrss.adapter import HrssAdapter, HrssConfig
 from govsvc_hrss.client import DEPARTMENT
 from govsvc_hrss.seed import DEPARTMENT_NAME

@@ -29,8 +29,8 @@ import defusedxml
 import defusedxml.ElementTree as DET
 import httpx
 
+from govsvc import AdapterProtocolError, InvalidInput
 from govsvc.adapterkit import LegacyClient, LegacySystem, excerpt
-from govsvc.errors import AdapterProtocolError, InvalidInput
 
 DEPARTMENT: Final = "11230100003108738D"
 """Unified social credit code of 哈尔滨市公安局, named in every error this client raises."""

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from govsvc import Department, ItemBundle, hookimpl
-from govsvc.catalogue_io import load_sample_catalogue
+from govsvc import Department, ItemBundle, hookimpl, load_sample_catalogue
 from govsvc_psb.adapter import PsbAdapter, PsbConfig
 from govsvc_psb.client import DEPARTMENT
 from govsvc_psb.seed import DEPARTMENT_NAME

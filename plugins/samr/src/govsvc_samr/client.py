@@ -30,8 +30,8 @@ from urllib.parse import quote
 import attrs
 import httpx
 
+from govsvc import AdapterError
 from govsvc.adapterkit import JsonNode, LegacyClient, LegacySystem, excerpt
-from govsvc.errors import AdapterError
 
 DEPARTMENT_NAME = "哈尔滨市市场监督管理局"
 DEPARTMENT_CREDIT_CODE = "11230100013114525L"

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from govsvc import Department, ItemBundle, hookimpl
-from govsvc.catalogue_io import load_sample_catalogue
+from govsvc import Department, ItemBundle, hookimpl, load_sample_catalogue
 from govsvc_samr.adapter import SamrAdapter, SamrConfig
 from govsvc_samr.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
 
