@@ -95,7 +95,7 @@ def test_unknown_attributes_are_allowed_and_empty_values_are_not_known() -> None
         ("birth_date", dt.date(1985, 3, 12), "is a date object; send its ISO text '1985-03-12'"),
         ("established_on", 20190418, "is 20190418 (int); send text (YYYY-MM-DD)"),
         ("name", " 张伟", "has white space around it; send '张伟'"),
-        ("name", "   ", "has white space around it; send ''"),
+        ("name", "   ", "is blank; leave it out (None)"),
         ("household_number", 230103000152, "is 230103000152 (int); send text, e.g."),
         ("phone", "+86 139 4501 2345", "send 11-digit mobile number, or area code-number"),
         ("birth_certificate", "q230123456", "a capital letter (the edition) and 9 digits"),

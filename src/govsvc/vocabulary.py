@@ -154,6 +154,9 @@ class Attribute:
             form = "" if self.form is Form.TEXT else f" ({self.spelled})"
             yield problem(f"is {_shown(value)}; send text{form}, e.g. {self.example!r}")
             return
+        if not value.strip():
+            yield problem("is blank; leave it out (None) when the system does not know it")
+            return
         if value != value.strip():
             yield problem(f"has white space around it; send {value.strip()!r}")
             return
