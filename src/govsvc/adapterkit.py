@@ -19,6 +19,15 @@ The pieces:
   with :meth:`LegacySystem.send`, :meth:`LegacySystem.check_status` and friends;
 * :func:`read_json` and :class:`JsonNode` read a JSON body field by field, keeping the path of
   every value (``$.data.list[0].licNo``) so a malformed answer says exactly where it broke;
+  :func:`read_xml` and :class:`XmlNode` do the same for XML and SOAP 1.1
+  (``/Envelope/Body/QueryResponse/item[2]/name``). Both decode the body by the charset it
+  declares (GBK is read as its superset GB18030), so a legacy system answering in GBK reads
+  like any other;
+* :func:`parse_legacy_date` and :func:`parse_legacy_datetime` read the date forms legacy
+  systems write (``20190418``, ``2019/4/18``, ``2019年4月18日``, ``20190418103000`` …), also
+  through the nodes' ``date(formats=DateFormat.LEGACY)``;
+* :class:`CodeTable` maps a legacy code table (代码表, such as 性别 ``1``/``2``) to canonical
+  values (:mod:`govsvc.vocabulary` has the national ones and the canonical values);
 * :class:`LegacyClient` is a base class for the client that owns the ``httpx.AsyncClient``;
   :class:`PerLoopClient` keeps one client per running event loop (the platform calls
   adapters on its own loop, and an ``httpx.AsyncClient`` works only on the loop it was first
@@ -43,6 +52,7 @@ and how legacy records become govsvc types. A short example::
 from __future__ import annotations
 
 import asyncio
+import codecs
 import datetime as dt
 import enum
 import functools
@@ -50,30 +60,43 @@ import json
 import os
 import re
 import ssl
+import types
 import urllib.parse
 import weakref
-from collections.abc import Callable, Mapping
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Generic, NoReturn, Protocol, Self, TypeVar
 
 import attrs
+import defusedxml
+import defusedxml.ElementTree as DET
 import httpx
 
+from govsvc._text import escape_unstorable, unstorable
 from govsvc.errors import AdapterProtocolError, AdapterUnavailable, InvalidInput
 
 __all__ = [
     "BEIJING",
+    "SOAP_ENVELOPE",
+    "CodeTable",
+    "DateFormat",
     "JsonNode",
     "LegacyClient",
     "LegacySystem",
     "PerLoopClient",
+    "SoapFault",
+    "XmlNode",
     "excerpt",
     "flat_form",
     "is_http_url",
     "is_positive_seconds",
     "json_form",
+    "parse_legacy_date",
+    "parse_legacy_datetime",
     "read_json",
+    "read_xml",
     "seconds_from_env",
     "tls_context",
 ]
@@ -84,6 +107,7 @@ Beijing time, and :meth:`JsonNode.datetime` reads them so."""
 
 E = TypeVar("E", bound=enum.Enum)
 R = TypeVar("R")
+V = TypeVar("V")
 
 
 def _nonempty(_: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -91,10 +115,14 @@ def _nonempty(_: object, attribute: attrs.Attribute[str], value: str) -> None:
         raise InvalidInput(f"{attribute.name} must not be empty")
 
 
-def excerpt(body: bytes | str, limit: int = 200) -> str:
-    """The start of a body on one line, for error messages (white space runs become one space)."""
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    flat = " ".join(text.split())
+def excerpt(body: bytes | str, limit: int = 200, *, encoding: str = "utf-8") -> str:
+    """The start of a body on one line, for error messages (white space runs become one space).
+
+    Bytes are decoded with ``encoding``, replacing what does not decode; NUL and lone
+    surrogates are written as escapes, because messages are stored (the exchange log).
+    """
+    text = body.decode(encoding, errors="replace") if isinstance(body, bytes) else body
+    flat = escape_unstorable(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
@@ -116,7 +144,7 @@ class LegacySystem:
     def unavailable(self, operation: str, problem: str) -> AdapterUnavailable:
         """An :class:`AdapterUnavailable` saying ``"<name> <problem>; try again later"``."""
         return AdapterUnavailable(
-            f"{self.name} {problem}; try again later",
+            escape_unstorable(f"{self.name} {problem}; try again later"),
             department=self.department,
             operation=operation,
         )
@@ -124,9 +152,16 @@ class LegacySystem:
     def protocol_error(
         self, operation: str, problem: str, *, path: str = "$"
     ) -> AdapterProtocolError:
-        """An :class:`AdapterProtocolError` saying ``"<name> <problem>"``, at ``path``."""
+        """An :class:`AdapterProtocolError` saying ``"<name> <problem>"``, at ``path``.
+
+        NUL and lone surrogates quoted from an answer are written as escapes: the message is
+        stored in the exchange log, which cannot hold them.
+        """
         return AdapterProtocolError(
-            f"{self.name} {problem}", path=path, department=self.department, operation=operation
+            escape_unstorable(f"{self.name} {problem}"),
+            path=escape_unstorable(path),
+            department=self.department,
+            operation=operation,
         )
 
     async def send(
@@ -171,9 +206,7 @@ class LegacySystem:
             retry = response.headers.get("retry-after", "").strip()
             unit = " s" if retry.isdigit() else ""
             hint = f" (Retry-After: {retry}{unit})" if retry else ""
-            raise self.unavailable(
-                operation, f"answered HTTP {status}{hint}: {excerpt(response.content)}"
-            )
+            raise self.unavailable(operation, f"answered HTTP {status}{hint}: {_excerpt(response)}")
 
     def refused(
         self, response: httpx.Response, operation: str, *, hint: str = "", path: str = "$"
@@ -183,7 +216,7 @@ class LegacySystem:
         ``hint`` is appended as written, e.g. ``"; check the API key"``.
         """
         status = response.status_code
-        detail = excerpt(response.content) or "(empty body)"
+        detail = _excerpt(response) or "(empty body)"
         if 300 <= status < 400:
             detail = f"redirect to {response.headers.get('location', '?')}; check the base URL"
         return self.protocol_error(
@@ -196,9 +229,21 @@ class LegacySystem:
         if response.status_code >= 300:
             raise self.refused(response, operation, hint=hint)
 
-    def read_json(self, body: bytes | str, operation: str) -> JsonNode:
+    def read_json(
+        self, body: bytes | str | httpx.Response, operation: str, *, charset: str | None = None
+    ) -> JsonNode:
         """The root :class:`JsonNode` of a JSON body (see :func:`read_json`)."""
-        return read_json(body, department=self.department, operation=operation, name=self.name)
+        return read_json(
+            body, department=self.department, operation=operation, name=self.name, charset=charset
+        )
+
+    def read_xml(
+        self, body: bytes | str | httpx.Response, operation: str, *, charset: str | None = None
+    ) -> XmlNode:
+        """The root :class:`XmlNode` of an XML body (see :func:`read_xml`)."""
+        return read_xml(
+            body, department=self.department, operation=operation, name=self.name, charset=charset
+        )
 
 
 def _time_limit(timeout: httpx.Timeout, exc: httpx.TimeoutException) -> str:
@@ -211,27 +256,495 @@ def _time_limit(timeout: httpx.Timeout, exc: httpx.TimeoutException) -> str:
     return "the time limit" if seconds is None else f"{seconds:g} s"
 
 
+# --- legacy dates -----------------------------------------------------------------------------
+
+
+class DateFormat(enum.Flag):
+    """How a legacy system writes dates (日期格式); combine them with ``|``.
+
+    * ``ISO``: ``2019-04-18``; ``2019-04-18 10:30:00`` (or with ``T``, a fraction of a
+      second, an offset ``+08:00`` or ``Z``);
+    * ``COMPACT``: ``20190418``; ``20190418103000``;
+    * ``SLASHED``: ``2019/04/18`` or ``2019/4/8``; ``2019/4/18 10:30:00``;
+    * ``CHINESE``: ``2019年4月18日``; ``2019年4月18日 10:30:00``;
+    * ``LEGACY``: all of them.
+
+    Seconds may be left out (``10:30``). Only ISO times carry an offset; the others are local
+    time (Beijing time unless the reader is told otherwise).
+    """
+
+    ISO = enum.auto()
+    COMPACT = enum.auto()
+    SLASHED = enum.auto()
+    CHINESE = enum.auto()
+    LEGACY = ISO | COMPACT | SLASHED | CHINESE
+
+
+_CLOCK = r"(?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:[.,](?P<f>[0-9]{1,6}))?)?"
+_ISO_CLOCK = r"(?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:[.,](?P<f>[0-9]{1,6}))?)?"
+
+
+@attrs.frozen
+class _DateForm:
+    pattern: re.Pattern[str]
+    date: str  # how its dates are spelled in messages
+    time: str  # how its dates and times are spelled
+
+
+_DATE_FORMS: Mapping[DateFormat, _DateForm] = types.MappingProxyType(
+    {
+        DateFormat.ISO: _DateForm(
+            re.compile(
+                r"(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})"
+                rf"(?:[T ]{_ISO_CLOCK}(?P<z>Z|[+-][0-9]{{2}}:?[0-9]{{2}})?)?"
+            ),
+            "YYYY-MM-DD",
+            "YYYY-MM-DD HH:MM:SS",
+        ),
+        DateFormat.COMPACT: _DateForm(
+            re.compile(
+                r"(?P<y>[0-9]{4})(?P<m>[0-9]{2})(?P<d>[0-9]{2})"
+                r"(?:(?P<H>[0-9]{2})(?P<M>[0-9]{2})(?P<S>[0-9]{2}))?"
+            ),
+            "YYYYMMDD",
+            "YYYYMMDDHHMMSS",
+        ),
+        DateFormat.SLASHED: _DateForm(
+            re.compile(
+                rf"(?P<y>[0-9]{{4}})/(?P<m>[0-9]{{1,2}})/(?P<d>[0-9]{{1,2}})(?: +{_CLOCK})?"
+            ),
+            "YYYY/MM/DD",
+            "YYYY/MM/DD HH:MM:SS",
+        ),
+        DateFormat.CHINESE: _DateForm(
+            re.compile(
+                rf"(?P<y>[0-9]{{4}})年(?P<m>[0-9]{{1,2}})月(?P<d>[0-9]{{1,2}})日(?: *{_CLOCK})?"
+            ),
+            "YYYY年M月D日",
+            "YYYY年M月D日 HH:MM:SS",
+        ),
+    }
+)
+
+
+class _Unreadable(Exception):
+    """Internal: the text is not a date in the accepted formats; ``expected`` says what is."""
+
+    def __init__(self, expected: str) -> None:
+        self.expected = expected
+        super().__init__(expected)
+
+
+def _spelled(formats: DateFormat, *, times: bool) -> str:
+    spellings = [
+        form.time if times else form.date for f, form in _DATE_FORMS.items() if f in formats
+    ]
+    if not spellings:
+        raise InvalidInput("formats must name at least one DateFormat, e.g. DateFormat.ISO")
+    if len(spellings) == 1:
+        return spellings[0]
+    return ", ".join(spellings[:-1]) + " or " + spellings[-1]
+
+
+def _match(text: str, formats: DateFormat) -> re.Match[str] | None:
+    for f, form in _DATE_FORMS.items():
+        if f in formats:
+            found = form.pattern.fullmatch(text)
+            if found is not None:
+                return found
+    return None
+
+
+def _parts(found: re.Match[str]) -> tuple[dt.date, dt.time | None, dt.tzinfo | None]:
+    """The date, the time (None when only a date was written) and the offset; ValueError for
+    numbers that are no real date or time (2019-02-30, 25:00)."""
+    groups = found.groupdict()
+    day = dt.date(int(groups["y"]), int(groups["m"]), int(groups["d"]))
+    if groups.get("H") is None:
+        return day, None, None
+    fraction = groups.get("f") or ""
+    clock = dt.time(
+        int(groups["H"]),
+        int(groups["M"]),
+        int(groups.get("S") or 0),
+        int(fraction.ljust(6, "0")) if fraction else 0,
+    )
+    zone = groups.get("z")
+    if zone is None:
+        return day, clock, None
+    if zone == "Z":
+        return day, clock, dt.UTC
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return day, clock, dt.timezone(sign * offset)  # ValueError beyond ±24 h
+
+
+def _read_date(text: str, formats: DateFormat) -> dt.date:
+    spelled = _spelled(formats, times=False)
+    found = _match(text, formats)
+    if found is None:
+        raise _Unreadable(f"a date written {spelled}")
+    try:
+        day, clock, zone = _parts(found)
+    except ValueError:
+        raise _Unreadable(f"a real date written {spelled}") from None
+    if clock is not None and (clock != dt.time() or zone is not None):
+        raise _Unreadable(f"a date written {spelled}, without a time of day")
+    return day
+
+
+def _read_datetime(text: str, formats: DateFormat, assume: dt.tzinfo | None) -> dt.datetime:
+    found = _match(text, formats)
+    if found is None:
+        raise _Unreadable(f"a time written {_spelled(formats, times=True)}")
+    try:
+        day, clock, zone = _parts(found)
+    except ValueError:
+        raise _Unreadable(f"a real date and time written {_spelled(formats, times=True)}") from None
+    zone = zone or assume
+    if zone is None:
+        raise _Unreadable("a date and time with an offset such as 2025-03-02T10:00:00+08:00")
+    return dt.datetime.combine(day, clock if clock is not None else dt.time(), zone)
+
+
+def parse_legacy_date(text: str, field: str, *, formats: DateFormat = DateFormat.LEGACY) -> dt.date:
+    """The date in ``text``, written in one of ``formats`` (all legacy forms by default).
+
+    ``field`` names the value in the error (a path such as ``$.data.csrq`` or a column). White
+    space around the text is ignored; a midnight time after the date (``1985-03-12
+    00:00:00``) is allowed. Anything else raises :class:`InvalidInput` naming the field and
+    the formats accepted: ``csrq: expected a date written YYYY-MM-DD, YYYYMMDD, YYYY/MM/DD or
+    YYYY年M月D日, got '1985.03.12'``.
+    """
+    try:
+        return _read_date(text.strip(), formats)
+    except _Unreadable as exc:
+        raise InvalidInput(f"{field}: expected {exc.expected}, got {text!r}") from None
+
+
+def parse_legacy_datetime(
+    text: str,
+    field: str,
+    *,
+    formats: DateFormat = DateFormat.LEGACY,
+    assume: dt.tzinfo | None = BEIJING,
+) -> dt.datetime:
+    """The aware date and time in ``text``, written in one of ``formats`` (all by default).
+
+    A time without an offset is taken in ``assume`` (China Standard Time, UTC+8, unless you
+    say otherwise; ``assume=None`` refuses it); a date alone is its midnight. Errors are
+    :class:`InvalidInput` naming ``field`` and the formats accepted.
+    """
+    try:
+        return _read_datetime(text.strip(), formats, assume)
+    except _Unreadable as exc:
+        raise InvalidInput(f"{field}: expected {exc.expected}, got {text!r}") from None
+
+
+# --- code tables ------------------------------------------------------------------------------
+
+
+def _codes(value: Mapping[str, V]) -> Mapping[str, V]:
+    return types.MappingProxyType(dict(value))
+
+
+def _code_set(value: Collection[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _well_written_codes(_: object, attribute: attrs.Attribute[Any], value: Collection[str]) -> None:
+    if attribute.name == "codes" and not value:
+        raise InvalidInput("a code table needs at least one code")
+    for code in value:
+        if not isinstance(code, str) or not code or code != code.strip():
+            raise InvalidInput(
+                f"{attribute.name}: every code must be non-empty text without surrounding "
+                f"white space (the table strips what it looks up), got {code!r}"
+            )
+
+
+@attrs.frozen
+class CodeTable(Generic[V]):
+    """A legacy code table (代码表): the codes a system answers and the canonical values.
+
+    ``codes`` maps each code to its canonical value; ``unknown`` lists codes that mean the
+    value was not recorded (GB/T 2261.1's ``0`` 未知的性别 and ``9`` 未说明的性别), read
+    as None; ``default``, when given, is the value of every code the table does not list
+    (for tables whose tail a department extends locally). Codes are looked up without
+    surrounding white space (legacy CHAR columns pad)::
+
+        SEX = CodeTable("性别 (GB/T 2261.1)", {"1": "male", "2": "female"}, unknown={"0", "9"})
+        SEX["2"]        # "female"
+        SEX.get("9")    # None
+        SEX["3"]        # InvalidInput: '3' is not a code of 性别 (GB/T 2261.1); known
+                        # codes: 1 (male), 2 (female); 0, 9 mean not recorded
+
+    ``JsonNode.code(table)`` and ``XmlNode.code(table)`` turn the error into a malformed
+    answer at the node's path. :mod:`govsvc.vocabulary` has the national tables.
+    """
+
+    name: str = attrs.field(validator=_nonempty)
+    codes: Mapping[str, V] = attrs.field(converter=_codes, validator=_well_written_codes)
+    unknown: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_code_set, validator=_well_written_codes
+    )
+    default: V | None = None
+
+    def __attrs_post_init__(self) -> None:
+        both = sorted(self.unknown & self.codes.keys())
+        if both:
+            raise InvalidInput(
+                f"{self.name}: code(s) {', '.join(both)} are both mapped and listed as "
+                f"unknown; keep each in one place"
+            )
+
+    def __getitem__(self, code: str | int) -> V:
+        """The canonical value of ``code``; InvalidInput for a code that is empty, means
+        "not recorded", or is not in the table (and there is no ``default``)."""
+        key = _code_key(code)
+        if not key:
+            raise InvalidInput(f"expected a code of {self.name}, got an empty one")
+        if key in self.unknown:
+            raise InvalidInput(
+                f"code {key!r} of {self.name} means the value is not recorded, but a value "
+                f"is required here"
+            )
+        return self._value(key)
+
+    def get(self, code: str | int | None) -> V | None:
+        """The canonical value of ``code``; None when it is empty or means "not recorded".
+
+        A code not in the table is still an error (unless the table has a ``default``).
+        """
+        key = "" if code is None else _code_key(code)
+        if not key or key in self.unknown:
+            return None
+        return self._value(key)
+
+    def _value(self, key: str) -> V:
+        if key in self.codes:
+            return self.codes[key]
+        if self.default is not None:
+            return self.default
+        raise InvalidInput(f"{key!r} is not a code of {self.name}; known codes: {self.known()}")
+
+    def known(self, limit: int = 20) -> str:
+        """The codes and their values for messages: ``1 (male), 2 (female); 0, 9 mean not
+        recorded`` (at most ``limit`` codes are shown)."""
+        shown = [f"{code} ({value})" for code, value in list(self.codes.items())[:limit]]
+        if len(self.codes) > limit:
+            shown.append(f"… ({len(self.codes)} codes in all)")
+        text = ", ".join(shown)
+        if self.unknown:
+            verb = "means" if len(self.unknown) == 1 else "mean"
+            text += f"; {', '.join(sorted(self.unknown))} {verb} not recorded"
+        return text
+
+
+def _code_key(code: str | int) -> str:
+    if isinstance(code, bool) or not isinstance(code, str | int):
+        raise InvalidInput(f"a code is text or a whole number, got {type(code).__name__}")
+    return str(code).strip()
+
+
+# --- decoding bodies -------------------------------------------------------------------------
+
+# Names legacy stacks put in ``charset=`` that Python's codec registry does not know.
+_CHARSET_ALIASES: Mapping[str, str] = types.MappingProxyType(
+    {
+        "x-gbk": "gbk",
+        "windows-936": "gbk",
+        "cp-936": "gbk",
+        "csgbk": "gbk",
+        "csgb2312": "gb2312",
+        "gb-18030": "gb18030",
+    }
+)
+# GB18030 contains GBK, which contains GB2312. Systems that declare the smaller sets send
+# characters from the larger one (rare characters in names, 𠮷), so decoding strictly by
+# the declared name would refuse answers that are fine.
+_SUPERSETS: Mapping[str, str] = types.MappingProxyType({"gbk": "gb18030", "gb2312": "gb18030"})
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: its BOM starts the same way
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+_XML_DECLARATION = re.compile(
+    rb"<\?xml[ \t\r\n][^>]*?encoding[ \t\r\n]*=[ \t\r\n]*[\"']([A-Za-z][A-Za-z0-9._-]*)[\"']"
+)
+
+
+def _codec(charset: str) -> str | None:
+    """Python's codec for a declared charset (GBK and GB2312 read as GB18030), or None."""
+    name = charset.strip().strip("\"'").lower()
+    name = _CHARSET_ALIASES.get(name, name)
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    if not getattr(info, "_is_text_encoding", True):  # base64, zlib and friends
+        return None
+    return _SUPERSETS.get(info.name, info.name)
+
+
+def _excerpt(response: httpx.Response) -> str:
+    """The start of a response body, decoded by its declared charset where Python knows it."""
+    declared = response.charset_encoding
+    codec = (_codec(declared) if declared else None) or "utf-8"
+    return excerpt(response.content, encoding=codec)
+
+
+@attrs.frozen
+class _Encoding:
+    """The encoding a body is decoded with, and why (for the message when it fails)."""
+
+    codec: str
+    reason: str  # "the declared charset GBK", "no charset declared", ...
+
+
+def _choose_encoding(
+    body: bytes,
+    declared: str | None,
+    sniffed: tuple[str, str] | None,
+    fail: Callable[[str], AdapterProtocolError],
+) -> _Encoding:
+    # The order of RFC 7303 (XML media types), which suits JSON as well: a byte-order mark,
+    # then the charset the HTTP header (or the adapter) declares, then what the body says
+    # of itself, then UTF-8.
+    for mark, bom_codec in _BOMS:
+        if body.startswith(mark):
+            return _Encoding(bom_codec, "its byte-order mark")
+    if declared is not None:
+        codec = _codec(declared)
+        if codec is None:
+            raise fail(
+                f"the declared charset {declared!r} is not a text encoding Python knows; if "
+                f"you know what the system really sends, pass charset=... to read it"
+            )
+        return _Encoding(codec, f"the declared charset {declared.strip()}")
+    if sniffed is not None:
+        name, reason = sniffed
+        sniffed_codec = _codec(name)
+        if sniffed_codec is None:
+            raise fail(f"{reason} {name!r} is not a text encoding Python knows")
+        return _Encoding(sniffed_codec, f"{reason} {name}")
+    return _Encoding("utf-8", "no charset declared")
+
+
+def _decode(
+    body: bytes,
+    declared: str | None,
+    sniffed: tuple[str, str] | None,
+    fail: Callable[[str], AdapterProtocolError],
+) -> str:
+    """The text of ``body``; a body that does not decode fails naming the charset and offset."""
+    encoding = _choose_encoding(body, declared, sniffed, fail)
+    # The utf-8-sig codec counts offsets after the mark it drops; decode past it ourselves so
+    # that the offset in the message is the body's.
+    skip = len(codecs.BOM_UTF8) if encoding.codec == "utf-8-sig" else 0
+    try:
+        return body[skip:].decode("utf-8" if skip else encoding.codec)
+    except UnicodeDecodeError as exc:
+        start, end = exc.start + skip, exc.end + skip
+        bad = body[start : min(end, start + 4)].hex(" ").upper()
+        hint = "check the charset the system declares"
+        if encoding.codec in ("utf-8", "utf-8-sig") and _decodes(body, "gb18030"):
+            hint = (
+                "it reads as GB18030: the system probably sends GBK without saying so; "
+                "pass charset='gbk'"
+            )
+        shown = encoding.codec.upper().removesuffix("-SIG")
+        raise fail(
+            f"the body is not {shown} text ({encoding.reason}): byte(s) {bad} at offset "
+            f"{start} cannot be decoded ({exc.reason}); {hint}"
+        ) from None
+
+
+def _decodes(body: bytes, codec: str) -> bool:
+    try:
+        body.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _split(
+    body: bytes | str | httpx.Response, charset: str | None
+) -> tuple[bytes | str, str | None]:
+    """The body and its declared charset: ``charset`` if given, else the response's header."""
+    if isinstance(body, httpx.Response):
+        return body.content, charset or body.charset_encoding
+    return body, charset
+
+
+def _sniff_json(body: bytes) -> tuple[str, str] | None:
+    # JSON is UTF-8 (RFC 8259); UTF-16 and UTF-32 show themselves by their zero bytes.
+    codec = json.detect_encoding(body)
+    return None if codec == "utf-8" else (codec, "the body's zero bytes say")
+
+
+def _sniff_xml(body: bytes) -> tuple[str, str] | None:
+    if body.startswith(b"<\x00?\x00"):
+        return "utf-16-le", "the body's zero bytes say"
+    if body.startswith(b"\x00<\x00?"):
+        return "utf-16-be", "the body's zero bytes say"
+    declaration = _XML_DECLARATION.match(body, 0, 200)
+    if declaration is None:
+        return None
+    return declaration.group(1).decode("ascii"), "the XML declaration's encoding"
+
+
 # --- reading JSON bodies ----------------------------------------------------------------------
 
 
 def read_json(
-    body: bytes | str, *, department: str, operation: str, name: str = "the legacy system"
+    body: bytes | str | httpx.Response,
+    *,
+    department: str,
+    operation: str,
+    name: str = "the legacy system",
+    charset: str | None = None,
 ) -> JsonNode:
     """The root node (path ``$``) of a JSON body from a legacy system.
 
-    Text that is not JSON raises :class:`AdapterProtocolError` at ``$``. Errors found later,
+    ``body`` is the response itself (its ``Content-Type`` charset is honoured), its bytes, or
+    text. Bytes are decoded by ``charset`` when given (it overrides the header, for a system
+    that declares one thing and sends another), else by the header's charset, else as UTF-8;
+    GBK and GB2312 are read as GB18030, which contains both. A body that does not decode, or
+    text that is not JSON, raises :class:`AdapterProtocolError` at ``$``. Errors found later,
     through the node's accessors, carry ``department`` and ``operation`` and start with
     ``name`` (the system as a clerk knows it).
     """
     system = LegacySystem(department=department, name=name)
+    content, declared = _split(body, charset)
+
+    def malformed(problem: str) -> AdapterProtocolError:
+        return system.protocol_error(
+            operation, f"answered {operation} with a malformed body: {problem}"
+        )
+
+    text = (
+        _decode(content, declared, _sniff_json(content), malformed)
+        if isinstance(content, bytes)
+        else content
+    )
+    text = text.removeprefix("\ufeff")  # a byte-order mark in text already decoded
     try:
-        value = json.loads(body)
-    except ValueError as exc:  # also UnicodeDecodeError
-        raise system.protocol_error(
-            operation,
-            f"answered {operation} with a malformed body: the answer is not JSON ({exc}); "
-            f"body starts {excerpt(body, 60)!r}",
+        value = json.loads(text)
+    except ValueError as exc:
+        raise malformed(
+            f"the answer is not JSON ({exc}); body starts {excerpt(text, 60)!r}"
         ) from exc
+    except RecursionError:
+        raise malformed(
+            f"the answer nests lists and objects too deeply to read; body starts "
+            f"{excerpt(text, 60)!r}"
+        ) from None
     return JsonNode(value, "$", system, operation)
 
 
@@ -246,7 +759,10 @@ _KINDS: dict[type, str] = {
 
 
 def _describe(value: object) -> str:
-    shown = json.dumps(value, ensure_ascii=False)
+    try:
+        shown = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # a node not made by read_json, or deep
+        shown = "…"
     if len(shown) > 40:
         shown = shown[:37] + "..."
     kind = "null" if value is None else _KINDS.get(type(value), type(value).__name__)
@@ -323,9 +839,16 @@ class JsonNode:
     # -- text ------------------------------------------------------------------------------
 
     def string(self) -> str:
-        """A string exactly as sent, possibly empty."""
+        """A string exactly as sent, possibly empty.
+
+        A NUL (``\\u0000``) or a lone surrogate (``\\ud800``) is malformed: no govsvc store
+        can hold them, and they are never part of a real name or address.
+        """
         if not isinstance(self.value, str):
             self._expected("a string")
+        problem = unstorable(self.value)
+        if problem is not None:
+            self.fail(f"the text contains {problem}")
         return self.value
 
     def text(self, pattern: re.Pattern[str] | None = None, *, what: str | None = None) -> str:
@@ -352,6 +875,10 @@ class JsonNode:
 
     def text_map(self) -> dict[str, str]:
         """An object whose values are all strings (empty allowed, null is not), in order."""
+        for key in self.mapping():
+            problem = unstorable(key)
+            if problem is not None:
+                self.fail(f"the member name {key!r} contains {problem}")
         return {key: self[key].string() for key in self.mapping()}
 
     # -- numbers ---------------------------------------------------------------------------
@@ -382,34 +909,31 @@ class JsonNode:
 
     # -- dates and times -------------------------------------------------------------------
 
-    def date(self) -> dt.date:
-        """A date written ``YYYY-MM-DD``."""
+    def date(self, *, formats: DateFormat = DateFormat.ISO) -> dt.date:
+        """A date written ``YYYY-MM-DD``, or in any of ``formats`` (``DateFormat.LEGACY``: also
+        ``YYYYMMDD``, ``YYYY/M/D``, ``YYYY年M月D日``). A midnight time after the date
+        (``1985-03-12 00:00:00``, as database DATE columns print) is allowed."""
         text = self.text()
-        if len(text) != 10:
-            self._expected("a date written YYYY-MM-DD")
         try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            self._expected("a real date written YYYY-MM-DD")
+            return _read_date(text, formats)
+        except _Unreadable as exc:
+            self._expected(exc.expected)
 
-    def datetime(self, *, assume: dt.tzinfo | None = BEIJING) -> dt.datetime:
-        """An aware date and time, ISO 8601 (``YYYY-MM-DD HH:MM[:SS]`` or with ``T``).
+    def datetime(
+        self, *, assume: dt.tzinfo | None = BEIJING, formats: DateFormat = DateFormat.ISO
+    ) -> dt.datetime:
+        """An aware date and time, ISO 8601 (``YYYY-MM-DD HH:MM[:SS]`` or with ``T``), or in
+        any of ``formats`` (``DateFormat.LEGACY``: also ``YYYYMMDDHHMMSS``,
+        ``YYYY/M/D HH:MM:SS``, ``YYYY年M月D日 HH:MM:SS``); a date alone is its midnight.
 
         A time without an offset is taken in ``assume`` (Beijing time by default, what
         legacy systems mean); ``assume=None`` refuses it, for systems that always send one.
         """
         text = self.text()
         try:
-            value = dt.datetime.fromisoformat(text)
-        except ValueError:
-            value = None
-        if value is not None and value.tzinfo is not None:
-            return value
-        if value is not None and assume is not None:
-            return value.replace(tzinfo=assume)
-        if assume is None:
-            self._expected("a date and time with an offset such as 2025-03-02T10:00:00+08:00")
-        self._expected("a time written YYYY-MM-DD HH:MM:SS")
+            return _read_datetime(text, formats, assume)
+        except _Unreadable as exc:
+            self._expected(exc.expected)
 
     # -- choices and records ---------------------------------------------------------------
 
@@ -422,6 +946,33 @@ class JsonNode:
         allowed = ", ".join(repr(m.value) for m in kind)
         self.fail(f"expected one of {allowed}, got {text!r}")
 
+    def code(self, table: CodeTable[V]) -> V:
+        """The canonical value of this code in ``table`` (a string, or a JSON whole number).
+
+        A code the table does not know, or one that means "not known" (``table.unknown``),
+        is malformed here.
+        """
+        try:
+            return table[self._code()]
+        except InvalidInput as exc:
+            self.fail(str(exc))
+
+    def optional_code(self, key: str, table: CodeTable[V]) -> V | None:
+        """The member ``key`` as a code of ``table``; None if absent, null, empty, or a code
+        meaning "not known" (未说明)."""
+        node = self.optional(key)
+        if node is None:
+            return None
+        try:
+            return table.get(node._code())
+        except InvalidInput as exc:
+            node.fail(str(exc))
+
+    def _code(self) -> str:
+        if isinstance(self.value, int) and not isinstance(self.value, bool):
+            return str(self.value)  # legacy JSON often sends codes as numbers: 1, 2
+        return self.string()
+
     def build(self, cls: Callable[..., R], /, **fields: Any) -> R:
         """``cls(**fields)``; a broken invariant (ValueError, TypeError) is malformed here.
 
@@ -432,6 +983,364 @@ class JsonNode:
             return cls(**fields)
         except (ValueError, TypeError) as exc:
             self.fail(str(exc))
+
+
+# --- reading XML bodies -----------------------------------------------------------------------
+
+SOAP_ENVELOPE = "http://schemas.xmlsoap.org/soap/envelope/"
+"""The namespace of SOAP 1.1 envelopes (``soap:Envelope``, ``soap:Body``, ``soap:Fault``)."""
+
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def read_xml(
+    body: bytes | str | httpx.Response,
+    *,
+    department: str,
+    operation: str,
+    name: str = "the legacy system",
+    charset: str | None = None,
+) -> XmlNode:
+    """The root element of an XML body from a legacy system, as an :class:`XmlNode`.
+
+    The root's path is its name (``/Envelope``). Bytes are decoded by their byte-order mark,
+    else ``charset`` (when given, it overrides the response's header), else the response's
+    ``Content-Type`` charset, else the encoding the XML declaration names, else UTF-8; GBK
+    and GB2312 are read as GB18030, which contains both. The parser is ``defusedxml``'s: a
+    DTD or an entity declaration (the "billion laughs") is refused unread. A body that does
+    not decode, is not well-formed or carries a DTD raises :class:`AdapterProtocolError` at
+    ``/``.
+    """
+    system = LegacySystem(department=department, name=name)
+    content, declared = _split(body, charset)
+
+    def malformed(problem: str) -> AdapterProtocolError:
+        return system.protocol_error(
+            operation, f"answered {operation} with a malformed body: {problem}", path="/"
+        )
+
+    # Decoded here, not by the parser: expat reads UTF-8, UTF-16 and Latin-1 only and
+    # refuses a GBK declaration outright (ValueError: multi-byte encodings are not supported).
+    text = (
+        _decode(content, declared, _sniff_xml(content), malformed)
+        if isinstance(content, bytes)
+        else content
+    )
+    text = text.removeprefix("\ufeff")  # expat wants the declaration first
+    try:
+        element = DET.fromstring(text, forbid_dtd=True)
+    except defusedxml.DefusedXmlException as exc:
+        raise malformed(
+            f"the answer carries a DTD or an entity declaration, refused unread ({exc!r}); "
+            f"report this to the system's operators"
+        ) from None
+    except ET.ParseError as exc:
+        raise malformed(
+            f"the answer is not well-formed XML ({exc}); body starts {excerpt(text, 60)!r}"
+        ) from None
+    except ValueError as exc:  # text that cannot be encoded (lone surrogates in a str body)
+        raise malformed(f"the answer cannot be read as XML ({exc})") from None
+    return XmlNode(element, f"/{_local(element.tag)}", system, operation)
+
+
+def _local(tag: object) -> str:
+    """The local name of a tag: ``{ns}name`` → ``name``."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _matches(tag: object, name: str) -> bool:
+    # "{ns}name" must match exactly; a bare name matches in any namespace, because legacy
+    # stacks disagree on elementFormDefault and qualify children or not.
+    return tag == name if name.startswith("{") else _local(tag) == name
+
+
+@attrs.frozen
+class XmlNode:
+    """One element of an XML answer and the path that leads to it
+    (``/Envelope/Body/QueryResponse/item[2]/name``).
+
+    The accessors mirror :class:`JsonNode`'s. Children are reached by name: ``node["name"]``
+    (exactly one required), ``node.optional("name")`` (absent or ``xsi:nil`` is None),
+    ``node.children("item")`` (every one, numbered from 1 as in XPath). A bare name matches
+    in any namespace; ``"{urn:ns}name"`` only in that one. Typed accessors read the
+    element's text and raise :class:`AdapterProtocolError` at this path::
+
+        body = SYSTEM.read_xml(response, "profile").soap_body()
+        person = body["QueryPersonResponse"]["person"]
+        person["name"].text()
+        person["birthDate"].date(formats=DateFormat.LEGACY)
+        [m["name"].text() for m in person["members"].children("member")]
+    """
+
+    element: ET.Element
+    path: str
+    system: LegacySystem = attrs.field(repr=False)
+    operation: str = attrs.field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """The element's local name (``Envelope`` for ``soap:Envelope``)."""
+        return _local(self.element.tag)
+
+    @property
+    def namespace(self) -> str:
+        """The element's namespace URI, ``""`` for none."""
+        tag = self.element.tag
+        return tag[1:].split("}", 1)[0] if isinstance(tag, str) and tag.startswith("{") else ""
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def error(self, message: str) -> AdapterProtocolError:
+        """The error for a malformed element here (to ``raise`` yourself)."""
+        return self.system.protocol_error(
+            self.operation,
+            f"answered {self.operation} with a malformed body: {message}",
+            path=self.path,
+        )
+
+    def fail(self, message: str) -> NoReturn:
+        """Report this element as malformed: raise :meth:`error`."""
+        raise self.error(message)
+
+    def _expected(self, what: str) -> NoReturn:
+        self.fail(f"expected {what}, got {self._shown()}")
+
+    def _shown(self) -> str:
+        inner = [_local(child.tag) for child in self.element]
+        if inner:
+            return f"an element holding <{'>, <'.join(inner[:5])}>" + (
+                ", …" if len(inner) > 5 else ""
+            )
+        text = self.element.text or ""
+        return repr(text if len(text) <= 40 else text[:37] + "...")
+
+    def _child(self, element: ET.Element, path: str) -> XmlNode:
+        return XmlNode(element, path, self.system, self.operation)
+
+    # -- structure -------------------------------------------------------------------------
+
+    @property
+    def is_nil(self) -> bool:
+        """Whether the element is marked ``xsi:nil="true"`` (SOAP's null)."""
+        return self.element.get(_XSI_NIL, "").strip() in _TRUE
+
+    def __getitem__(self, name: str) -> XmlNode:
+        """The one child element ``name``; missing, repeated or nil is malformed."""
+        node = self.optional(name)
+        if node is None:
+            found = [e for e in self.element if _matches(e.tag, name)]
+            problem = "is nil" if found else "is missing"
+            self._child(ET.Element(name), f"{self.path}/{_local(name)}").fail(
+                f"required element <{_local(name)}> {problem}"
+            )
+        return node
+
+    def optional(self, name: str) -> XmlNode | None:
+        """The child element ``name``, or None when it is absent or nil; two are malformed."""
+        found = [e for e in self.element if _matches(e.tag, name)]
+        path = f"{self.path}/{_local(name)}"
+        if len(found) > 1:
+            self._child(found[1], path).fail(f"expected one <{_local(name)}>, found {len(found)}")
+        if not found:
+            return None
+        node = self._child(found[0], path)
+        return None if node.is_nil else node
+
+    def children(self, name: str | None = None) -> list[XmlNode]:
+        """The child elements called ``name`` (all of them if None), in document order; each
+        path carries its position among its namesakes, from 1 (``item[2]``)."""
+        counts: dict[str, int] = {}
+        nodes = []
+        for element in self.element:
+            if name is not None and not _matches(element.tag, name):
+                continue
+            local = _local(element.tag)
+            counts[local] = counts.get(local, 0) + 1
+            nodes.append(self._child(element, f"{self.path}/{local}[{counts[local]}]"))
+        return nodes
+
+    def attribute(self, name: str) -> str:
+        """The attribute ``name`` (``"{ns}name"`` for a qualified one) as sent; missing is
+        malformed."""
+        value = self.element.get(name)
+        if value is None:
+            self.fail(f"required attribute {_local(name)!r} is missing")
+        return value
+
+    def optional_attribute(self, name: str) -> str | None:
+        """The attribute ``name`` as sent, or None when absent."""
+        return self.element.get(name)
+
+    # -- text ------------------------------------------------------------------------------
+
+    def string(self) -> str:
+        """The element's text exactly as sent, ``""`` for an empty element; an element that
+        holds other elements is malformed."""
+        if len(self.element):
+            self._expected("text")
+        return self.element.text or ""
+
+    def text(self, pattern: re.Pattern[str] | None = None, *, what: str | None = None) -> str:
+        """Non-empty text without surrounding white space; with ``pattern``, the whole text
+        must match it (``what`` says in the message what was expected instead)."""
+        value = self.string().strip()
+        if not value:
+            self.fail("expected a non-empty text, got an empty element")
+        if pattern is not None and not pattern.fullmatch(value):
+            self.fail(f"expected {what or f'text of the form {pattern.pattern}'}, got {value!r}")
+        return value
+
+    def optional_text(self, name: str) -> str:
+        """The child ``name``'s text without surrounding white space; ``""`` if absent or nil."""
+        node = self.optional(name)
+        return "" if node is None else node.string().strip()
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        """The non-empty texts of every child called ``name`` (a repeated element)."""
+        return tuple(child.text() for child in self.children(name))
+
+    # -- numbers and flags -----------------------------------------------------------------
+
+    def integer(self) -> int:
+        """A whole number written in decimal digits (``xs:int``, ``xs:long``)."""
+        text = self.text()
+        if not _INTEGER.fullmatch(text):
+            self._expected("a whole number")
+        return int(text)
+
+    def decimal(self) -> Decimal:
+        """A decimal amount (``xs:decimal``), kept exact."""
+        text = self.text()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            self._expected("a decimal number")
+        if not amount.is_finite():
+            self._expected("a finite decimal number")
+        return amount
+
+    def boolean(self) -> bool:
+        """``true``/``false`` or ``1``/``0`` (``xs:boolean``)."""
+        text = self.text()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        self._expected("true, false, 1 or 0")
+
+    # -- dates and times -------------------------------------------------------------------
+
+    def date(self, *, formats: DateFormat = DateFormat.ISO) -> dt.date:
+        """A date, as :meth:`JsonNode.date` reads it."""
+        try:
+            return _read_date(self.text(), formats)
+        except _Unreadable as exc:
+            self._expected(exc.expected)
+
+    def datetime(
+        self, *, assume: dt.tzinfo | None = BEIJING, formats: DateFormat = DateFormat.ISO
+    ) -> dt.datetime:
+        """An aware date and time, as :meth:`JsonNode.datetime` reads it."""
+        try:
+            return _read_datetime(self.text(), formats, assume)
+        except _Unreadable as exc:
+            self._expected(exc.expected)
+
+    # -- choices and records ---------------------------------------------------------------
+
+    def enum(self, kind: type[E]) -> E:
+        """The member of ``kind`` whose value is this text."""
+        text = self.text()
+        for member in kind:
+            if member.value == text:
+                return member
+        allowed = ", ".join(repr(m.value) for m in kind)
+        self.fail(f"expected one of {allowed}, got {text!r}")
+
+    def code(self, table: CodeTable[V]) -> V:
+        """The canonical value of this code in ``table`` (see :meth:`JsonNode.code`)."""
+        try:
+            return table[self.string()]
+        except InvalidInput as exc:
+            self.fail(str(exc))
+
+    def optional_code(self, name: str, table: CodeTable[V]) -> V | None:
+        """The child ``name`` as a code of ``table``; None if absent, nil, empty, or a code
+        meaning "not recorded"."""
+        node = self.optional(name)
+        if node is None:
+            return None
+        try:
+            return table.get(node.string())
+        except InvalidInput as exc:
+            node.fail(str(exc))
+
+    def build(self, cls: Callable[..., R], /, **fields: Any) -> R:
+        """``cls(**fields)``; a broken invariant (ValueError, TypeError) is malformed here."""
+        try:
+            return cls(**fields)
+        except (ValueError, TypeError) as exc:
+            self.fail(str(exc))
+
+    # -- SOAP 1.1 --------------------------------------------------------------------------
+
+    def soap_body(self) -> XmlNode:
+        """The ``soap:Body`` of this SOAP 1.1 envelope (call it on the root).
+
+        The envelope and the body must be in the SOAP 1.1 namespace; a SOAP 1.2 envelope (or
+        any other root) is malformed, naming what came instead.
+        """
+        if self.element.tag != f"{{{SOAP_ENVELOPE}}}Envelope":
+            self._child(self.element, "/").fail(
+                f"the root element is {self.element.tag!r}, not a SOAP 1.1 Envelope "
+                f"({{{SOAP_ENVELOPE}}}Envelope)"
+            )
+        body = [e for e in self.element if e.tag == f"{{{SOAP_ENVELOPE}}}Body"]
+        if len(body) != 1:
+            self._child(self.element, f"{self.path}/Body").fail(
+                f"expected one SOAP Body, found {len(body)}"
+            )
+        return self._child(body[0], f"{self.path}/Body")
+
+    def soap_fault(self) -> SoapFault | None:
+        """The fault in this ``soap:Body``, or None when the body holds none."""
+        fault = self.optional("Fault")
+        if fault is None:
+            return None
+        code = fault["faultcode"].text()
+        return SoapFault(
+            code=code.rsplit(":", 1)[-1],
+            message=fault.optional_text("faultstring"),
+            actor=fault.optional_text("faultactor"),
+            detail=fault.optional("detail"),
+            node=fault,
+        )
+
+
+@attrs.frozen
+class SoapFault:
+    """A SOAP 1.1 fault (``soap:Fault``) as :meth:`XmlNode.soap_fault` found it.
+
+    ``code`` is the ``faultcode`` without its prefix (``Client``, ``Server.Busy``): the prefix
+    is the sender's choice and the standard codes are the SOAP 1.1 ones. ``kind`` is its first
+    part: ``Server`` means the system failed (usually :class:`AdapterUnavailable`),
+    ``Client`` that it refused the request. ``detail`` holds the system's own error (business
+    codes, such as "not found"), and ``node`` is the fault, to raise an error at its path.
+    """
+
+    code: str
+    message: str
+    actor: str
+    detail: XmlNode | None
+    node: XmlNode = attrs.field(repr=False)
+
+    @property
+    def kind(self) -> str:
+        """``Server``, ``Client``, ``VersionMismatch`` or ``MustUnderstand``."""
+        return self.code.split(".", 1)[0]
 
 
 # --- clients -------------------------------------------------------------------------------

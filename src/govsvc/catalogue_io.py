@@ -8,17 +8,23 @@ in JSON cells) and one with a row per material. Both formats are described with 
 
 Every problem in a file raises :class:`~govsvc.errors.ImportFileError` naming the file, the
 line (JSON syntax errors and CSV rows) and the field (a JSON path such as
-``$.items[0].versions[1].case_kind``, or a CSV column).
+``$.items[0].versions[1].case_kind``, or a CSV column). Files may be given as text or as bytes
+(UTF-8, with or without a byte-order mark, unless said otherwise). Whatever a file holds,
+nothing else comes out: bytes that do not decode, nesting deeper than a catalogue needs, text
+the database cannot store (NUL, lone surrogates) and version numbers that could not be
+published in order are all refused with the place named.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import enum
 import functools
 import importlib.resources
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +33,7 @@ import cattrs
 from cattrs.v import format_exception
 
 from govsvc._converter import converter
+from govsvc._text import check_text, unstorable_texts
 from govsvc.catalogue import (
     Agency,
     CaseKind,
@@ -125,6 +132,137 @@ class _StructureFailure(Exception):
         return "; ".join(f"{m} @ {p}" for p, m in self.problems)
 
 
+# A catalogue nests eight levels deep (items, versions, review stages, departments). The
+# limit keeps well away from the JSON parser's recursion limit, which a hostile file of a few
+# kilobytes of brackets would otherwise hit (RecursionError, not an import error).
+_MAX_DEPTH = 32
+# Version numbers are stored as 32-bit integers (PostgreSQL INTEGER).
+_MAX_VERSION = 2**31 - 1
+# A JSON string (so that brackets inside it are not counted) or a bracket.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset of the first bracket that opens a level beyond ``_MAX_DEPTH``, or None."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return token.start()
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
+def _line_and_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _decoded(data: str | bytes, source: str, encoding: str | None = None, hint: str = "") -> str:
+    """The text of a file given as text or bytes, without a byte-order mark.
+
+    ``encoding`` None is JSON's rule: UTF-8, or UTF-16/32 recognised by their zero bytes.
+    Bytes that do not decode raise ImportFileError at their line and column; ``hint`` ends
+    the message.
+    """
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    if encoding is None:
+        encoding = json.detect_encoding(data)
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInput(f"unknown encoding {encoding!r}; try 'utf-8' or 'gb18030'") from None
+    codec = "utf-8" if name in ("utf-8", "utf-8-sig") else encoding
+    # Dropped here rather than by utf-8-sig, which would count offsets after the mark.
+    skip = len(codecs.BOM_UTF8) if codec == "utf-8" and data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[skip:].decode(codec).removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + skip
+        start = data.rfind(b"\n", 0, offset) + 1
+        line = data.count(b"\n", 0, offset) + 1
+        column = len(data[start:offset].decode(codec, errors="replace").lstrip("\ufeff")) + 1
+        shown = "UTF-8" if codec == "utf-8" else encoding.upper()
+        raise ImportFileError(
+            f"not {shown} text: byte 0x{data[offset]:02X} at column {column} "
+            f"(byte offset {offset}) cannot be decoded ({exc.reason}); save the file as "
+            f"UTF-8 (files saved as GBK by Chinese-language Windows programs fail so){hint}",
+            source=source,
+            line=line,
+            field=None,
+        ) from None
+
+
+def _json_value(text: str, source: str, line: int | None = None, field: str | None = None) -> Any:
+    """``json.loads(text)``, refusing what json.loads would crash on or accept wrongly.
+
+    ``line`` and ``field`` place a JSON cell of a CSV file; for a whole file they are None
+    and the error names the line of the text.
+    """
+
+    def error(message: str, offset: int | None) -> ImportFileError:
+        at_line = line
+        if offset is not None and line is None:
+            at_line, column = _line_and_column(text, offset)
+            message += f" (column {column})"
+        elif offset is not None:  # a JSON cell of a CSV row: the row has the line
+            message += f" (character {offset + 1} of the cell)"
+        return ImportFileError(message, source=source, line=at_line, field=field)
+
+    deep = _too_deep(text)
+    if deep is not None:
+        raise error(
+            f"not a catalogue: lists and objects are nested more than {_MAX_DEPTH} levels "
+            f"deep here",
+            deep,
+        )
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"not valid JSON: {exc.msg}", exc.pos) from None
+    except (ValueError, RecursionError) as exc:  # a number of over 4300 digits, mostly
+        raise error(f"not valid JSON: {exc}", None) from None
+
+
+def _storable(data: Any, path: str, fail: Callable[[str, str], ImportFileError]) -> None:
+    """Refuse text the database cannot store anywhere in decoded JSON (keys included).
+
+    ``fail(message, where)`` builds the error for the string at path ``where``.
+    """
+    for where, _problem, text in unstorable_texts(data, path):
+        try:
+            check_text(text, "the key" if where.startswith("a key in ") else "the text")
+        except InvalidInput as exc:
+            raise fail(str(exc), where) from None
+
+
+def _numbering(numbers: Sequence[int]) -> str | None:
+    """Why versions numbered so (in file order) could not be published in order, or None."""
+    if list(numbers) != sorted(numbers):
+        return (
+            f"are listed as {_listed(numbers)}; list them oldest first "
+            f"({_listed(sorted(numbers))}), the order they are published in"
+        )
+    gap = next((i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1), None)
+    if gap is not None:
+        # Named, not listed: a file may number a version 10**30.
+        first, last = numbers[gap - 1] + 1, numbers[gap] - 1
+        missing = str(first) if first == last else f"{first} to {last}"
+        return (
+            f"are numbered {_listed(numbers)}, without {missing}; each version must be the "
+            f"one after the last (publish checks it), so number them without gaps"
+        )
+    return None
+
+
+def _listed(numbers: Iterable[int]) -> str:
+    return ", ".join(str(n) for n in numbers)
+
+
 def _check_entry(
     item: ServiceItem,
     versions: Sequence[ItemVersion],
@@ -132,7 +270,7 @@ def _check_entry(
     check: bool,
     fail: Callable[[int | None, str], ImportFileError],
 ) -> list[ItemVersion]:
-    """Versions sorted by number, after the checks every import makes.
+    """The versions, after the checks every import makes (they are listed oldest first).
 
     ``fail(index, message)`` builds the error for the version at ``index`` (None: the item).
     """
@@ -149,15 +287,28 @@ def _check_entry(
         if version.version in seen:
             raise fail(index, f"version {version.version} of {version.item_code} appears twice")
         seen[version.version] = index
-        if check:
-            violations = check_version(item, version)
-            if violations:
-                raise fail(
-                    index,
-                    f"version {version.version} of {item.name} breaks {len(violations)} "
-                    f"catalogue rule(s): " + "; ".join(violations),
-                )
-    return sorted(versions, key=lambda v: v.version)
+        if version.version > _MAX_VERSION:
+            raise fail(
+                index,
+                f"version number {version.version} is larger than the store can hold "
+                f"({_MAX_VERSION}); number versions 1, 2, 3, …",
+            )
+    numbers = [version.version for version in versions]
+    problem = _numbering(numbers)
+    if problem is not None:
+        # Point at the first version out of place: the first that is not one more than the
+        # version before it.
+        index = next(i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1)
+        raise fail(index, f"the versions of item {item.implementation_code} {problem}")
+    for index, version in enumerate(versions if check else ()):
+        violations = check_version(item, version)
+        if violations:
+            raise fail(
+                index,
+                f"version {version.version} of {item.name} breaks {len(violations)} "
+                f"catalogue rule(s): " + "; ".join(violations),
+            )
+    return list(versions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,18 +344,13 @@ def import_json(
 ) -> list[ItemWithVersions]:
     """Items and their versions (oldest first) from a catalogue JSON document.
 
-    With ``check`` (the default) every version must also pass :func:`check_version`; turn it
-    off only to inspect a file that is known to be inconsistent.
+    ``text`` is the document as text, or its bytes (UTF-8, with or without a byte-order
+    mark). The versions of each item must be listed oldest first and numbered without gaps
+    (1, 2, 3; a file may start later, at the number after the last one published). With
+    ``check`` (the default) every version must also pass :func:`check_version`; turn it off
+    only to inspect a file that is known to be inconsistent.
     """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ImportFileError(
-            f"not valid JSON: {exc.msg} (column {exc.colno})",
-            source=source,
-            line=exc.lineno,
-            field=None,
-        ) from None
+    data = _json_value(_decoded(text, source), source)
     if not isinstance(data, dict) or data.get("format") != JSON_FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise ImportFileError(
@@ -214,6 +360,11 @@ def import_json(
             line=None,
             field="$.format",
         )
+    _storable(
+        data,
+        "$",
+        lambda message, where: ImportFileError(message, source=source, line=None, field=where),
+    )
     try:
         document: _JsonFile = _structure(data, _JsonFile, path="$")
     except _StructureFailure as exc:
@@ -517,10 +668,8 @@ class _Row:
         text = self.text(column)
         if not text:
             return ()
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self.error(f"not valid JSON: {exc}", column) from None
+        data = _json_value(text, self.source, line=self.line, field=column)
+        _storable(data, "$", lambda message, where: self.error(f"{message} @ {where}", column))
         try:
             return _structure(data, cls, path="$")
         except _StructureFailure as exc:
@@ -529,9 +678,9 @@ class _Row:
             ) from None
 
 
-def _read_csv(text: str, columns: Sequence[str], source: str) -> list[_Row]:
-    if text.startswith("\ufeff"):  # Excel saves UTF-8 with a byte-order mark
-        text = text[1:]
+def _read_csv(data: str | bytes, columns: Sequence[str], source: str, encoding: str) -> list[_Row]:
+    # Excel saves UTF-8 with a byte-order mark, which _decoded drops.
+    text = _decoded(data, source, encoding, hint=", or pass encoding='gb18030'")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip() for h in next(reader)]
@@ -541,6 +690,11 @@ def _read_csv(text: str, columns: Sequence[str], source: str) -> list[_Row]:
         ) from None
     except csv.Error as exc:
         raise ImportFileError(f"not valid CSV: {exc}", source=source, line=1, field=None) from None
+    for cell in header:
+        try:
+            check_text(cell, "the header")
+        except InvalidInput as exc:
+            raise ImportFileError(str(exc), source=source, line=1, field=None) from None
     for column in columns:
         if column not in header:
             raise ImportFileError(
@@ -583,7 +737,13 @@ def _read_csv(text: str, columns: Sequence[str], source: str) -> list[_Row]:
                 line=line,
                 field=None,
             )
-        rows.append(_Row(dict(zip(header, record, strict=True)), line, source))
+        row = _Row(dict(zip(header, record, strict=True)), line, source)
+        for column, cell in row.cells.items():
+            try:
+                check_text(cell, "the cell")
+            except InvalidInput as exc:
+                raise row.error(str(exc), column) from None
+        rows.append(row)
     return rows
 
 
@@ -672,16 +832,20 @@ def _material_from_row(row: _Row) -> Material:
 
 
 def import_csv(
-    items_csv: str,
-    materials_csv: str,
+    items_csv: str | bytes,
+    materials_csv: str | bytes,
     source: str | tuple[str, str] = "<csv>",
     *,
     check: bool = True,
+    encoding: str = "utf-8",
 ) -> list[ItemWithVersions]:
     """Items and their versions (oldest first) from an item CSV and a material CSV.
 
-    ``source`` names the files in errors: one name (the two files are called ``NAME items``
-    and ``NAME materials``) or a pair of names.
+    The files are text, or bytes in ``encoding`` (UTF-8 by default, with or without the
+    byte-order mark Excel writes; ``"gb18030"`` reads files Excel saved as GBK). ``source``
+    names the files in errors: one name (the two files are called ``NAME items`` and ``NAME
+    materials``) or a pair of names. The rows of each item's versions must be in order and
+    numbered without gaps, as in :func:`import_json`.
     """
     if isinstance(source, str):
         item_source, material_source = f"{source} items", f"{source} materials"
@@ -691,7 +855,7 @@ def import_csv(
     # Version rows first: materials refer to them by item code and version number.
     parsed: dict[str, tuple[ServiceItem, _Row]] = {}
     versions: dict[tuple[str, int], tuple[ItemVersion, _Row]] = {}
-    for row in _read_csv(items_csv, ITEM_COLUMNS, item_source):
+    for row in _read_csv(items_csv, ITEM_COLUMNS, item_source, encoding):
         item, version = _version_from_row(row)
         code = version.item_code
         if code in parsed and parsed[code][0] != item:
@@ -712,7 +876,7 @@ def import_csv(
         versions[key] = (version, row)
 
     materials: dict[tuple[str, int], list[Material]] = {key: [] for key in versions}
-    for row in _read_csv(materials_csv, MATERIAL_COLUMNS, material_source):
+    for row in _read_csv(materials_csv, MATERIAL_COLUMNS, material_source, encoding):
         key = (row.text("item_code", required=True).upper(), row.integer("version"))
         if key not in materials:
             raise row.error(
