@@ -10,7 +10,7 @@ from pathlib import Path
 import govsvc
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = {"govsvc.adapterkit", "govsvc.events", "govsvc.testing"}
+PUBLIC_MODULES = {"govsvc.adapterkit", "govsvc.events", "govsvc.testing", "govsvc.vocabulary"}
 
 
 def contracts() -> dict[str, dict[str, object]]:
@@ -39,7 +39,7 @@ def test_the_domain_contract_covers_the_domain_modules() -> None:
     infrastructure = {
         "govsvc.store", "govsvc.services", "govsvc.platform", "govsvc.exchange", "govsvc.plugins",
         "govsvc.cli", "govsvc.demo", "govsvc.hookspecs", "govsvc._builtin", "govsvc._converter",
-        "govsvc._frozen", "govsvc.errors", "govsvc.catalogue_io",
+        "govsvc._frozen", "govsvc._text", "govsvc.errors", "govsvc.catalogue_io",
     }
     modules = {f"govsvc.{m.name}" for m in pkgutil.iter_modules(govsvc.__path__)}
     assert domain == modules - infrastructure - {"govsvc.adapterkit", "govsvc.testing"}

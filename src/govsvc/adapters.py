@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from govsvc._text import check_text, check_texts
 from govsvc.catalogue import ItemVersion, ServiceItem
 from govsvc.errors import InvalidInput
 from govsvc.identity import CreditCode, PartyKey
@@ -214,6 +215,8 @@ class ReviewOutcome:
     decided_by: str = ""
 
     def __attrs_post_init__(self) -> None:
+        for name in ("reason", "basis", "remedies", "decided_by"):
+            check_text(getattr(self, name), f"ReviewOutcome.{name}")
         if not self.approved and not (self.reason and self.basis):
             raise InvalidInput("a denial reported by a department needs a reason and a basis")
 
@@ -226,3 +229,8 @@ class IssuedResult:
     number: str
     data: Mapping[str, Any] = attrs.field(factory=dict)
     valid_until: dt.date | None = None
+
+    def __attrs_post_init__(self) -> None:
+        check_text(self.name, "IssuedResult.name")
+        check_text(self.number, "IssuedResult.number")
+        check_texts(self.data, "IssuedResult.data")

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from govsvc._frozen import freeze
+from govsvc._text import check_text, check_texts
 from govsvc.catalogue import ItemVersion, Material, Necessity, ServiceTarget
 from govsvc.errors import InvalidIdentifier, InvalidInput, InvalidTransition, MaterialNotAllowed
 from govsvc.events import (
@@ -203,15 +204,25 @@ class MaterialKind(enum.Enum):
     COMMITMENT = "commitment"  # a signed commitment replacing the proof (告知承诺)
 
 
+def _storable(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, str):
+        check_text(value, f"{type(instance).__name__}.{attribute.name}")
+
+
+def _storable_data(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    check_texts(value, f"{type(instance).__name__}.{attribute.name}")
+
+
 @attrs.frozen(kw_only=True)
 class ProvidedMaterial:
     """A material given with an application: which catalogue material, how, and where it is."""
 
-    code: str
+    code: str = attrs.field(validator=_storable)
     kind: MaterialKind = MaterialKind.UPLOAD
-    reference: str = ""  # file digest or URI, e-certificate identifier, commitment document id
-    filename: str = ""
-    media_type: str = ""
+    # file digest or URI, e-certificate identifier, commitment document id
+    reference: str = attrs.field(default="", validator=_storable)
+    filename: str = attrs.field(default="", validator=_storable)
+    media_type: str = attrs.field(default="", validator=_storable)
     size: int = 0
 
 
@@ -376,10 +387,12 @@ class CaseDecision:
 class CaseResult:
     """What the applicant receives (审批结果): certificate number and face data."""
 
-    name: str
-    number: str
-    ecert_id: str | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze)
+    name: str = attrs.field(validator=_storable)
+    number: str = attrs.field(validator=_storable)
+    ecert_id: str | None = attrs.field(default=None, validator=_storable)
+    data: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=freeze, validator=_storable_data
+    )
     issued_at: dt.datetime | None = None
 
 
@@ -666,6 +679,7 @@ class Case:
     channel: str
     state: CaseState = CaseState.DRAFT
     version: int = 0  # bumped by every command: optimistic concurrency
+    # A form is checked once, when it comes in (start, update_draft), not on every command.
     form: Mapping[str, Any] = attrs.field(factory=dict, converter=freeze)
     materials: tuple[ProvidedMaterial, ...] = ()
     created_at: dt.datetime
@@ -764,8 +778,10 @@ class Case:
 
         The applicant must be one the item serves (服务对象: a person for a 自然人 item, …).
         """
+        check_text(applicant_name, "applicant_name")
         if not applicant_name.strip():
             raise InvalidInput("the applicant's name is empty; give the name on the ID document")
+        check_texts(form or {}, "form")
         _check_target(version, applicant)
         validate_materials(version, materials)
         case = cls(
@@ -875,6 +891,7 @@ class Case:
         actor: Actor,
     ) -> Step:
         self._require("update_draft")
+        check_texts(form or {}, "form")
         new_materials = self.materials if materials is None else tuple(materials)
         validate_materials(version, new_materials)
         return self._step(
@@ -1087,6 +1104,8 @@ class Case:
             raise InvalidTransition(
                 f"in_review with task {task_id} already {task.status.value}", "decide", []
             )
+        for name, text in (("reason", reason), ("basis", basis), ("remedies", remedies)):
+            check_text(text, name)
         if not approve:
             _need_text(reason=reason, basis=basis, remedies=remedies)
         decided = attrs.evolve(
@@ -1298,6 +1317,7 @@ class Case:
         A false commitment denies a case still in review and revokes an issued result.
         """
         self._require("verify_commitment")
+        check_text(note, "note")
         match = [c for c in self.commitments if c.code == code and c.truthful is None]
         if not match:
             raise InvalidInput(
@@ -1383,6 +1403,7 @@ class Case:
     def withdraw(self, *, reason: str, now: dt.datetime, actor: Actor) -> Step:
         """The applicant withdraws (撤回) an open case."""
         self._require("withdraw")
+        check_text(reason, "reason")
         tasks, cancels = self._cancel_open(self.tasks, "withdrawn")
         return self._step(
             Withdrawn(reason=reason),
@@ -1422,6 +1443,8 @@ def _check_workdays(workdays: object) -> None:
 
 
 def _need_text(**fields: str) -> None:
+    for name, value in fields.items():
+        check_text(value or "", name)
     empty = [name for name, value in fields.items() if not (value or "").strip()]
     if empty:
         raise InvalidInput(f"{', '.join(empty)} must not be empty; state it in full")

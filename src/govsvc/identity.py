@@ -23,6 +23,7 @@ import attrs
 import cattrs
 
 from govsvc import _converter
+from govsvc._text import check_text
 from govsvc.errors import InvalidIdentifier
 
 __all__ = [
@@ -55,8 +56,17 @@ def _mask(text: str) -> str:
 
 
 def _compact(text: str) -> str:
-    """Remove all whitespace, including the spaces people type between groups of digits."""
-    return "".join(str(text).split())
+    """Remove all whitespace, including the spaces people type between groups of digits.
+
+    A number that is not text (an ``int`` from a spreadsheet loses its leading zeros and an
+    ``X`` check character cannot be one) is refused rather than converted.
+    """
+    if not isinstance(text, str):
+        raise InvalidIdentifier(
+            f"an identification number must be text (as printed on the document), got "
+            f"{type(text).__name__} {text!r}"
+        )
+    return "".join(text.split())
 
 
 class DocumentType(enum.Enum):
@@ -606,7 +616,13 @@ def _strip_optional(value: object) -> object:
     return value
 
 
+def _storable(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, str):
+        check_text(value, f"{type(instance).__name__}.{attribute.name}")
+
+
 def _non_empty(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    _storable(instance, attribute, value)
     if not value:
         raise InvalidIdentifier(
             f"{type(instance).__name__}.{attribute.name} is empty; enter the name as it "
@@ -630,7 +646,9 @@ def _organisation_key(_instance: object, _attribute: object, key: PartyKey) -> N
         )
 
 
-_optional_str = attrs.validators.optional(attrs.validators.instance_of(str))
+_optional_str = attrs.validators.and_(
+    attrs.validators.optional(attrs.validators.instance_of(str)), _storable
+)
 
 
 @attrs.frozen

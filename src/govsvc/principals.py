@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from govsvc._text import check_text
 from govsvc.errors import InvalidInput
 from govsvc.identity import CreditCode, PartyKey
 from govsvc.masking import mask_name
@@ -153,6 +154,7 @@ def _required(instance: object, attribute: attrs.Attribute[str], value: object) 
         raise InvalidInput(
             f"{type(instance).__name__}.{attribute.name} must be non-empty text, got {value!r}"
         )
+    check_text(value, f"{type(instance).__name__}.{attribute.name}")
 
 
 def _credit(value: object) -> str | None:

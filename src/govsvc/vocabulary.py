@@ -35,9 +35,9 @@ from typing import Any
 import attrs
 
 from govsvc._text import unstorable, unstorable_texts
-from govsvc.adapterkit import CodeTable, parse_legacy_date
 from govsvc.errors import AdapterProtocolError, InvalidIdentifier, InvalidInput
 from govsvc.identity import CreditCode
+from govsvc.legacy import CodeTable, parse_legacy_date
 
 __all__ = [
     "ETHNICITY_CODES",

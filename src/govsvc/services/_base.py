@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from govsvc._text import check_text
 from govsvc.policy import Action, Decision, Resource
 from govsvc.principals import Principal
 
@@ -29,7 +30,9 @@ class Service:
         return self._session.authorize(action, resource)
 
     def _purpose(self, purpose: str | None) -> str:
-        return (purpose if purpose is not None else self._session.purpose).strip()
+        return check_text(
+            purpose if purpose is not None else self._session.purpose, "purpose"
+        ).strip()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} for {self.principal}>"

@@ -11,6 +11,7 @@ import datetime as dt
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from govsvc._text import check_text
 from govsvc.audit import AccessRecord
 from govsvc.cases import Case
 from govsvc.catalogue import ItemVersion, ServiceItem
@@ -53,7 +54,7 @@ class Session:
             )
         self._runtime = runtime
         self.principal = principal
-        self.purpose = purpose.strip()
+        self.purpose = check_text(purpose, "purpose").strip()
 
     def __repr__(self) -> str:
         return f"<Session {self.principal}>"

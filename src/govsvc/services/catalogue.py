@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
+from govsvc._converter import unstructure
+from govsvc._text import check_texts
 from govsvc.catalogue import ItemVersion, ServiceItem, publish
 from govsvc.errors import UnknownItem
 from govsvc.policy import Action, Resource
@@ -78,7 +80,12 @@ class CatalogueService(Service):
         anywhere publishes nothing. Returns the versions published.
         """
         batch = [(item, list(versions)) for item, versions in entries]
-        for item, _ in batch:
+        for item, versions in batch:
+            # Guides built in code (not read from a file) are checked for text the database
+            # cannot store here, naming the place, before anything is written.
+            check_texts(unstructure(item), f"item {item.implementation_code}")
+            for version in versions:
+                check_texts(unstructure(version), f"{version.item_code} v{version.version}")
             self._authorize(
                 Action.CATALOGUE_PUBLISH,
                 Resource.item(item.agency.credit_code, item_code=item.implementation_code),

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import attrs
 import sqlalchemy as sa
 
+from govsvc._text import check_text
 from govsvc.adapters import CertificateRecord, Department
 from govsvc.audit import DataUseEntry
 from govsvc.cases import Case
@@ -27,6 +28,7 @@ from govsvc.store import access as access_store
 from govsvc.store import exchange as exchange_store
 from govsvc.store import parties as store
 from govsvc.store.tables import access_t, exchange_t
+from govsvc.vocabulary import ensure_profile
 
 __all__ = ["PartyService", "check_list_of", "key_of"]
 
@@ -128,7 +130,7 @@ class PartyService(Service):
         with the purpose.
         """
         key = key_of(number)
-        why = self._purpose(purpose)
+        why = check_text(self._purpose(purpose), "purpose")
         if not why:
             raise InvalidInput("purpose must be given (用证事由 / purpose of use)")
         case_id = None
@@ -166,7 +168,7 @@ class PartyService(Service):
     ) -> HolderCertificates:
         """Licences and certificates every department issued to a holder (用证, recorded)."""
         key = key_of(number)
-        why = self._purpose(purpose)
+        why = check_text(self._purpose(purpose), "purpose")
         if not why:
             raise InvalidInput("purpose must be given (用证事由 / purpose of use)")
         resource = Resource.of_party(key, purpose=why)
@@ -261,15 +263,19 @@ def attrs_resource(resource: Resource, case_id: str | None) -> Resource:
 
 
 def _check_profile(value: Any) -> Mapping[str, Any] | None:
-    if value is None or isinstance(value, Mapping):
-        if value is not None:
-            for k in value:
-                if not isinstance(k, str):
-                    raise AdapterProtocolError("attribute names must be strings", path=f"$[{k!r}]")
-        return value
-    raise AdapterProtocolError(
-        f"profile must return a mapping of attributes or None, got {type(value).__name__}"
-    )
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise AdapterProtocolError(
+            f"profile must return a mapping of attributes or None, got {type(value).__name__}"
+        )
+    for k in value:
+        if not isinstance(k, str):
+            raise AdapterProtocolError("attribute names must be strings", path=f"$[{k!r}]")
+    # Known attributes in their canonical form (sex "male", birth_date "1985-03-12", …),
+    # checked on every answer, not only by the contract suite: a department answering
+    # "男" or "19850312" would otherwise win merges with values nobody else can compare.
+    return ensure_profile(value)
 
 
 def check_list_of(kind: type[T], operation: str) -> Callable[[Any], list[T]]:

@@ -1,0 +1,164 @@
+"""Bad input stops at the door: characters the database cannot store, identifiers that are not
+text, look-alike tracking codes, answers in the wrong vocabulary — each refused with the field
+named and the stored state exactly as it was, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+import sqlalchemy as sa
+
+import govsvc
+from govsvc import ProvidedMaterial
+from govsvc.store import tables
+from govsvc.testing import make_item
+from tests.conftest import People, sample_catalogue
+
+FOOD = "食品经营许可（新办）"
+SAMR = "11230100013114525L"
+UNSTORABLE = ("\x00", "\ud800")
+
+
+def code_of(name: str) -> str:
+    return next(i.implementation_code for i, _ in sample_catalogue() if i.name == name)
+
+
+def materials(p: govsvc.Platform) -> list[ProvidedMaterial]:
+    version = p.public().catalogue.version(code_of(FOOD))
+    return [
+        ProvidedMaterial(code=m.code, filename=f"{m.code}.{m.formats[0]}")
+        for m in version.materials
+        if m.necessity is not govsvc.Necessity.OPTIONAL
+    ]
+
+
+def everything(p: govsvc.Platform) -> dict[str, Any]:
+    with p.engine.connect() as conn:
+        return {
+            t.name: sorted(map(repr, conn.execute(sa.select(t)).all()))
+            for t in (tables.cases_t, tables.events_t, tables.outbox_t, tables.parties_t)
+        }
+
+
+@pytest.mark.parametrize("bad", UNSTORABLE, ids=["nul", "surrogate"])
+def test_unstorable_text_is_refused_naming_the_field(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People, bad: str
+) -> None:
+    case = people.applicant(zhang).cases.apply(code_of(FOOD), zhang, materials=materials(platform))
+    case = people.clerk.cases.accept(case)
+    before = everything(platform)
+    task = case.tasks[0]
+    attempts = [
+        (
+            lambda: people.applicant(zhang).cases.apply(
+                code_of(FOOD),
+                zhang,
+                materials=materials(platform),
+                form={"经营场所": f"中央大街{bad}"},
+            ),
+            r"form\.经营场所",
+        ),
+        (
+            lambda: people.applicant(zhang).cases.apply(
+                code_of(FOOD), zhang, materials=materials(platform), form={f"k{bad}": "v"}
+            ),
+            r"a key in form",
+        ),
+        (
+            lambda: people.applicant(zhang).cases.apply(
+                code_of(FOOD),
+                zhang,
+                materials=[ProvidedMaterial(code="M01", filename=f"申请书{bad}.pdf")],
+            ),
+            r"ProvidedMaterial\.filename",
+        ),
+        (lambda: govsvc.Person(key=zhang.key, name=f"张{bad}伟"), r"Person\.name"),
+        (
+            lambda: people.reviewer(task.department).reviews.decide(
+                case, task.id, approve=False, reason=f"不符合{bad}", basis="x", remedies="y"
+            ),
+            r"reason",
+        ),
+        (
+            lambda: people.reviewer(task.department).cases.suspend(
+                case, govsvc.SuspensionReason.HEARING, notice=f"听证{bad}"
+            ),
+            r"notice",
+        ),
+        (lambda: people.clerk.parties.identify(zhang.key, purpose=f"审查{bad}"), r"purpose"),
+        (
+            lambda: govsvc.CaseResult(name="许可证", number="1", data={"名称": f"x{bad}"}),
+            r"CaseResult\.data\.名称",
+        ),
+    ]
+    for attempt, field in attempts:
+        with pytest.raises(govsvc.InvalidInput, match=field) as err:
+            attempt()
+        assert "cannot be stored" in str(err.value)
+        assert bad not in str(err.value)  # the message itself is storable
+    assert everything(platform) == before
+
+
+def test_unstorable_text_in_a_guide_is_refused_before_publishing(
+    platform: govsvc.Platform, people: People
+) -> None:
+    item, version = make_item(SAMR, materials=1)
+    bad = attrs.evolve(version, location="哈尔滨市\x00政务服务中心")
+    before = everything(platform)
+    with pytest.raises(govsvc.InvalidInput, match=r"v1\.location"):
+        people.system.catalogue.publish(item, bad)
+    assert everything(platform) == before
+
+
+def test_identifiers_must_be_text() -> None:
+    for parse in (govsvc.CitizenId.parse, govsvc.CreditCode.parse, govsvc.PartyKey.of):
+        with pytest.raises(govsvc.InvalidInput, match="must be text") as err:
+            parse(230103198503120316)  # type: ignore[arg-type]
+        assert isinstance(err.value, govsvc.InvalidIdentifier)
+    with pytest.raises(govsvc.InvalidInput, match="must be text"):
+        govsvc.PartyKey.of(None)  # type: ignore[arg-type]
+
+
+def test_tracking_codes_do_not_fold_look_alikes(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People
+) -> None:
+    case = people.applicant(zhang).cases.apply(code_of(FOOD), zhang, materials=materials(platform))
+    code = case.tracking_code
+    # Unicode case mapping turns the ligature "ﬀ" into "FF" and the fullwidth "Ｋ" is "K" to a
+    # human: neither may find a case.
+    for look_alike in (
+        code.replace("F", "ﬀ", 1) if "F" in code else "ﬀ" + code[2:],
+        "Ｋ" + code[1:],
+    ):
+        with pytest.raises(govsvc.InvalidIdentifier, match="never use"):
+            govsvc.TrackingCode.normalise(look_alike)
+    for wrong in (None, 12345, b"4K7N2QXAM8C"):
+        with pytest.raises(govsvc.InvalidInput, match=r"tracking code is text|a case is named"):
+            people.applicant(zhang).cases.get(wrong)  # type: ignore[arg-type]
+    assert not govsvc.TrackingCode.looks_like(None)  # type: ignore[arg-type]
+
+
+def test_a_department_answering_outside_the_vocabulary_is_a_protocol_error(
+    make_platform: Any,
+) -> None:
+    class Sloppy:
+        def profile(self, key: govsvc.PartyKey) -> dict[str, str]:
+            return {"sex": "男", "birth_date": "19850312", "name": "张伟"}
+
+    @govsvc.hookimpl
+    def govsvc_departments() -> list[govsvc.Department]:
+        return [govsvc.Department(code="11230100MB1935270B", name="卫健委", adapter=Sloppy())]
+
+    import types
+
+    plugin = types.ModuleType("sloppy")
+    plugin.govsvc_departments = govsvc_departments  # type: ignore[attr-defined]
+    p = make_platform(plugin)
+    profile = p.system().parties.identify("230103198503120316", purpose="测试")
+    [reason] = profile.unavailable.values()
+    assert "sex" in reason and "male" in reason and "birth_date" in reason
+    assert "name" not in profile.attributes  # nothing from a non-canonical answer is used
+    [record] = p.system().departments.exchange_log()
+    assert record.outcome == "protocol_error"
