@@ -34,6 +34,7 @@ from govsvc.ecert import (
     offline_payload,
     online_payload,
     sign_credential,
+    status_list_credential,
     verify,
 )
 from govsvc.ecert._jose import b64url_encode
@@ -503,3 +504,25 @@ def test_every_reason_has_text_and_a_chinese_label() -> None:
         assert reason.label and not reason.label.isascii(), reason
         assert isinstance(reason.outcome, Outcome)
     assert len({r.label for r in Reason}) == len(Reason)
+
+
+def test_a_cached_status_list_is_rechecked_when_its_key_changes(
+    ring: KeyRing, status: StatusService, licence_jws: str
+) -> None:
+    lists_key = Ed25519Signer.generate("samr-lists")
+    ring.add(SAMR.credit_code, lists_key, activated_at=ISSUED_AT - dt.timedelta(days=1), current=False)
+    for purpose in StatusPurpose:
+        url = status.url(SAMR.credit_code, purpose)
+        document = status_list_credential(
+            StatusList.empty(purpose), url=url, issuer_id=URLS.issuer(SAMR.credit_code),
+            issuer_name=SAMR.name, valid_from=ISSUED_AT,
+        )
+        status.signed[url] = FetchedStatusList(sign_credential(document, lists_key, at=ISSUED_AT))
+    assert run(licence_jws, ring, status).valid  # lists verified with samr-lists, now cached
+    # A key set in which the kid samr-lists names another key: the cached verdict must not
+    # be reused, and the lists do not verify with that key.
+    published = ring.jwks(SAMR.credit_code)["keys"]
+    swapped = [k if k["kid"] != "samr-lists" else {**Ed25519Signer.generate().public_jwk(),
+                                                   "kid": "samr-lists"} for k in published]
+    keys = PublishedKeySets.of({SAMR.credit_code: ({"keys": swapped}, NOW)})
+    assert_refused(run(licence_jws, keys, status), CheckName.STATUS, Reason.STATUS_LIST_INVALID)

@@ -48,7 +48,6 @@ JWS_TYP: Final = "vc+jwt"
 JWS_CTY: Final = "vc"
 
 
-
 def _base(value: object) -> str:
     if not isinstance(value, str) or not value.startswith(("https://", "http://")):
         raise InvalidInput(
@@ -135,9 +134,9 @@ def credential_document(certificate: Certificate, urls: EcertUrls) -> dict[str, 
     statuses = []
     for purpose in (StatusPurpose.REVOCATION, StatusPurpose.SUSPENSION):
         list_url = urls.status_list(issuer, certificate.status_list, purpose)
+        # No entry "id": it is optional, and every byte here is decoded at each verification.
         statuses.append(
             {
-                "id": f"{list_url}#{certificate.status_index}",
                 "type": "BitstringStatusListEntry",
                 "statusPurpose": purpose.value,
                 "statusListIndex": str(certificate.status_index),
@@ -154,9 +153,7 @@ def credential_document(certificate: Certificate, urls: EcertUrls) -> dict[str, 
             "name": certificate.defining_agency.name,
             "creditCode": certificate.defining_agency.credit_code,
         },
-        "issuerCode": issuer,
         "jurisdiction": certificate.division,
-        "longTerm": certificate.valid_until is None,
     }
     if certificate.predecessor is not None:
         meta["predecessor"] = str(certificate.predecessor)

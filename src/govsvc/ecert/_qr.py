@@ -4,15 +4,15 @@ Two payloads, both chosen to fit QR *alphanumeric* mode (digits, capitals, ``spa
 . / :``; 5.5 bits a character instead of 8), scanned at error correction level M:
 
 * **online** (the default printed on certificates): the verification page's URL with the
-  identifier, upper-cased, e.g. ``HTTPS://ZWFW.HARBIN.GOV.CN/ECERT/V/1.2.156.3005.2.….001.5``
-  — about 110 characters, QR version 5 or 6 (37-41 modules), easy for any phone camera. The
+  identifier, upper-cased, e.g. ``HTTPS://ZWFW.HARBIN.GOV.CN/ECERT/V/1.2.156.3005.2.….001.O``
+  — about 110 characters, QR version 5 (37 modules), easy for any phone camera. The
   phone opens the platform's page, which fetches the current credential and its status.
   The platform must route the upper-cased path (``/V/…``) like the lower-case one.
 * **offline**: ``EC1:`` + Base45 (RFC 9285) of the zlib-compressed JWS parts (header JSON,
   payload JSON, signature; the compact JWS is rebuilt exactly from them). A verifier app
   checks the signature without a network and the status against its cached lists. A
-  certificate of ~1.5 KB of JSON gives ~1,300-1,700 characters, QR version 22-27 at M:
-  fine for a verifier app on a screen or a good print, too dense for a small sticker.
+  food business licence gives ~1,400 characters, QR version 25 (117 modules) at M: fine
+  for a verifier app on a screen or a good print, too dense for a small sticker.
 
 Anything else (another system's QR, a URL without an identifier) is reported as
 "not a govsvc e-certificate QR code" by verification.

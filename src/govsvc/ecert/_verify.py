@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
@@ -37,7 +35,7 @@ import attrs
 from govsvc.errors import InvalidInput
 
 from ._credential import CREDENTIALS_V2, JWS_TYP
-from ._identifier import CertificateId, _credit
+from ._identifier import ID_PREFIX, CertificateId, _credit, mod37_36_check
 from ._jose import CompactJws, JwsFormatError
 from ._qr import OFFLINE_PREFIX, OfflinePayload, OnlinePayload, parse_payload
 from ._signing import EDDSA, SM2SM3, KeyLookup, KeyState, PublishedKey
@@ -62,8 +60,8 @@ SHARED_COPY_TYPE: Final = "SharedCertificateCopy"
 # "Ed25519" is RFC 9864's fully specified name for what "EdDSA" means with an Ed25519 key.
 _ALGORITHMS = {EDDSA: EDDSA, "Ed25519": EDDSA, SM2SM3: SM2SM3}
 _CLOCK_SKEW = dt.timedelta(minutes=5)
-_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
 _ENVELOPE_PREFIX = "data:application/vc+jwt,"
+_ID_HEAD = ID_PREFIX + "."
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,6 +480,18 @@ class _Context:
     online: bool
     now: dt.datetime
     max_status_age: dt.timedelta | None
+    # Keys already looked up in this verification: a certificate and its status lists are
+    # usually signed by the same key, which then costs one resolver call, not three.
+    seen: dict[tuple[str, str], KeyLookup] = attrs.field(factory=dict)
+
+    def key(self, issuer: str, key_id: str) -> object:
+        found = self.seen.get((issuer, key_id))
+        if found is None:
+            answer: object = self.keys(issuer, key_id, online=self.online)
+            if not isinstance(answer, KeyLookup):
+                return answer
+            self.seen[(issuer, key_id)] = found = answer
+        return found
 
 
 class _Failed(Exception):
@@ -535,14 +545,18 @@ _PLAIN = (
     CheckName.VALIDITY,
     CheckName.STATUS,
 )
+_PLAIN_LIST = list(_PLAIN)
+_WELL_FORMED = Check(CheckName.FORMAT, Reason.WELL_FORMED)
+_SIGNATURE_VALID = Check(CheckName.SIGNATURE, Reason.SIGNATURE_VALID)
 _NOT_CHECKED = tuple(Check(name, Reason.NOT_CHECKED) for name in _CHECK_NAMES)
 
 
 def _result(ctx: _Context, checks: list[Check], **fields: Any) -> VerificationResult:
-    if len(checks) == 5 and all(c.name is n for c, n in zip(checks, _PLAIN, strict=True)):
+    if len(checks) == 5 and [c.name for c in checks] == _PLAIN_LIST:
         ordered: tuple[Check, ...] = tuple(checks)  # the usual order: nothing to fill in
+        passed = Outcome.PASSED
         return VerificationResult(
-            valid=all(c.reason.outcome is Outcome.PASSED for c in ordered),
+            valid=[c.reason.outcome for c in ordered] == [passed] * 5,
             status=fields.pop("status", StatusOutcome.UNKNOWN),
             checks=ordered,
             checked_at=ctx.now,
@@ -596,7 +610,7 @@ def _verify_input(given: str | bytes, ctx: _Context) -> VerificationResult:
         if isinstance(payload, OfflinePayload):
             return _verify_jws(payload.jws, ctx, depth=0)
         return _verify_online(payload, ctx)
-    if _COMPACT.match(text):
+    if text.count(".") == 2:  # a JWS attempt: splitting it says what is wrong, if anything
         return _verify_jws(text, ctx, depth=0)
     return _result(
         ctx,
@@ -762,7 +776,7 @@ def _check_jws(jws: str, ctx: _Context, *, expect_issuer: str | None = None) -> 
             )
         )
     try:
-        lookup = ctx.keys(issuer, kid, online=ctx.online)
+        lookup = ctx.key(issuer, kid)
     except Exception as exc:
         raise _Failed(
             Check(CheckName.ISSUER, Reason.KEYS_UNAVAILABLE, f"{issuer}: {exc}")
@@ -872,11 +886,7 @@ def _verify_jws(jws: str, ctx: _Context, *, depth: int) -> VerificationResult:
         checks.append(check)
         return _result(ctx, checks)
     payload = verified.payload
-    checks += [
-        Check(CheckName.FORMAT, Reason.WELL_FORMED),
-        Check(CheckName.SIGNATURE, Reason.SIGNATURE_VALID),
-        verified.key_check,
-    ]
+    checks += [_WELL_FORMED, _SIGNATURE_VALID, verified.key_check]
     if SHARED_COPY_TYPE in payload["type"]:
         if depth > 0:
             checks[0] = Check(
@@ -890,16 +900,15 @@ def _verify_jws(jws: str, ctx: _Context, *, depth: int) -> VerificationResult:
     try:
         if not isinstance(meta, dict):
             raise InvalidInput("it has no ecert metadata")
-        cid = CertificateId.parse(str(meta.get("identifier")), strict=True)
+        certificate_id, id_issuer = _identifier(meta.get("identifier"))
     except InvalidInput as exc:
         checks[0] = Check(CheckName.FORMAT, Reason.NOT_A_CREDENTIAL, f"not an e-certificate: {exc}")
         return _result(ctx, checks, credential=payload, key_age=verified.key_age)
-    certificate_id = str(cid)
-    if cid.issuer != verified.issuer or meta.get("issuerCode") != verified.issuer:
+    if id_issuer != verified.issuer:
         checks[2] = Check(
             CheckName.ISSUER,
             Reason.ISSUER_MISMATCH,
-            f"signed by {verified.issuer}; the identifier names {cid.issuer}",
+            f"signed by {verified.issuer}; the identifier names {id_issuer}",
         )
     checks.append(_validity_check(payload, ctx, shared=False))
     status_check, outcome, status_age = _status_check(payload, verified.issuer, ctx)
@@ -915,20 +924,41 @@ def _verify_jws(jws: str, ctx: _Context, *, depth: int) -> VerificationResult:
     )
 
 
+def _identifier(value: object) -> tuple[str, str]:
+    """``(identifier, issuer part)`` of a signed credential's identifier.
+
+    The issuer's own software wrote it and signed it, so the common case needs only the
+    shape and the check character; anything else gets the full parse and its message.
+    """
+    if isinstance(value, str):
+        parts = value.split(".")
+        if (
+            len(parts) == 10
+            and value.startswith(_ID_HEAD)
+            and len(parts[5]) == 21
+            and len(parts[6]) == 18
+            and len(parts[8]) == 3
+            and mod37_36_check(parts[5] + parts[6] + parts[7] + parts[8]) == parts[9]
+        ):
+            return value, parts[6]
+    cid = CertificateId.parse(str(value), strict=True)
+    return str(cid), cid.issuer
+
+
 def _validity_check(payload: Mapping[str, Any], ctx: _Context, *, shared: bool) -> Check:
     try:
         start = _parse_time(payload.get("validFrom"), "validFrom")
         end = _parse_time(payload["validUntil"], "validUntil") if "validUntil" in payload else None
     except (ValueError, TypeError) as exc:
         return Check(CheckName.VALIDITY, Reason.NOT_A_CREDENTIAL, str(exc))
-    period = f"{start.isoformat()} to {end.isoformat() if end else 'long-term (长期)'}"
     if ctx.now < start:
-        return Check(CheckName.VALIDITY, Reason.NOT_YET_VALID, f"valid from {start.isoformat()}")
+        return Check(CheckName.VALIDITY, Reason.NOT_YET_VALID, f"valid from {payload['validFrom']}")
     if end is not None and ctx.now > end:
         reason = Reason.SHARED_COPY_EXPIRED if shared else Reason.EXPIRED
-        return Check(CheckName.VALIDITY, reason, f"valid until {end.isoformat()}")
+        return Check(CheckName.VALIDITY, reason, f"valid until {payload['validUntil']}")
     reason = Reason.SHARED_COPY_VALID if shared else Reason.WITHIN_VALIDITY
-    return Check(CheckName.VALIDITY, reason, period)
+    until = payload["validUntil"] if end is not None else "long-term (长期)"
+    return Check(CheckName.VALIDITY, reason, f"{payload['validFrom']} to {until}")
 
 
 # --- status ----------------------------------------------------------------------------------
@@ -949,27 +979,23 @@ class _ListCache:
 
     A signature check is a pure function of the key and the bytes, so a list fetched again
     unchanged needs no second check as long as its kid still names the same key (same
-    thumbprint); the key's state is re-checked on every use.
+    thumbprint); the key's state is re-checked on every use. Reads take no lock (a dict
+    lookup is atomic); the oldest entry goes when the cache is full.
     """
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[str, _DecodedList] = OrderedDict()
+        self._items: dict[str, _DecodedList] = {}
         self._size = size
         self._lock = threading.Lock()
 
     def get(self, key: str) -> _DecodedList | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
+        return self._items.get(key)
 
     def put(self, key: str, value: _DecodedList) -> None:
         with self._lock:
             self._items[key] = value
-            self._items.move_to_end(key)
             while len(self._items) > self._size:
-                self._items.popitem(last=False)
+                del self._items[next(iter(self._items))]
 
 
 _LISTS = _ListCache()
@@ -984,7 +1010,8 @@ def _status_check(
         entries = [entries]
     if not isinstance(entries, list) or not entries:
         return Check(CheckName.STATUS, Reason.STATUS_MISSING), StatusOutcome.UNKNOWN, None
-    bits: dict[StatusPurpose, bool] = {}
+    revoked: bool | None = None  # None: not read
+    suspended: bool | None = None
     problems: list[Check] = []
     oldest: dt.timedelta | None = None
     for entry in entries:
@@ -1022,19 +1049,23 @@ def _status_check(
             )
             continue
         raw = decoded.bits.bits  # bit 0 is the most significant bit of byte 0
-        bits[purpose] = bool(raw[index >> 3] >> (7 - (index & 7)) & 1)
+        bit = bool(raw[index >> 3] >> (7 - (index & 7)) & 1)
+        if purpose is StatusPurpose.REVOCATION:
+            revoked = bit
+        else:
+            suspended = bit
     freshness = _describe_age(oldest)
-    if bits.get(StatusPurpose.REVOCATION):
+    if revoked:
         return Check(CheckName.STATUS, Reason.REVOKED, freshness), StatusOutcome.REVOKED, oldest
     if problems:
         return problems[0], StatusOutcome.UNKNOWN, oldest
-    if StatusPurpose.REVOCATION not in bits:
+    if revoked is None:
         return (
             Check(CheckName.STATUS, Reason.STATUS_MISSING, "no revocation status entry"),
             StatusOutcome.UNKNOWN,
             oldest,
         )
-    if bits.get(StatusPurpose.SUSPENSION):
+    if suspended:
         return Check(CheckName.STATUS, Reason.SUSPENDED, freshness), StatusOutcome.SUSPENDED, oldest
     return Check(CheckName.STATUS, Reason.STATUS_VALID, freshness), StatusOutcome.VALID, oldest
 
@@ -1087,7 +1118,7 @@ def _decode_list(
     if cached is not None and cached.purpose is purpose:
         # Same bytes as a list already verified: only the key's current state needs asking.
         try:
-            lookup = ctx.keys(issuer, cached.key_id, online=ctx.online)
+            lookup = ctx.key(issuer, cached.key_id)
         except Exception as exc:
             return Check(CheckName.STATUS, Reason.STATUS_UNAVAILABLE, f"{url}: keys: {exc}")
         key = lookup.key if isinstance(lookup, KeyLookup) else None
