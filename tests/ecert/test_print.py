@@ -106,3 +106,19 @@ def test_missing_font_is_a_clear_error(licence: Certificate, food_type: Certific
     not_a_font.write_bytes(b"this is not a font")
     with pytest.raises(FontMissing, match="cannot use"):
         render_pdf(licence, food_type, qr_payload="X", font_path=not_a_font)
+
+
+def test_dates_print_in_chinese(birth_type: CertificateType) -> None:
+    from govsvc.ecert import Certificate as Cert
+
+    from .conftest import APPROVER, BIRTH_FACE, HEALTH, ISSUED_AT, SUN_YUE
+
+    birth = Cert.issue(
+        birth_type, serial="Q230123456", issuer=HEALTH, number="Q230123456", holder_name="孙悦",
+        holder=SUN_YUE, division="230103", face=BIRTH_FACE, at=ISSUED_AT, actor=APPROVER,
+        status_index=5,
+    ).certificate
+    html = render_html(birth, birth_type, qr_payload="X")
+    assert "<th>出生日期</th><td>2024年01月05日</td>" in html
+    assert "<th>有效期</th><td>2026年03月02日至长期</td>" in html
+    assert "<th>公民身份号码</th>" not in html and "居民身份证号码" in html

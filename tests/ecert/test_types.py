@@ -89,11 +89,15 @@ def test_validity_rules() -> None:
 
 
 def test_face_is_normalised(birth_type: CertificateType) -> None:
-    face = dict(BIRTH_FACE, birthDate="2024-01-05", weightGrams="3250", lengthCm="50.5")
+    face = dict(BIRTH_FACE, birthDate=dt.date(2024, 1, 5), weightGrams=" 3250 ",
+                lengthCm=Decimal("50.50"), birthPlace=" 黑龙江省哈尔滨市南岗区 ")
     checked = birth_type.check_face(face)
-    assert checked["birthDate"] == dt.date(2024, 1, 5)
+    # The JSON form: what the credential carries and the store keeps.
+    assert checked["birthDate"] == "2024-01-05"
     assert checked["weightGrams"] == 3250
-    assert checked["lengthCm"] == Decimal("50.5")
+    assert checked["lengthCm"] == "50.50"
+    assert checked["birthPlace"] == "黑龙江省哈尔滨市南岗区"
+    assert birth_type.check_face(dict(BIRTH_FACE, lengthCm="50"))["lengthCm"] == 50
     without_father = {k: v for k, v in BIRTH_FACE.items() if not k.startswith("father")}
     assert "fatherName" not in birth_type.check_face(without_father)
 

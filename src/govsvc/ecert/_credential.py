@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any, Final
 
 import attrs
@@ -97,14 +96,6 @@ def _day_end(day: dt.date) -> str:
     return dt.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=CHINA).isoformat()
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
-
-
 def credential_document(certificate: Certificate, urls: EcertUrls) -> dict[str, Any]:
     """The certificate as an unsigned W3C VC 2.0 document.
 
@@ -128,8 +119,7 @@ def credential_document(certificate: Certificate, urls: EcertUrls) -> dict[str, 
         "holderCodeType": certificate.holder.doc_type.value,
         "holderCode": certificate.holder.number,
     }
-    for key, value in certificate.face.items():
-        subject[key] = _json_value(value)
+    subject.update(certificate.face)  # already in JSON form (CertificateType.check_face)
     issuer = certificate.issuer.credit_code
     statuses = []
     for purpose in (StatusPurpose.REVOCATION, StatusPurpose.SUSPENSION):

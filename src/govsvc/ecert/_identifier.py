@@ -22,6 +22,7 @@ import warnings
 
 import attrs
 
+from govsvc._converter import converter
 from govsvc.errors import InvalidIdentifier
 from govsvc.identity import CreditCode
 
@@ -286,3 +287,10 @@ class CertificateId:
         return (
             f"{ID_PREFIX}.{self.type_code}.{self.issuer}.{self.serial}.{self.version}.{self.check}"
         )
+
+
+# Stored and sent as its dotted text; a stored identifier is ours, so its check must hold.
+converter.register_unstructure_hook(CertificateId, str)
+converter.register_structure_hook(
+    CertificateId, lambda value, _: CertificateId.parse(str(value), strict=True)
+)

@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from fpdf import FPDF
 
 from govsvc.errors import FontMissing
 from govsvc.identity import DocumentType
 
 from ._certificate import CHINA, Certificate
 from ._qr import render_png, render_svg
-from ._types import CertificateType
+from ._types import CertificateType, FieldKind
 
 __all__ = ["find_cjk_font", "render_html", "render_pdf", "shared_copy_watermark"]
 
@@ -62,11 +61,15 @@ def _display(value: Any) -> str:
 def _fields(certificate: Certificate, ctype: CertificateType | None) -> list[tuple[str, str]]:
     if ctype is None:
         return [(key, _display(v)) for key, v in certificate.face.items()]
-    return [
-        (f.label, _display(certificate.face[f.key]))
-        for f in ctype.fields
-        if f.key in certificate.face
-    ]
+    rows = []
+    for f in ctype.fields:
+        if f.key not in certificate.face:
+            continue
+        value = certificate.face[f.key]
+        if f.kind is FieldKind.DATE and isinstance(value, str):
+            value = dt.date.fromisoformat(value)  # stored as YYYY-MM-DD, printed 年月日
+        rows.append((f.label, _display(value)))
+    return rows
 
 
 def _validity(certificate: Certificate) -> str:
@@ -152,6 +155,8 @@ def render_pdf(
         raise FontMissing(f"font file {font} does not exist; give a .ttf/.ttc/.otf CJK font")
     if watermark is None and certificate.status.value != "valid":
         watermark = certificate.status.label
+    from fpdf import FPDF  # imported here: it takes ~0.4 s and most processes never print
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=False)
     pdf.set_title(f"{certificate.name} {certificate.number}")

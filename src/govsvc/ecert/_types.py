@@ -122,16 +122,21 @@ class FaceField:
                 ) from None
 
     def problem(self, value: object) -> tuple[object, str | None]:
-        """``(normalised value, None)`` or ``(value, what is wrong)`` for one value."""
+        """``(normalised value, None)`` or ``(value, what is wrong)`` for one value.
+
+        Values are normalised to their JSON form, the form the credential carries and the
+        store keeps: a date as ``YYYY-MM-DD`` text, a whole number as an int, any other
+        number as decimal text (never a float), text stripped.
+        """
         kind = self.kind
         if kind is FieldKind.DATE:
             if isinstance(value, dt.datetime):
                 return value, "is a date and time; give the date only (YYYY-MM-DD)"
             if isinstance(value, dt.date):
-                return value, None
+                return value.isoformat(), None
             if isinstance(value, str):
                 try:
-                    return dt.date.fromisoformat(value.strip()), None
+                    return dt.date.fromisoformat(value.strip()).isoformat(), None
                 except ValueError:
                     pass
             return value, f"must be a date (YYYY-MM-DD), got {value!r}"
@@ -141,16 +146,18 @@ class FaceField:
                     f"must be a whole number or a decimal given as text, got {value!r}"
                     + (" (floats lose digits)" if isinstance(value, float) else "")
                 )
-            if isinstance(value, int | Decimal):
+            if isinstance(value, int):
                 return value, None
-            if isinstance(value, str):
+            if isinstance(value, Decimal | str):
                 try:
-                    number = Decimal(value.strip())
+                    number = Decimal(value.strip() if isinstance(value, str) else value)
                 except InvalidOperation:
                     return value, f"must be a number, got {value!r}"
                 if not number.is_finite():
                     return value, f"must be a finite number, got {value!r}"
-                return (int(number) if number == number.to_integral_value() else number), None
+                if number == number.to_integral_value():
+                    return int(number), None
+                return str(number), None
             return value, f"must be a number, got {type(value).__name__}"
         if not isinstance(value, str):
             return value, f"must be text, got {type(value).__name__} {value!r}"
@@ -316,7 +323,7 @@ class CertificateType:
         )
 
     def check_face(self, face: Mapping[str, object]) -> dict[str, object]:
-        """The face values normalised (dates as dates, numbers as int/Decimal, text stripped).
+        """The face values normalised to their JSON form (see :meth:`FaceField.problem`).
 
         Raises :class:`~govsvc.errors.StructureError` listing every missing required field,
         every field this type does not have, and every ill-typed value, each by key and label.

@@ -12,8 +12,9 @@ Rules:
   signed by the certificate's issuer, or is older than ``max_status_age``, the status is
   ``unknown`` and the result is not valid.
 * **Retired keys** verify what they signed before their retirement (the payload's
-  ``iat`` claim); a document signed at or after the retirement is refused, and so is a document
-  from a retired key without ``iat``. A **revoked** (compromised) key verifies nothing.
+  ``iat`` claim); a document signed at or after the retirement is refused, and so is a
+  document from a retired key without ``iat``. A **revoked** (compromised) key verifies
+  nothing.
 * **Offline** (``online=False``) the resolvers answer from their caches; the result says
   how old the key set and the status lists are (``key_age``, ``status_age``).
 
@@ -710,8 +711,8 @@ class _Verified:
 def _check_jws(jws: str, ctx: _Context, *, expect_issuer: str | None = None) -> _Verified:
     """Format, signature and key checks shared by certificates, copies and status lists.
 
-    Raises _Failed with the first failing check (carrying the checks done so far in
-    ``partial``).
+    Raises _Failed with the first check that fails; the key's state (retired, revoked,
+    activation) is not a failure here but the returned ``key_check``.
     """
     try:
         parts = CompactJws.split(jws)
