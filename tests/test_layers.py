@@ -10,7 +10,13 @@ from pathlib import Path
 import govsvc
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLIC_MODULES = {"govsvc.adapterkit", "govsvc.events", "govsvc.testing", "govsvc.vocabulary"}
+PUBLIC_MODULES = {
+    "govsvc.adapterkit",
+    "govsvc.ecert",
+    "govsvc.events",
+    "govsvc.testing",
+    "govsvc.vocabulary",
+}
 
 
 def contracts() -> dict[str, dict[str, object]]:

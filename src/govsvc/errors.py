@@ -15,9 +15,14 @@ found), so code written against the standard library keeps working::
     │   └── StructureError                 a payload does not fit the domain type (names the path)
     ├── NotFound (LookupError)
     │   ├── UnknownItem                    no service item / version with that code
-    │   └── CaseNotFound                   no case with that id or tracking code
+    │   ├── CaseNotFound                   no case with that id or tracking code
+    │   └── UnknownKey                     no signing key with that id (or none for a department)
     ├── PermissionDenied                   the policy refused the principal this action
-    ├── InvalidTransition                  command not allowed in the case's current state
+    ├── InvalidTransition                  command not allowed in a case's or certificate's state
+    ├── SigningError                       a key cannot sign (remote signer failed, bad signature)
+    │   └── KeyRetired                     the key was retired or revoked: it signs nothing
+    ├── StatusListFull                     every index of a status list is used; open the next
+    ├── FontMissing                        a printable PDF needs a CJK font this machine lacks
     ├── ConcurrentUpdate                   someone else changed the case first; reload and retry
     ├── CalendarDataMissing                no official working-day data for a year
     ├── PluginError                        a plugin is malformed (names plugin and hook)
@@ -114,15 +119,46 @@ class PermissionDenied(GovsvcError):
         super().__init__(message)
 
 
-class InvalidTransition(GovsvcError):
-    """A command is not allowed in the case's current state; the message lists allowed moves."""
+class UnknownKey(NotFound):
+    """No signing key with that key id, or no current key for a department."""
 
-    def __init__(self, state: str, command: str, allowed: Iterable[str]) -> None:
+
+class InvalidTransition(GovsvcError):
+    """A command is not allowed in the current state; the message lists allowed moves.
+
+    ``what`` names the thing in that state: ``"case"`` (the default) or ``"certificate"``.
+    """
+
+    def __init__(
+        self, state: str, command: str, allowed: Iterable[str], *, what: str = "case"
+    ) -> None:
         self.state = state
         self.command = command
+        self.what = what
         self.allowed: tuple[str, ...] = tuple(sorted(allowed))
-        moves = ", ".join(self.allowed) if self.allowed else "none (the case is closed)"
-        super().__init__(f"cannot {command} a case that is {state}; allowed in this state: {moves}")
+        moves = ", ".join(self.allowed) if self.allowed else f"none (the {what} is closed)"
+        super().__init__(
+            f"cannot {command} a {what} that is {state}; allowed in this state: {moves}"
+        )
+
+
+class SigningError(GovsvcError):
+    """A key could not sign: a remote signer (HSM/KMS) failed or returned a bad signature."""
+
+
+class KeyRetired(SigningError):
+    """The key was retired (or revoked): it still verifies old signatures but signs nothing.
+
+    Sign with the department's current key (``KeyRing.signer_for``) instead.
+    """
+
+
+class StatusListFull(GovsvcError):
+    """Every index of a status list is in use; new certificates go to the next list."""
+
+
+class FontMissing(GovsvcError):
+    """A printable PDF needs a CJK font and none was found; the message says what to install."""
 
 
 class ConcurrentUpdate(GovsvcError):
