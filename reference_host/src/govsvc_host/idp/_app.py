@@ -6,6 +6,7 @@ plain forms (username and password; and, in demo mode, one button per demo user)
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from typing import Any
@@ -20,7 +21,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from govsvc.principals import PrincipalKind
-from govsvc_host.idp._directory import DemoUser, verify_secret
+from govsvc_host.idp._directory import DemoUser, hash_secret, verify_secret
 from govsvc_host.idp._server import ProviderCore, ProviderRequest, Session
 
 __all__ = ["SESSION_COOKIE", "build_app"]
@@ -43,6 +44,11 @@ _PAGE_HEADERS = {
     "form-action 'self' http: https:; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
 }
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return hash_secret(secrets.token_urlsafe(16))
 
 
 class _Web:
@@ -234,7 +240,7 @@ class _Web:
         user = self.core.directory.user(form.get("username", "").strip())
         # Verify against a real hash even for an unknown name, so timing does not tell
         # which usernames exist.
-        hashed = user.password_hash if user else self.core.directory.users[0].password_hash
+        hashed = user.password_hash if user else _decoy_hash()
         if not verify_secret(form.get("password", ""), hashed) or user is None:
             return None, (), "用户名或密码错误，请检查后重新输入。"
         return user, ("pwd",), ""

@@ -290,6 +290,10 @@ class DemoUser:
 _GRANTS = frozenset({"authorization_code", "refresh_token", "client_credentials"})
 
 
+def _optional_role(value: object) -> PrincipalKind | None:
+    return None if value is None else _role(value)
+
+
 @attrs.frozen(kw_only=True)
 class Client:
     """An application registered with the provider.
@@ -310,9 +314,7 @@ class Client:
     scopes: tuple[str, ...] = attrs.field(default=("openid",), converter=_tuple)
     redirect_uris: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     post_logout_redirect_uris: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    role: PrincipalKind | None = attrs.field(
-        default=None, converter=lambda v: None if v is None else _role(v)
-    )
+    role: PrincipalKind | None = attrs.field(default=None, converter=_optional_role)
     agency: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -386,12 +388,20 @@ class Client:
 # --- the directory ---------------------------------------------------------------------------
 
 
+def _users(values: Iterable[DemoUser]) -> tuple[DemoUser, ...]:
+    return tuple(values)
+
+
+def _clients(values: Iterable[Client]) -> tuple[Client, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class Directory:
     """Users by username and by ``sub``, clients by id; unique names are checked."""
 
-    users: tuple[DemoUser, ...] = attrs.field(converter=tuple)
-    clients: tuple[Client, ...] = attrs.field(converter=tuple)
+    users: tuple[DemoUser, ...] = attrs.field(converter=_users)
+    clients: tuple[Client, ...] = attrs.field(converter=_clients)
 
     def __attrs_post_init__(self) -> None:
         for what, keys in (

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
 from govsvc_host.idp._directory import DirectoryError
@@ -42,11 +43,11 @@ class SigningKey:
         data = Path(path).read_bytes()
         try:
             return cls(RSAKey.import_key(data, parameters={"use": "sig"}), "RS256")
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, JoseError):
             pass
         try:
             ec = ECKey.import_key(data, parameters={"use": "sig"})
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, JoseError):
             raise DirectoryError(
                 f"{path} holds no RSA or EC private key in PEM form; make one with "
                 "`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`"
@@ -77,4 +78,4 @@ class SigningKey:
         return {"keys": [public]}
 
     def public_key_set(self) -> KeySet:
-        return KeySet.import_key_set(self.public_jwks())
+        return KeySet.import_key_set(self.public_jwks())  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from authlib.common.security import generate_token
@@ -32,8 +32,8 @@ from authlib.oauth2.rfc6749.grants import (
     ClientCredentialsGrant,
     RefreshTokenGrant,
 )
-from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc6749.resource_protector import ResourceProtector
+from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, UserInfo, UserInfoEndpoint
 from authlib.oidc.rpinitiated import EndSessionEndpoint, EndSessionRequest
@@ -256,7 +256,7 @@ class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
 
 
 class _MachineGrant(ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
     def validate_requested_scope(self) -> None:
         # authlib checks the scope against the server's list only; a machine client must get
@@ -278,7 +278,7 @@ class _PkceS256(CodeChallenge):  # type: ignore[misc]
     clients and accepts ``plain``; OAuth 2.1 and the 统一身份认证 guidance want it always.
     """
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
 
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
