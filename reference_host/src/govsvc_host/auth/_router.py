@@ -57,7 +57,8 @@ def _default_error(request: Request, error: LoginFailed) -> Response:
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
         "<title>登录失败</title></head><body><h1>登录失败</h1>"
         f"<p>{html.escape(str(error))}</p>"
-        "<p><a href=\"login\">重新登录</a></p></body></html>"
+        f"<p><a href=\"{html.escape(str(request.url_for('govsvc_auth_login')))}\">重新登录</a>"
+        "</p></body></html>"
     )
     return HTMLResponse(body, status_code=400, headers={"Cache-Control": "no-store"})
 

@@ -36,7 +36,8 @@ _env = jinja2.Environment(
 )
 
 # Pages of a login provider must not be framed (clickjacking) nor cached (they carry a
-# one-time CSRF token); inline styles are the only thing they load.
+# one-time CSRF token); inline styles are the only thing they load. form-action must allow
+# the relying parties' origins: browsers apply it to the redirect that follows the login.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -216,12 +217,12 @@ class _Web:
             return self.login_page(
                 oauth, error=problem, username=form.get("username", ""), status=200
             )
-        session = self.core.start_session(user, amr)
-        oauth.session = session
         try:
             grant = self.core.server.get_consent_grant(oauth, end_user=user)
         except OAuth2Error as error:
             return self.authorization_error(error)
+        session = self.core.start_session(user, amr)  # a fresh id at every login (fixation)
+        oauth.session = session
         response: Response = self.core.server.create_authorization_response(
             oauth, grant_user=user, grant=grant
         )
