@@ -441,6 +441,8 @@ def test_stored_documents_tolerate_newer_fields_and_upcast_older_ones(
                 actor_name="归档",
                 actor_agency=None,
                 data={"certificate": "1.2.156…", "_schema": 9},
+                prev_hash=case.trail_head,
+                hash="f" * 64,
             )
         )
     last = people.system.cases.trail(case)[-1]

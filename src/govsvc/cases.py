@@ -698,6 +698,9 @@ class Case:
     decision: CaseDecision | None = None
     refusal: CaseDecision | None = None  # 不予受理: reason and legal basis
     result: CaseResult | None = None
+    # The hash of the last event of the trail (its integrity chain), kept by the store: the
+    # domain never sets it; a trail cut short or rewritten no longer ends here.
+    trail_head: str = ""
 
     # --- derived --------------------------------------------------------------------------
 

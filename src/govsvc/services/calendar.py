@@ -79,6 +79,5 @@ class CalendarService(Service):
             step = case.reschedule(
                 rt.deadline(case, version, calendar=calendar), now=now, actor=actor
             )
-            case_store.save_step(conn, step, previous=case, now=now)
-            rescheduled.append(step.case)
+            rescheduled.append(case_store.save_step(conn, step, previous=case, now=now).case)
         return rescheduled

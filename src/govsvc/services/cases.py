@@ -164,7 +164,7 @@ class CaseService(Service):
                     result.event,
                     result.outbox,
                 )
-            store.save_step(conn, result, previous=case, now=now)
+            result = store.save_step(conn, result, previous=case, now=now)
         rt.remember(result.case)
         rt.broadcast([result])
         return result.case
@@ -268,10 +268,11 @@ class CaseService(Service):
             if submit:
                 steps.append(step.case.submit(now=now, actor=actor))
             self._upsert_party(conn, party_values)
-            store.save_new(conn, steps, now=now)
-        rt.remember(steps[-1].case)
-        rt.broadcast(steps)
-        return steps[-1].case
+            created = store.save_new(conn, steps, now=now)
+        rt.remember(created)
+        last = steps[-1]
+        rt.broadcast([*steps[:-1], Step(created, last.event, last.outbox)])
+        return created
 
     def _agent_of(
         self, applicant: PartyKey, mandate: Mandate | None, agent: Person | None

@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 
 from govsvc import _converter
@@ -22,12 +23,13 @@ from govsvc.cases import Case, CaseEvent, OutboxMessage, ReviewTask, Step
 from govsvc.errors import ConcurrentUpdate
 from govsvc.events import PAYLOADS, EventKind, UnknownPayload
 from govsvc.principals import Actor, PrincipalKind
-from govsvc.store import documents
+from govsvc.store import chain, documents
 from govsvc.store.fast import FastStatement
 from govsvc.store.tables import (
     CaseRow,
     case_from_data,
     cases_t,
+    deliveries_t,
     events_t,
     materials_t,
     outbox_t,
@@ -43,6 +45,7 @@ __all__ = [
     "rebuild_projections",
     "save_new",
     "save_step",
+    "verify_trail",
 ]
 
 _CASE_COLUMNS = [c.name for c in cases_t.columns]
@@ -53,7 +56,7 @@ _UPDATE_CASE = FastStatement(
     ),
     [c for c in _CASE_COLUMNS if c != "id"],
 )
-_EVENT_COLUMNS = [
+EVENT_FIELDS = (
     "case_id",
     "seq",
     "kind",
@@ -63,8 +66,9 @@ _EVENT_COLUMNS = [
     "actor_name",
     "actor_agency",
     "data",
-]
-_INSERT_EVENT = FastStatement(sa.insert(events_t), _EVENT_COLUMNS)
+)
+"""The fields of a ``case_events`` row its hash covers (everything but the row id)."""
+_INSERT_EVENT = FastStatement(sa.insert(events_t), [*EVENT_FIELDS, "prev_hash", "hash"])
 _INSERT_OUTBOX = FastStatement(
     sa.insert(outbox_t),
     [
@@ -72,6 +76,7 @@ _INSERT_OUTBOX = FastStatement(
         "case_id",
         "topic",
         "payload",
+        "department",
         "created_at",
         "available_at",
         "attempts",
@@ -88,6 +93,11 @@ _UPDATE_TASK = FastStatement(
     .where(tasks_t.c.id == sa.bindparam("b_id"))
     .values(status=sa.bindparam("status"), decided_at=sa.bindparam("decided_at"))
 )
+_STOP_POLLING = FastStatement(
+    sa.update(deliveries_t)
+    .where(deliveries_t.c.task_id == sa.bindparam("b_task"))
+    .values(next_poll_at=sa.null())
+)
 _DELETE_MATERIALS = FastStatement(
     sa.delete(materials_t).where(materials_t.c.case_id == sa.bindparam("b_case"))
 )
@@ -95,6 +105,8 @@ _INSERT_MATERIAL = FastStatement(
     sa.insert(materials_t),
     ["case_id", "code", "kind", "reference", "filename", "media_type", "size"],
 )
+
+
 def _select_unless(where: Any) -> FastStatement:
     # The document only when the stored version differs from the caller's cached copy: a
     # case whose version did not move is the same value (every change bumps the version),
@@ -135,14 +147,20 @@ def load_case(
     return case_from_data(row[1])
 
 
-def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt.datetime) -> None:
+def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt.datetime) -> Step:
     """Write a command's result: the case, its event, the projections and the outbox.
 
     The caller holds one transaction around this. The case row is updated only if its
     version is still the one the command started from; otherwise another command won the
-    race and :class:`ConcurrentUpdate` is raised (the transaction then rolls back).
+    race and :class:`ConcurrentUpdate` is raised (the transaction then rolls back). The event
+    is chained to the case's trail (its hash over the previous event's); the step returned
+    carries the case with its new trail head — use it, not the one passed in.
     """
-    case = step.case
+    event_values = _event_values(step.event)
+    head = chain.digest(event_values, EVENT_FIELDS, step.case.trail_head or chain.GENESIS)
+    event_values["prev_hash"] = step.case.trail_head or chain.GENESIS
+    event_values["hash"] = head
+    case = attrs.evolve(step.case, trail_head=head)
     values = CaseRow.values_from_domain(case)
     if previous is None:
         _INSERT_CASE.execute(conn, values)
@@ -154,25 +172,65 @@ def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt
                 f"case {case.tracking_code} was changed by someone else while this command ran; "
                 "reload it and decide again"
             )
-    _INSERT_EVENT.execute(conn, _event_values(step.event))
+    _INSERT_EVENT.execute(conn, event_values)
     if step.outbox:
         _INSERT_OUTBOX.executemany(conn, [_outbox_values(case.id, m, now) for m in step.outbox])
     if previous is None or previous.materials != case.materials:
         _write_materials(conn, case, replace=previous is not None)
     if previous is None or previous.tasks != case.tasks:
         _write_tasks(conn, case.id, case.tasks, () if previous is None else previous.tasks)
+    return Step(case, step.event, step.outbox)
 
 
-def save_new(conn: sa.Connection, steps: Sequence[Step], *, now: dt.datetime) -> None:
-    """Write a new case created by several steps (draft + submit) as one INSERT."""
-    case = steps[-1].case
+def save_new(conn: sa.Connection, steps: Sequence[Step], *, now: dt.datetime) -> Case:
+    """Write a new case created by several steps (draft + submit) as one INSERT; returns the
+    case with its trail head."""
+    rows, head = [], chain.GENESIS
+    for s in steps:
+        values = _event_values(s.event)
+        values["prev_hash"] = head
+        values["hash"] = head = chain.digest(values, EVENT_FIELDS, head)
+        rows.append(values)
+    case = attrs.evolve(steps[-1].case, trail_head=head)
     _INSERT_CASE.execute(conn, CaseRow.values_from_domain(case))
-    _INSERT_EVENT.executemany(conn, [_event_values(s.event) for s in steps])
+    _INSERT_EVENT.executemany(conn, rows)
     _INSERT_OUTBOX.executemany(
         conn, [_outbox_values(case.id, m, now) for s in steps for m in s.outbox]
     )
     _write_materials(conn, case, replace=False)
     _write_tasks(conn, case.id, case.tasks, ())
+    return case
+
+
+def verify_trail(conn: sa.Connection, case: Case) -> chain.ChainReport:
+    """Recompute a case's event chain; report the first event altered, inserted or deleted.
+
+    The chain's head is kept in the case itself, so deleting the last events is found too.
+    """
+    prev, checked = chain.GENESIS, 0
+    rows = conn.execute(
+        sa.select(events_t).where(events_t.c.case_id == case.id).order_by(events_t.c.seq)
+    ).all()
+    for expected_seq, r in enumerate(rows, start=1):
+        row = dict(r._mapping)
+        if row["seq"] != expected_seq:
+            return chain.ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
+        if row["prev_hash"] != prev:
+            return chain.ChainReport(
+                checked, row["seq"], "its link to the previous event is broken"
+            )
+        if chain.digest(row, EVENT_FIELDS, prev) != row["hash"]:
+            return chain.ChainReport(checked, row["seq"], "its content does not match its hash")
+        prev = row["hash"]
+        checked += 1
+    if checked != case.version or prev != (case.trail_head or chain.GENESIS):
+        return chain.ChainReport(
+            checked,
+            checked + 1,
+            f"the case is at version {case.version} but its trail ends at event {checked}: "
+            "events after it were deleted",
+        )
+    return chain.ChainReport(checked)
 
 
 def _event_values(event: CaseEvent) -> dict[str, Any]:
@@ -221,6 +279,7 @@ def _outbox_values(case_id: str, message: OutboxMessage, now: dt.datetime) -> di
         "case_id": case_id,
         "topic": message.topic,
         "payload": _converter.unstructure(message.payload),
+        "department": message.payload.get("department"),
         "created_at": now,
         "available_at": now,
         "attempts": 0,
@@ -274,6 +333,9 @@ def _write_tasks(
     ]
     _INSERT_TASK.executemany(conn, new_rows)
     _UPDATE_TASK.executemany(conn, changed)
+    closed = [{"b_task": c["b_id"]} for c in changed if c["status"] != "open"]
+    # A decided or cancelled task is asked about no more.
+    _STOP_POLLING.executemany(conn, closed)
 
 
 def events_of(conn: sa.Connection, case_id: str) -> list[CaseEvent]:

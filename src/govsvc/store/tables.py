@@ -28,11 +28,14 @@ __all__ = [
     "CaseRow",
     "DeliveryRow",
     "ExchangeLogRow",
+    "IdempotencyKeyRow",
     "ItemVersionRow",
+    "LogCheckpointRow",
     "OutboxRow",
     "PartyRow",
     "ReviewTaskRow",
     "ServiceItemRow",
+    "StaffRow",
     "metadata",
 ]
 
@@ -87,6 +90,8 @@ class CaseRow(SQLModel, table=True):
     """A case (办件): the aggregate as JSON plus the columns queries need."""
 
     __tablename__ = "cases"
+    # Supervision's overdue list: running cases in review by promised due date.
+    __table_args__ = (sa.Index("ix_cases_overdue", "state", "suspended", "due_promised"),)
     id: str = Field(primary_key=True, max_length=32)
     tracking_code: str = Field(unique=True, max_length=11)
     item_code: str = Field(index=True, max_length=36)
@@ -165,7 +170,8 @@ class ReviewTaskRow(SQLModel, table=True):
     """A department's review task: the department queue reads this table."""
 
     __tablename__ = "review_tasks"
-    __table_args__ = (sa.Index("ix_review_tasks_department_status", "department", "status"),)
+    # A department's queue: its open tasks, oldest first, read in keyset pages.
+    __table_args__ = (sa.Index("ix_review_tasks_queue", "department", "status", "opened_at", "id"),)
     id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
     stage: int
@@ -180,11 +186,19 @@ class DeliveryRow(SQLModel, table=True):
     department's answer, kept beside the aggregate so a delivery never bumps the case)."""
 
     __tablename__ = "deliveries"
+    # Polls are fair: each department's due tasks, by when each is next due.
+    __table_args__ = (sa.Index("ix_deliveries_due", "department", "next_poll_at"),)
     task_id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
     department: str = Field(max_length=18)
     legacy_id: str = Field(max_length=100)  # the task's id in the department's system
     delivered_at: dt.datetime = _when(nullable=False)
+    # When to ask the department about the task next (None: decided or closed, never again);
+    # a poller claims a task by moving this forward by its lease, so a dead poller's task
+    # comes due again by itself.
+    next_poll_at: dt.datetime | None = _when()
+    polls: int = 0
+    last_polled_at: dt.datetime | None = _when()
 
 
 class CaseEventRow(SQLModel, table=True):
@@ -204,16 +218,28 @@ class CaseEventRow(SQLModel, table=True):
     actor_name: str = Field(max_length=100)
     actor_agency: str | None = Field(default=None, max_length=18)
     data: dict[str, Any] = _json()
+    # Each case's events are hash-chained (the case keeps the head): a rewritten or deleted
+    # event is found by store.cases.verify_trail.
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
 
 
 class OutboxRow(SQLModel, table=True):
     """Work committed with a command and delivered after it (review tasks, notices)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_pending", "delivered_at", "available_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_pending", "delivered_at", "available_at"),
+        # Workers take each department's due work fairly, a slice per department.
+        sa.Index("ix_outbox_work", "topic", "department", "delivered_at", "available_at"),
+    )
     id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
     topic: str = Field(max_length=40)
+    department: str | None = Field(default=None, max_length=18)  # whose work it is
+    # A lease: the worker that claimed the message and until when; expired, anyone may take it.
+    claimed_by: str | None = Field(default=None, max_length=60)
+    claimed_until: dt.datetime | None = _when()
     payload: dict[str, Any] = _json()
     created_at: dt.datetime = _when(nullable=False)
     available_at: dt.datetime = _when(nullable=False)
@@ -252,6 +278,10 @@ class ExchangeLogRow(SQLModel, table=True):
     outcome: str = Field(max_length=40)
     detail: str = Field(max_length=2000)
     duration_ms: float
+    # An outcome names the attempt it closes (written before the call, outcome "attempted").
+    attempt: int | None = Field(
+        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    )
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
 
@@ -280,6 +310,45 @@ class AccessLogRow(SQLModel, table=True):
     hash: str = Field(max_length=64, unique=True)
 
 
+class IdempotencyKeyRow(SQLModel, table=True):
+    """A creating request's idempotency key (a channel's request id) and what it created."""
+
+    __tablename__ = "idempotency_keys"
+    principal: str = Field(primary_key=True, max_length=120)  # kind:id of who sent it
+    key: str = Field(primary_key=True, max_length=200)
+    fingerprint: str = Field(max_length=64)  # SHA-256 of the request, to refuse a changed one
+    case_id: str = Field(max_length=32)
+    created_at: dt.datetime = _when(nullable=False)
+
+
+class LogCheckpointRow(SQLModel, table=True):
+    """A keyed checkpoint of a chained log's head (to give an outside witness)."""
+
+    __tablename__ = "log_checkpoints"
+    log: str = Field(primary_key=True, max_length=20)  # exchange_log | access_log
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+    head: str = Field(max_length=64)
+    at: dt.datetime = _when(nullable=False)
+    key_id: str = Field(max_length=40)
+    mac: str = Field(max_length=64)
+
+
+class StaffRow(SQLModel, table=True):
+    """A member of staff: who a login is, for identity providers without role claims."""
+
+    __tablename__ = "staff"
+    id: str = Field(primary_key=True, max_length=100)
+    provider: str = Field(max_length=60)
+    subject: str = Field(index=True, max_length=200)  # the identity provider's id (OIDC sub)
+    kind: str = Field(max_length=20)
+    name: str = Field(max_length=100)
+    agency: str | None = Field(default=None, max_length=18)
+    division: str | None = Field(default=None, max_length=12)
+    active: bool = True
+    updated_at: dt.datetime = _when(nullable=False)
+    data: dict[str, Any] = _json()
+
+
 # Core table handles for the SQL of each resource (store/cases.py, store/catalogue.py, …).
 cases_t: sa.Table = CaseRow.__table__  # type: ignore[attr-defined]
 events_t: sa.Table = CaseEventRow.__table__  # type: ignore[attr-defined]
@@ -293,3 +362,6 @@ versions_t: sa.Table = ItemVersionRow.__table__  # type: ignore[attr-defined]
 calendar_t: sa.Table = CalendarYearRow.__table__  # type: ignore[attr-defined]
 exchange_t: sa.Table = ExchangeLogRow.__table__  # type: ignore[attr-defined]
 access_t: sa.Table = AccessLogRow.__table__  # type: ignore[attr-defined]
+idempotency_t: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
+checkpoints_t: sa.Table = LogCheckpointRow.__table__  # type: ignore[attr-defined]
+staff_t: sa.Table = StaffRow.__table__  # type: ignore[attr-defined]
