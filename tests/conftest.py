@@ -37,8 +37,10 @@ class FakeClock:
     def __call__(self) -> dt.datetime:
         return self.moment
 
-    def advance(self, *, days: int = 0, hours: int = 0) -> None:
-        self.moment += dt.timedelta(days=days, hours=hours)
+    def advance(
+        self, *, days: int = 0, hours: int = 0, minutes: int = 0, seconds: float = 0
+    ) -> None:
+        self.moment += dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
     def set_local_date(self, day: dt.date) -> None:
         self.moment = dt.datetime(day.year, day.month, day.day, 1, 0, tzinfo=dt.UTC)

@@ -141,9 +141,19 @@ def test_circuit_opens_after_repeated_failures(make_platform: MakePlatform) -> N
         p.system().parties.identify(ZHANG, purpose="测试")
     assert legacies[PSB].calls.count("profile") == 2
     profile = p.system().parties.identify(ZHANG, purpose="测试")
-    assert "circuit open" in profile.unavailable[PSB]
+    assert "circuit is open" in profile.unavailable[PSB]
     assert legacies[PSB].calls.count("profile") == 2  # not called while open
-    assert p.system().departments.exchange_log(limit=1)[0].outcome == "circuit_open"
+    # The opening is logged once; the calls not made while open are not logged at all.
+    log = p.system().departments.exchange_log(attempts=True)
+    assert [r.outcome for r in log] == [
+        "circuit_opened",
+        "unavailable",
+        "attempted",
+        "unavailable",
+        "attempted",
+    ]
+    p.system().parties.identify(ZHANG, purpose="测试")
+    assert len(p.system().departments.exchange_log(attempts=True)) == 5
 
 
 def test_concurrent_identify_calls_all_succeed(make_platform: MakePlatform) -> None:
@@ -163,7 +173,9 @@ def test_concurrent_identify_calls_all_succeed(make_platform: MakePlatform) -> N
     for t in threads:
         t.join()
     assert errors == []
-    assert p.system().departments.verify_exchange_log().checked == 20 * 4
+    # Each call twice in the log: attempted before it was made, its outcome after.
+    assert p.system().departments.verify_exchange_log().checked == 20 * 4 * 2
+    assert len(p.system().departments.exchange_log(limit=1000)) == 20 * 4
 
 
 def test_certificates_and_health(make_platform: MakePlatform) -> None:
@@ -184,7 +196,7 @@ def test_exchange_log_chain_reports_the_first_altered_record(make_platform: Make
     for _ in range(3):
         p.system().parties.identify(ZHANG, purpose="测试")
     report = p.system().departments.verify_exchange_log()
-    assert report.ok and report.checked == 12
+    assert report.ok and report.checked == 24  # 12 calls, each attempted and settled
     t = tables.exchange_t
     with p.engine.begin() as conn:
         conn.execute(sa.update(t).where(t.c.seq == 7).values(purpose="篡改"))
@@ -200,7 +212,7 @@ def test_exchange_log_chain_reports_the_first_altered_record(make_platform: Make
 
 
 def test_outbox_delivers_each_task_once_even_after_a_crash(
-    make_platform: MakePlatform, monkeypatch: pytest.MonkeyPatch
+    make_platform: MakePlatform, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
 ) -> None:
     legacies = standard_departments()
     p = make_platform(plugin_for(legacies), call_policy=FAST)
@@ -208,20 +220,27 @@ def test_outbox_delivers_each_task_once_even_after_a_crash(
     assert {t.department for t in case.tasks} == {SAMR, HEALTH}
 
     # crash after the legacy systems took the tasks, before the outbox was marked
-    import govsvc.store.exchange as exchange_store
+    import govsvc.store.outbox as work
 
-    original = exchange_store.append
+    original = work.record_delivery
 
-    def crash(*args: Any, **kwargs: Any) -> int:
+    def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(exchange_store, "append", crash)
+    monkeypatch.setattr(work, "record_delivery", crash)
     with pytest.raises(RuntimeError):
         p.system().departments.deliver()
-    monkeypatch.setattr(exchange_store, "append", original)
+    monkeypatch.setattr(work, "record_delivery", original)
     assert len(p.system().outbox.pending(topic="review.open")) == 2
     assert len(legacies[SAMR].tasks) == 1  # it did arrive once
+    # the calls were logged before they were made: attempted, outcome unknown
+    unknown = p.system().departments.exchange_log()
+    assert {(r.operation, r.outcome) for r in unknown} == {("open_review", "attempted")}
+    assert len(unknown) == 2
 
+    # the dead pass still holds its lease: no other pass sends the tasks meanwhile
+    assert p.system().departments.deliver().delivered == 0
+    clock.advance(minutes=5)  # the lease expires
     report = p.system().departments.deliver()
     assert report.delivered == 2 and report.retrying == 0
     assert len(legacies[SAMR].tasks) == 1 and len(legacies[HEALTH].tasks) == 1  # no duplicate
@@ -256,21 +275,33 @@ def test_departments_without_adapter_work_from_the_queue(make_platform: MakePlat
     assert samr_view.legacy_id is not None  # pushed to the legacy system
 
 
-def test_polling_records_decisions_and_issues_the_result(make_platform: MakePlatform) -> None:
+def test_polling_records_decisions_and_issues_the_result(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
     legacies = standard_departments()
     p = make_platform(plugin_for(legacies), call_policy=FAST)
     case = accepted_food_case(p)
     p.system().departments.deliver()
     assert p.system().departments.poll().pending == 2
+    assert p.system().departments.poll().pending == 0  # each task is asked again later
     for task in case.tasks:
         legacies[task.department].decide(task.id)
+    clock.advance(minutes=1)
     report = p.system().departments.poll()
-    assert report.decided == 2 and report.issued == 1, report.errors
+    assert report.decided == 2, report.errors
+    approved = p.system().cases.get(case.id)
+    assert approved.state is CaseState.APPROVED  # the result is durable work, fetched next
+    [waiting] = p.system().supervision.awaiting_results()
+    assert waiting.case.id == case.id and waiting.fetching and waiting.attempts == 0
+    fetched = p.system().departments.fetch_results()
+    assert fetched.issued == 1, fetched.errors
     case = p.system().cases.get(case.id)
     assert case.state is CaseState.RESULT_READY
     assert case.result is not None and case.result.number.startswith("JY")
     kinds = [e.kind.value for e in p.system().cases.trail(case)]
     assert kinds[-3:] == ["task_approved", "approved", "result_ready"]
+    assert p.system().supervision.awaiting_results() == []
+    assert p.system().departments.fetch_results().issued == 0  # done once
     assert p.system().departments.verify_exchange_log().ok
 
 

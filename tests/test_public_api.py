@@ -139,6 +139,7 @@ EXPECTED = [
     "TrackingCode",
     "UnknownItem",
     "WorkCalendar",
+    "WorkPolicy",
     "__version__",
     "check_version",
     "due_date",

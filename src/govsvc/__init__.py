@@ -115,7 +115,7 @@ from govsvc.errors import (
     UnknownItem,
 )
 from govsvc.events import EventKind, EventListener
-from govsvc.exchange import CallPolicy, ExchangeRecord
+from govsvc.exchange import CallPolicy, ExchangeRecord, WorkPolicy
 from govsvc.hookspecs import hookimpl
 from govsvc.identity import (
     CitizenId,
@@ -290,6 +290,7 @@ __all__ = [
     "TrackingCode",
     "UnknownItem",
     "WorkCalendar",
+    "WorkPolicy",
     "__version__",
     "check_version",
     "due_date",

@@ -869,6 +869,15 @@ class Case:
         ]
         return cancelled, outbox
 
+    def _fetch_result(self) -> OutboxMessage:
+        """Durable work for the implementing agency: fetch the licence and its face data
+        (``issue_result``) and record the result, retried until done."""
+        return OutboxMessage(
+            id=new_id(),
+            topic="result.fetch",
+            payload={"case_id": self.id, "department": self.agency},
+        )
+
     def _notify(self, kind: str, text: str) -> OutboxMessage:
         return OutboxMessage(
             id=new_id(),
@@ -1167,11 +1176,14 @@ class Case:
                 stage=self.stage + 1,
             )
         decision = CaseDecision(approved=True, reason=reason, basis=basis, at=now, by=actor.name)
+        outbox = [self._notify("approved", "您的申请已准予许可，正在制作结果。")]
+        if not self.outstanding_materials:
+            outbox.append(self._fetch_result())
         return self._step(
             Approved(reason=reason, basis=basis, **who),
             now=now,
             actor=actor,
-            outbox=[self._notify("approved", "您的申请已准予许可，正在制作结果。")],
+            outbox=outbox,
             state=CaseState.APPROVED,
             tasks=tasks,
             decision=decision,
@@ -1304,10 +1316,14 @@ class Case:
         )
         merged = {m.code: m for m in self.materials}
         merged[material.code] = material
+        # The last awaited material of an approved case releases its result: fetch it now.
+        last = all(t.supplied_at is not None for t in tolerated)
+        outbox = [self._fetch_result()] if last and self.state is CaseState.APPROVED else []
         return self._step(
             MaterialSupplied(code=material.code),
             now=now,
             actor=actor,
+            outbox=outbox,
             tolerated=tolerated,
             materials=tuple(merged.values()),
         )

@@ -37,6 +37,7 @@ __all__ = [
     "DepartmentCaller",
     "ExchangeRecord",
     "LoopThread",
+    "WorkPolicy",
 ]
 
 T = TypeVar("T")
@@ -55,6 +56,29 @@ class CallPolicy:
     backoff: float = 0.05
     failure_threshold: int = 5
     cooldown: float = 30.0
+
+
+@attrs.frozen(kw_only=True)
+class WorkPolicy:
+    """How the platform's workers pace department work (delivery, polling, result fetching).
+
+    A failed delivery or result fetch is tried again after ``retry_base`` seconds, doubling
+    per attempt up to ``retry_cap`` (with jitter); a task still pending is asked again after
+    ``poll_base`` seconds, doubling per poll up to ``poll_cap``. A claim (lease) lasts the
+    longest a call can take (the department's timeout × attempts) plus ``lease_margin``.
+    """
+
+    retry_base: float = 5.0
+    retry_cap: float = 300.0
+    poll_base: float = 2.0
+    poll_cap: float = 600.0
+    lease_margin: float = 30.0
+
+    @classmethod
+    def eager(cls) -> WorkPolicy:
+        """No waiting between polls or retries: every worker run asks again. For tests (the
+        test kit's platforms use it) and benchmarks; a real department would be flooded."""
+        return cls(retry_base=0.0, retry_cap=0.0, poll_base=0.0, poll_cap=0.0)
 
 
 class Circuit:
@@ -94,7 +118,23 @@ class Circuit:
         self.failures += 1
         self._trial = False
         if self.failures >= self.threshold:
+            if self.opened_at is None or self.state == "half-open":
+                self.just_opened = True  # announced once, in the exchange log, by the caller
             self.opened_at = self.clock()
+
+    just_opened = False
+
+    def take_opened(self) -> bool:
+        """True once after the circuit opened (so the opening is logged once, not per call)."""
+        opened, self.just_opened = self.just_opened, False
+        return opened
+
+    @property
+    def reopens_in(self) -> float:
+        """Seconds until an open circuit lets a trial call through (0 when not open)."""
+        if self.opened_at is None:
+            return 0.0
+        return max(0.0, self.cooldown - (self.clock() - self.opened_at))
 
 
 @attrs.frozen(kw_only=True)
@@ -108,10 +148,28 @@ class ExchangeRecord:
     on_behalf_of: str
     case_id: str | None
     purpose: str
-    outcome: str  # ok | unavailable | protocol_error | error | circuit_open
+    # attempted (written before the call) | ok | unavailable | protocol_error | error |
+    # circuit_open (not sent) | busy (not sent: the platform's own queue was full) |
+    # circuit_opened (the department's circuit opened: logged once per opening)
+    outcome: str
     detail: str
     duration_ms: float
     seq: int | None = None  # its place in the exchange log, once written
+    attempt: int | None = None  # for an outcome, the seq of the attempt record it closes
+
+    def outcome_of(
+        self, outcome: str, detail: str, duration_ms: float, *, at: dt.datetime
+    ) -> ExchangeRecord:
+        """The outcome record closing this attempt (which must have been written)."""
+        return attrs.evolve(
+            self,
+            at=at,
+            outcome=outcome,
+            detail=detail[:2000],
+            duration_ms=duration_ms,
+            seq=None,
+            attempt=self.seq,
+        )
 
 
 class LoopThread:
@@ -193,11 +251,17 @@ class DepartmentCaller:
         case_id: str | None = None,
         check: Callable[[Any], Any] | None = None,
         records: list[ExchangeRecord],
+        attempt: ExchangeRecord | None = None,
     ) -> Any:
-        """Call ``operation`` on a department's adapter; append the exchange record.
+        """Call ``operation`` on a department's adapter; append its outcome record.
 
-        ``check`` validates the answer's type and raises :class:`AdapterProtocolError`
-        naming the bad field. Raises :class:`AdapterError` subclasses on failure.
+        ``attempt`` is the attempt record written (and committed) before the call: the
+        outcome record names it, so a crash in between leaves "attempted, outcome unknown",
+        never nothing. ``check`` validates the answer's type and raises
+        :class:`AdapterProtocolError` naming the bad field. Raises :class:`AdapterError`
+        subclasses on failure. A call refused by an open circuit, or not sent because the
+        platform's own queue for the department stayed full, is not the department's
+        failure: it neither counts against its circuit nor is it recorded as one.
         """
         started = self._monotonic()
         at = self._now()
@@ -207,6 +271,9 @@ class DepartmentCaller:
             return check(result) if check else result
         except _CircuitOpen as exc:
             outcome, detail = "circuit_open", str(exc)
+            raise
+        except _Busy as exc:
+            outcome, detail = "busy", str(exc)
             raise
         except AdapterUnavailable as exc:
             outcome, detail = "unavailable", str(exc)
@@ -218,26 +285,89 @@ class DepartmentCaller:
             outcome, detail = "error", str(exc)
             raise
         finally:
-            records.append(
-                ExchangeRecord(
-                    at=at,
-                    requester=requester,
-                    department=department.code,
-                    operation=operation,
-                    on_behalf_of=on_behalf_of,
-                    case_id=case_id,
-                    purpose=purpose,
-                    outcome=outcome,
-                    detail=detail[:2000],
-                    duration_ms=round((self._monotonic() - started) * 1000, 3),
+            duration = round((self._monotonic() - started) * 1000, 3)
+            if attempt is not None:
+                records.append(attempt.outcome_of(outcome, detail, duration, at=self._now()))
+            else:
+                records.append(
+                    self.record(
+                        department,
+                        operation,
+                        requester=requester,
+                        on_behalf_of=on_behalf_of,
+                        purpose=purpose,
+                        case_id=case_id,
+                        outcome=outcome,
+                        detail=detail,
+                        at=at,
+                        duration_ms=duration,
+                    )
                 )
-            )
+            circuit = self.circuits.get(department.code)
+            if circuit is not None and circuit.take_opened():
+                records.append(
+                    self.record(
+                        department,
+                        "circuit",
+                        requester="platform",
+                        on_behalf_of="platform",
+                        purpose="熔断",
+                        outcome="circuit_opened",
+                        detail=(
+                            f"{circuit.failures} consecutive failures; calls to "
+                            f"{department.name} stop for {self.policy.cooldown:g}s, then one "
+                            "trial call decides"
+                        ),
+                        at=self._now(),
+                    )
+                )
 
-    async def _attempts(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
-        circuit = self.circuits.setdefault(
+    def record(
+        self,
+        department: Department,
+        operation: str,
+        *,
+        requester: str,
+        on_behalf_of: str,
+        purpose: str,
+        case_id: str | None = None,
+        outcome: str = "attempted",
+        detail: str = "",
+        at: dt.datetime | None = None,
+        duration_ms: float = 0.0,
+    ) -> ExchangeRecord:
+        """An exchange record (an attempt, by default) for a call to ``department``."""
+        return ExchangeRecord(
+            at=at or self._now(),
+            requester=requester[:100],
+            department=department.code,
+            operation=operation,
+            on_behalf_of=on_behalf_of,
+            case_id=case_id,
+            purpose=purpose,
+            outcome=outcome,
+            detail=detail[:2000],
+            duration_ms=duration_ms,
+        )
+
+    def circuit_of(self, department: Department) -> Circuit:
+        return self.circuits.setdefault(
             department.code,
             Circuit(self.policy.failure_threshold, self.policy.cooldown, self._monotonic),
         )
+
+    def is_open(self, department: Department) -> bool:
+        """True while the department's circuit refuses calls (work for it should wait)."""
+        return self.circuit_of(department).state == "open"
+
+    def slots(self, department: Department) -> int:
+        """How many more calls the department's gate admits right now."""
+        gate = self._gates.get(department.code)
+        free = gate._value if gate is not None else department.max_in_flight
+        return max(0, free)
+
+    async def _attempts(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
+        circuit = self.circuit_of(department)
         # Every operation is safe to repeat: open_review by its idempotency key (the task id),
         # issue_result and cancel_review by the ticket; the others only read.
         attempts = self.policy.attempts
@@ -253,6 +383,8 @@ class DepartmentCaller:
                 )
             try:
                 result = await self._gated(department, operation, args)
+            except _Busy:
+                raise  # our own queue, not the department's failure
             except _TimedOut as exc:
                 # A slow system is not retried: more calls would only add to its load.
                 circuit.failure()
@@ -283,9 +415,10 @@ class DepartmentCaller:
         try:
             await asyncio.wait_for(gate.acquire(), timeout=department.timeout)
         except TimeoutError:
-            raise _TimedOut(
-                f"{department.name} is busy: {department.max_in_flight} calls in flight for "
-                f"over {department.timeout:g}s; try again shortly",
+            raise _Busy(
+                f"not sent to {department.name}: the platform's {department.max_in_flight} "
+                f"calls in flight to it did not finish within {department.timeout:g}s (its "
+                "max_in_flight); try again shortly",
                 department=department.code,
                 operation=operation,
             ) from None
@@ -302,6 +435,8 @@ class DepartmentCaller:
                 department=department.code,
                 operation=operation,
             )
+        loop = asyncio.get_running_loop()
+        probe = _LoopProbe(loop)
         try:
             if inspect.iscoroutinefunction(method):
                 awaitable: Awaitable[Any] = method(*args)
@@ -310,12 +445,17 @@ class DepartmentCaller:
             result = await asyncio.wait_for(awaitable, timeout=department.timeout)
             if inspect.isawaitable(result):  # a plain function that returned a coroutine
                 result = await asyncio.wait_for(result, timeout=department.timeout)
+            probe.check(department, operation)
             return result
+        except asyncio.CancelledError:
+            probe.check(department, operation)
+            raise
         except AdapterError as exc:
             if not exc.department:
                 exc.department, exc.operation = department.code, operation
             raise
         except TimeoutError:
+            probe.check(department, operation)
             raise _TimedOut(
                 f"{department.name} did not answer {operation} within {department.timeout:g}s",
                 department=department.code,
@@ -335,12 +475,47 @@ class DepartmentCaller:
             ) from exc
 
 
+class _LoopProbe:
+    """Finds an adapter coroutine that blocks the event loop (a blocking call inside
+    ``async def``): a callback scheduled when the call starts runs only once the loop is free
+    again, so its delay is how long the loop was blocked. Reported as what it is, instead of
+    a timeout or a bare ``CancelledError`` that says nothing."""
+
+    THRESHOLD = 1.0  # seconds the loop may be held before it counts as blocked
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.scheduled = loop.time()
+        self.ran: float | None = None
+        loop.call_soon(self._ran)
+
+    def _ran(self) -> None:
+        self.ran = self.loop.time()
+
+    def check(self, department: Department, operation: str) -> None:
+        lag = (self.ran if self.ran is not None else self.loop.time()) - self.scheduled
+        if lag >= max(self.THRESHOLD, department.timeout / 2):
+            raise AdapterError(
+                f"{department.name}'s adapter blocked the event loop for {lag:.1f}s in "
+                f"{operation}: a blocking call (time.sleep, requests, a synchronous driver) "
+                f"inside `async def {operation}` stops every department's calls; use an async "
+                f"client, or make {operation} a plain function (the platform runs those in a "
+                "thread)",
+                department=department.code,
+                operation=operation,
+            )
+
+
 class _TimedOut(AdapterUnavailable):
     """The department took longer than its timeout, or its slots stayed full (not retried)."""
 
 
 class _CircuitOpen(AdapterUnavailable):
     """The department's circuit is open: the call was not made."""
+
+
+class _Busy(AdapterUnavailable):
+    """The platform's own gate for the department stayed full: the call was not made."""
 
 
 def _is_network_failure(exc: Exception) -> bool:

@@ -36,7 +36,7 @@ from govsvc.catalogue import ItemVersion
 from govsvc.deadlines import LightThresholds
 from govsvc.errors import InvalidInput, PluginError
 from govsvc.events import EventKind, EventListener, Handler
-from govsvc.exchange import CallPolicy, DepartmentCaller
+from govsvc.exchange import CallPolicy, DepartmentCaller, WorkPolicy
 from govsvc.plugins import PluginManager, Registry, load_plugins
 from govsvc.policy import DefaultPolicy, Policy
 from govsvc.principals import Principal
@@ -89,6 +89,7 @@ class Platform:
         calendar_region: str | None = None,
         policy: Policy | None = None,
         case_cache: int = 4096,
+        work_policy: WorkPolicy | None = None,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -113,6 +114,7 @@ class Platform:
         :class:`DefaultPolicy`, or what a plugin's ``govsvc_policy`` hook returns).
         ``case_cache`` is how many recent cases a process keeps: a case named by id or
         tracking code whose stored version is unchanged is not parsed again (0: none).
+        ``work_policy`` paces the workers' retries, polls and leases (:class:`WorkPolicy`).
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         registry = Registry.collect(pm)
@@ -140,6 +142,7 @@ class Platform:
             caller=caller,
             authorities=merged,
             case_cache=case_cache,
+            work_policy=work_policy,
         )
         runtime.calendar_region = calendar_region
         platform = cls(runtime)
@@ -256,7 +259,8 @@ class Platform:
         return self.system().catalogue.import_items(bundles) if bundles else []
 
     def run_worker(self, *, stop: threading.Event, interval: float = 2.0) -> None:
-        """The background loop a host runs on SQLite: deliver the outbox and poll decisions.
+        """The background loop a host runs on SQLite: deliver review work, poll for decisions,
+        fetch approved cases' results.
 
         Returns when ``stop`` is set. Errors of one pass are logged; the loop goes on.
         """
@@ -265,6 +269,7 @@ class Platform:
             try:
                 departments.deliver()
                 departments.poll()
+                departments.fetch_results()
             except Exception:
                 log.exception("worker pass failed; retrying in %ss", interval)
             stop.wait(interval)

@@ -8,6 +8,8 @@ state.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import logging
 import threading
@@ -25,9 +27,9 @@ from govsvc.calendar import WorkCalendar
 from govsvc.cases import Case, CaseDeadline, Step, local_date
 from govsvc.catalogue import ItemVersion
 from govsvc.deadlines import LightThresholds, due_date, suspended_workdays
-from govsvc.errors import InvalidInput, PermissionDenied, UnknownItem
+from govsvc.errors import AdapterUnavailable, InvalidInput, PermissionDenied, UnknownItem
 from govsvc.events import EventListener
-from govsvc.exchange import DepartmentCaller, ExchangeRecord, LoopThread
+from govsvc.exchange import DepartmentCaller, ExchangeRecord, LoopThread, WorkPolicy
 from govsvc.plugins import PluginManager, Registry
 from govsvc.policy import Policy
 from govsvc.store import access as access_store
@@ -74,6 +76,56 @@ class BoundedCache(Generic[K, V]):
         return len(self._data)
 
 
+class GroupWriter(Generic[T]):
+    """Group commit: concurrent callers' records are written together, in one transaction.
+
+    The first caller to find no write in progress becomes the writer: it takes everything
+    pending (its own records and those that arrive meanwhile), writes it in one transaction,
+    hands every caller its own share back, and goes on while more is pending. The others wait
+    for their share. Each caller returns only once its records are committed. By hand because
+    no library does group commit for a SQLAlchemy transaction; a 200-call burst of identify()
+    otherwise made 200 exchange-log transactions queue on the chain's lock.
+    """
+
+    def __init__(self, write: Callable[[list[T]], list[T]]) -> None:
+        self._write = write
+        self._lock = threading.Lock()
+        self._pending: list[tuple[list[T], concurrent.futures.Future[list[T]]]] = []
+        self._writing = False
+
+    def write(self, records: Sequence[T]) -> list[T]:
+        if not records:
+            return []
+        future: concurrent.futures.Future[list[T]] = concurrent.futures.Future()
+        with self._lock:
+            self._pending.append((list(records), future))
+            if self._writing:
+                lead = False
+            else:
+                self._writing = lead = True
+        if lead:
+            self._drain()
+        return future.result()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._writing = False
+                    return
+            try:
+                written = self._write([r for records, _ in batch for r in records])
+            except BaseException as exc:
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            at = 0
+            for records, future in batch:
+                future.set_result(written[at : at + len(records)])
+                at += len(records)
+
+
 class Runtime:
     """The platform's shared state; see the module docstring."""
 
@@ -92,6 +144,7 @@ class Runtime:
         caller: DepartmentCaller,
         authorities: Mapping[str, str],
         case_cache: int = 4096,
+        work_policy: WorkPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -118,6 +171,8 @@ class Runtime:
         self.versions: BoundedCache[tuple[str, int], ItemVersion] = BoundedCache(2048)
         self._tx = threading.local()
         self.calendar_region: str | None = None
+        self.work = work_policy or WorkPolicy()
+        self.journal: GroupWriter[ExchangeRecord] = GroupWriter(self._append_exchanges)
 
     # --- clock and calendar ------------------------------------------------------------------
 
@@ -191,10 +246,13 @@ class Runtime:
             with self.write() as conn:
                 access_store.append(conn, records)
 
-    def log_exchanges(self, records: Sequence[ExchangeRecord]) -> None:
-        if records:
-            with self.write() as conn:
-                exchange_store.append(conn, records)
+    def log_exchanges(self, records: Sequence[ExchangeRecord]) -> list[ExchangeRecord]:
+        """Write exchange records (group commit with other threads); returns them with seqs."""
+        return self.journal.write(records)
+
+    def _append_exchanges(self, records: list[ExchangeRecord]) -> list[ExchangeRecord]:
+        with self.write() as conn:
+            return exchange_store.append(conn, records)
 
     # --- the catalogue's immutable versions ---------------------------------------------------
 
@@ -318,8 +376,98 @@ class Runtime:
     def departments(self) -> Mapping[str, Department]:
         return self.registry.departments
 
+    def fan_out(
+        self,
+        departments: Sequence[Department],
+        operation: str,
+        args: Callable[[Department], Sequence[Any]],
+        *,
+        requester: str,
+        on_behalf_of: str,
+        purpose: str,
+        case_id: str | None = None,
+        check: Callable[[Any], Any] | None = None,
+    ) -> list[tuple[Department, Any]]:
+        """Call ``operation`` on every department at once; (department, answer or error).
+
+        Each call is in the exchange log *before* it is made (outcome ``attempted``, written
+        and committed first) and again with its outcome after, so a crash in between leaves a
+        record, never nothing. A department whose circuit is open is not called: its answer
+        is the :class:`AdapterUnavailable` saying so (the opening itself is logged once).
+        """
+        caller = self.caller
+        closed = [d for d in departments if not caller.is_open(d)]
+        attempts = self.log_exchanges(
+            [
+                caller.record(
+                    d,
+                    operation,
+                    requester=requester,
+                    on_behalf_of=on_behalf_of,
+                    purpose=purpose,
+                    case_id=case_id,
+                )
+                for d in closed
+            ]
+        )
+        outcomes: list[ExchangeRecord] = []
+
+        async def gather() -> list[Any]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        caller.call(
+                            d,
+                            operation,
+                            *args(d),
+                            requester=requester,
+                            on_behalf_of=on_behalf_of,
+                            purpose=purpose,
+                            case_id=case_id,
+                            check=check,
+                            records=outcomes,
+                            attempt=attempt,
+                        )
+                        for d, attempt in zip(closed, attempts, strict=True)
+                    ),
+                    return_exceptions=True,
+                )
+            )
+
+        answers = dict(
+            zip((d.code for d in closed), self.run(gather()) if closed else [], strict=True)
+        )
+        self.log_exchanges(outcomes)
+        result: list[tuple[Department, Any]] = []
+        for d in departments:
+            if d.code in answers:
+                result.append((d, answers[d.code]))
+            else:
+                circuit = caller.circuit_of(d)
+                result.append(
+                    (
+                        d,
+                        AdapterUnavailable(
+                            f"{d.name}: not asked, its circuit is open after {circuit.failures} "
+                            f"consecutive failures; calls resume in {circuit.reopens_in:.0f}s",
+                            department=d.code,
+                            operation=operation,
+                        ),
+                    )
+                )
+        return result
+
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine on the department loop; the longest department timeout bounds it."""
         budget = max((d.timeout for d in self.departments.values()), default=5.0)
         attempts = self.caller.policy.attempts
-        return self.loop.run(coro, timeout=budget * attempts + 30)
+        limit = budget * attempts + 30
+        try:
+            return self.loop.run(coro, timeout=limit)
+        except concurrent.futures.TimeoutError:
+            # Every call has its own timeout; only a blocked loop lets the whole pass overrun.
+            raise AdapterUnavailable(
+                f"the departments' calls did not finish within {limit:g}s: an adapter's "
+                "coroutine is blocking the event loop (a blocking call inside async def); "
+                "check the exchange log for the adapter reported as blocking"
+            ) from None

@@ -141,8 +141,13 @@ class CaseService(Service):
         *,
         reschedule: bool = False,
         task_id: str | None = None,
+        also: Callable[[sa.Connection, Case], None] | None = None,
     ) -> Case:
-        """Authorize, load, apply one domain transition and store it, in one transaction."""
+        """Authorize, load, apply one domain transition and store it, in one transaction.
+
+        ``also(conn, case)`` runs in the same transaction after the case is stored (a worker
+        settling the outbox row and the exchange record that led to the command).
+        """
         rt = self._rt
         now = rt.now()
         case = self._current(ref)
@@ -165,6 +170,8 @@ class CaseService(Service):
                     result.outbox,
                 )
             result = store.save_step(conn, result, previous=case, now=now)
+            if also is not None:
+                also(conn, result.case)
         rt.remember(result.case)
         rt.broadcast([result])
         return result.case

@@ -6,7 +6,6 @@ Every read of another party's personal data here is authorized with its purpose 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -18,7 +17,6 @@ from govsvc.adapters import CertificateRecord, Department
 from govsvc.audit import DataUseEntry
 from govsvc.cases import Case
 from govsvc.errors import AdapterError, AdapterProtocolError, InvalidInput
-from govsvc.exchange import ExchangeRecord
 from govsvc.identity import Party, PartyKey
 from govsvc.policy import Action, Decision, Resource
 from govsvc.profile import Profile, merge_profiles
@@ -79,39 +77,19 @@ class PartyService(Service):
             access_store.append(conn, [self._session.read_record(action, resource, decision)])
 
     def _fan_out(
-        self,
-        operation: str,
-        key: PartyKey,
-        *,
-        purpose: str,
-        case_id: str | None,
-        check: Callable[[Any], T],
-        records: list[ExchangeRecord],
-    ) -> list[tuple[Department, T | BaseException]]:
-        departments = self._rt.caller.offering(operation)
+        self, operation: str, key: PartyKey, *, purpose: str, case_id: str | None, check: Any
+    ) -> list[tuple[Department, Any]]:
         principal = self.principal
-
-        async def ask(d: Department) -> T:
-            result: T = await self._rt.caller.call(
-                d,
-                operation,
-                key,
-                requester=f"{principal.kind.value}:{principal.id}",
-                on_behalf_of=str(key),
-                purpose=purpose,
-                case_id=case_id,
-                check=check,
-                records=records,
-            )
-            return result
-
-        async def fan_out() -> list[Any]:
-            return list(
-                await asyncio.gather(*(ask(d) for d in departments), return_exceptions=True)
-            )
-
-        outcomes = self._rt.run(fan_out()) if departments else []
-        return list(zip(departments, outcomes, strict=True))
+        return self._rt.fan_out(
+            self._rt.caller.offering(operation),
+            operation,
+            lambda d: (key,),
+            requester=f"{principal.kind.value}:{principal.id}",
+            on_behalf_of=str(key),
+            purpose=purpose,
+            case_id=case_id,
+            check=check,
+        )
 
     def identify(
         self,
@@ -142,7 +120,6 @@ class PartyService(Service):
             case_id = target.id
         resource = Resource.of_party(key, purpose=why)
         decision = self._authorize(Action.PARTY_IDENTIFY, resource)
-        records: list[ExchangeRecord] = []
         answers, failures = [], {}
         now = self._rt.now
         outcomes = self._fan_out(
@@ -151,7 +128,6 @@ class PartyService(Service):
             purpose=why,
             case_id=case_id,
             check=lambda v: (now(), _check_profile(v)),
-            records=records,
         )
         for d, outcome in outcomes:
             if isinstance(outcome, AdapterError):
@@ -160,7 +136,7 @@ class PartyService(Service):
                 raise outcome
             else:
                 answers.append((d.code, d.name, outcome[0], outcome[1]))
-        self._log(records, Action.PARTY_IDENTIFY, attrs_resource(resource, case_id), decision)
+        self._log(Action.PARTY_IDENTIFY, attrs_resource(resource, case_id), decision)
         return merge_profiles(key, why, answers, failures, self._rt.authorities)
 
     def certificates(
@@ -173,7 +149,6 @@ class PartyService(Service):
             raise InvalidInput("purpose must be given (用证事由 / purpose of use)")
         resource = Resource.of_party(key, purpose=why)
         decision = self._authorize(Action.PARTY_CERTIFICATES, resource)
-        records: list[ExchangeRecord] = []
         found: list[CertificateRecord] = []
         failures: dict[str, str] = {}
         outcomes = self._fan_out(
@@ -182,7 +157,6 @@ class PartyService(Service):
             purpose=why,
             case_id=None,
             check=check_list_of(CertificateRecord, "certificates"),
-            records=records,
         )
         for d, outcome in outcomes:
             if isinstance(outcome, AdapterError):
@@ -191,24 +165,14 @@ class PartyService(Service):
                 raise outcome
             else:
                 found.extend(outcome)
-        self._log(records, Action.PARTY_CERTIFICATES, resource, decision)
+        self._log(Action.PARTY_CERTIFICATES, resource, decision)
         return HolderCertificates(key=key, records=tuple(found), unavailable=failures)
 
-    def _log(
-        self,
-        records: Sequence[ExchangeRecord],
-        action: Action,
-        resource: Resource,
-        decision: Decision,
-    ) -> None:
-        """The exchange records and the access record of one read, in one transaction."""
-        reads = self._session.reads_personal_data_of(resource)
-        if not records and not reads:
-            return
-        with self._rt.write() as conn:
-            exchange_store.append(conn, records)
-            if reads:
-                access_store.append(conn, [self._session.read_record(action, resource, decision)])
+    def _log(self, action: Action, resource: Resource, decision: Decision) -> None:
+        """The access record of one read of someone else's data (its exchanges with the
+        departments are in the exchange log already, attempted before and settled after)."""
+        if self._session.reads_personal_data_of(resource):
+            self._rt.record_access([self._session.read_record(action, resource, decision)])
 
     def data_use(self, number: str | PartyKey, *, limit: int = 200) -> list[DataUseEntry]:
         """Every recorded use of a party's data, newest first (我的数据使用记录).
@@ -227,7 +191,9 @@ class PartyService(Service):
                 limit=limit,
             )
             calls = exchange_store.records(
-                conn, [exchange_t.c.on_behalf_of == subject], limit=limit
+                conn,
+                [exchange_t.c.on_behalf_of == subject, exchange_store.one_per_call()],
+                limit=limit,
             )
         entries = [
             DataUseEntry(
@@ -294,4 +260,3 @@ def check_list_of(kind: type[T], operation: str) -> Callable[[Any], list[T]]:
         return list(value)
 
     return check
-

@@ -22,10 +22,11 @@ from govsvc.services._base import Service
 from govsvc.services.views import CaseSummary, Page
 from govsvc.store import access as access_store
 from govsvc.store import cases as store
+from govsvc.store import chain
 from govsvc.store.chain import ChainReport
-from govsvc.store.tables import access_t, cases_t
+from govsvc.store.tables import access_t, cases_t, outbox_t
 
-__all__ = ["DepartmentStatistics", "SupervisionService"]
+__all__ = ["AwaitingResult", "DepartmentStatistics", "SupervisionService"]
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +39,21 @@ class DepartmentStatistics:
     overdue: int
     suspended: int
     provisional: int  # open cases whose due dates are provisional (calendar year missing)
+
+
+@attrs.frozen(kw_only=True)
+class AwaitingResult:
+    """An approved case waiting for its result, and how fetching it is going.
+
+    ``fetching`` is False when no automatic fetch is pending (the agency issues results by
+    hand at the window, or 容缺 materials are still awaited).
+    """
+
+    case: CaseSummary
+    attempts: int
+    last_error: str | None
+    next_try: dt.datetime | None
+    fetching: bool
 
 
 class SupervisionService(Service):
@@ -65,6 +81,41 @@ class SupervisionService(Service):
                 order=[cases_t.c.due_promised, cases_t.c.id],
             )
         return Page([CaseSummary.of(c, mask_names=True) for c in cases])
+
+    def awaiting_results(self, *, limit: int = 500) -> list[AwaitingResult]:
+        """Approved cases whose result is not recorded yet, oldest decision first, with the
+        state of the work fetching it (attempts, last error, next try) — what an operator
+        looks at when a department's result service is down."""
+        self._authorize(Action.SUPERVISION_OVERDUE, self._division())
+        fetch = (
+            sa.select(
+                outbox_t.c.case_id,
+                outbox_t.c.attempts,
+                outbox_t.c.last_error,
+                outbox_t.c.available_at,
+            )
+            .where(outbox_t.c.topic == "result.fetch", outbox_t.c.delivered_at.is_(None))
+            .subquery()
+        )
+        stmt = (
+            sa.select(cases_t.c.data, fetch.c.attempts, fetch.c.last_error, fetch.c.available_at)
+            .outerjoin(fetch, fetch.c.case_id == cases_t.c.id)
+            .where(cases_t.c.state == CaseState.APPROVED.value, *self._session.cases.scope())
+            .order_by(cases_t.c.closed_at, cases_t.c.accepted_at, cases_t.c.id)
+            .limit(limit)
+        )
+        with self._rt.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            AwaitingResult(
+                case=CaseSummary.of(store.case_from_data(data), mask_names=True),
+                attempts=attempts or 0,
+                last_error=error,
+                next_try=chain.as_utc(due) if due is not None else None,
+                fetching=due is not None,
+            )
+            for data, attempts, error, due in rows
+        ]
 
     def statistics(self, *, on: dt.date | None = None) -> list[DepartmentStatistics]:
         """Per implementing agency: cases by state, in review, overdue, suspended, provisional."""

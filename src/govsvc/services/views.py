@@ -26,6 +26,7 @@ __all__ = [
     "OutboxEntry",
     "Page",
     "PollReport",
+    "ResultReport",
     "TaskView",
 ]
 
@@ -202,5 +203,14 @@ class PollReport:
 
     decided: int = 0
     pending: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class ResultReport:
+    """What one result-fetching pass did: results recorded, left for retry, left to a clerk."""
+
     issued: int = 0
+    retrying: int = 0
+    manual: int = 0
     errors: tuple[str, ...] = ()

@@ -49,8 +49,8 @@ def _values(record: AccessRecord) -> dict[str, Any]:
     }
 
 
-def append(conn: sa.Connection, records: Iterable[AccessRecord]) -> int:
-    """Append access records to the chain in the caller's transaction."""
+def append(conn: sa.Connection, records: Iterable[AccessRecord]) -> list[int]:
+    """Append access records to the chain in the caller's transaction; returns their seqs."""
     return chain.append(conn, access_t, [_values(r) for r in records], FIELDS)
 
 

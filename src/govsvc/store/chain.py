@@ -37,9 +37,19 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def digest(record: Mapping[str, Any], fields: Sequence[str], prev_hash: str) -> str:
-    """The SHA-256 hash of ``record`` (its ``fields``) chained to ``prev_hash``."""
+def digest(
+    record: Mapping[str, Any],
+    fields: Sequence[str],
+    prev_hash: str,
+    optional: Sequence[str] = (),
+) -> str:
+    """The SHA-256 hash of ``record`` (its ``fields``) chained to ``prev_hash``.
+
+    ``optional`` fields are hashed only when set, so a field added to a log later leaves the
+    hashes of the records written before it unchanged.
+    """
     payload = {k: _canonical(record[k]) for k in fields}
+    payload.update({k: _canonical(record[k]) for k in optional if record.get(k) is not None})
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
 
@@ -49,15 +59,16 @@ def append(
     table: sa.Table,
     rows: Iterable[Mapping[str, Any]],
     fields: Sequence[str],
-) -> int:
-    """Append ``rows`` to a chained table inside the caller's transaction; returns how many.
+    optional: Sequence[str] = (),
+) -> list[int]:
+    """Append ``rows`` to a chained table inside the caller's transaction; returns their seqs.
 
     The chain needs one appender at a time: on PostgreSQL a transaction-scoped advisory lock
     serialises them; on SQLite the platform's write transactions are ``BEGIN IMMEDIATE``.
     """
     pending = list(rows)
     if not pending:
-        return 0
+        return []
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_LOCKS[table.name]})"))
     last = conn.execute(
@@ -70,10 +81,10 @@ def append(
         row = {**record, "seq": seq}
         row["at"] = as_utc(row["at"])
         row["prev_hash"] = prev
-        row["hash"] = prev = digest(row, fields, prev)
+        row["hash"] = prev = digest(row, fields, prev, optional)
         values.append(row)
     conn.execute(sa.insert(table), values)
-    return len(values)
+    return [v["seq"] for v in values]
 
 
 @attrs.frozen
@@ -90,7 +101,12 @@ class ChainReport:
 
 
 def verify(
-    conn: sa.Connection, table: sa.Table, fields: Sequence[str], *, batch: int = 5000
+    conn: sa.Connection,
+    table: sa.Table,
+    fields: Sequence[str],
+    *,
+    optional: Sequence[str] = (),
+    batch: int = 5000,
 ) -> ChainReport:
     """Recompute the chain; report the first record whose content or link was altered."""
     prev, expected_seq, checked = GENESIS, 1, 0
@@ -107,7 +123,7 @@ def verify(
                 return ChainReport(checked, expected_seq, f"record {expected_seq} is missing")
             if row["prev_hash"] != prev:
                 return ChainReport(checked, row["seq"], "its link to the previous record is broken")
-            if digest(row, fields, prev) != row["hash"]:
+            if digest(row, fields, prev, optional) != row["hash"]:
                 return ChainReport(checked, row["seq"], "its content does not match its hash")
             prev = row["hash"]
             expected_seq += 1

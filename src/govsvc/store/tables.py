@@ -280,8 +280,9 @@ class ExchangeLogRow(SQLModel, table=True):
     duration_ms: float
     # An outcome names the attempt it closes (written before the call, outcome "attempted").
     attempt: int | None = Field(
-        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+        default=None, index=True, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     )
+
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
 

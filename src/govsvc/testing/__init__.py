@@ -44,6 +44,7 @@ from govsvc import (
     PluginError,
     PluginManager,
     Registry,
+    WorkPolicy,
     load_plugins,
 )
 from govsvc.testing.factories import (
@@ -237,12 +238,16 @@ def govsvc_plugin_manager(govsvc_plugins: list[object]) -> PluginManager:
 def govsvc_platform(
     tmp_path: Path, govsvc_plugins: list[object], govsvc_clock: FakeClock
 ) -> Iterator[Platform]:
-    """A throwaway Platform on a temporary SQLite file with ``govsvc_plugins``, closed after."""
+    """A throwaway Platform on a temporary SQLite file with ``govsvc_plugins``, closed after.
+
+    Its workers are eager (:meth:`govsvc.WorkPolicy.eager`): each ``poll()`` asks every
+    pending task again, so a test can decide at the simulator and poll straight away."""
     platform = Platform.open(
         f"sqlite:///{tmp_path}/govsvc.db",
         plugins=govsvc_plugins,
         load_entry_points=False,
         clock=govsvc_clock,
+        work_policy=WorkPolicy.eager(),
     )
     try:
         yield platform

@@ -63,6 +63,7 @@ from govsvc import (
     ReviewTicket,
     Session,
     TaskStatus,
+    WorkPolicy,
     hookimpl,
 )
 from govsvc.testing.factories import FakeClock, clerk_for, make_case, make_item, make_person
@@ -256,6 +257,7 @@ def _harness(department: Department, tmp_path: Path) -> Iterator[_Harness]:
         load_entry_points=False,
         clock=FakeClock(),
         call_policy=CallPolicy(attempts=1, backoff=0.0),
+        work_policy=WorkPolicy.eager(),
     )
     try:
         yield _Harness(platform=platform, department=recorded, calls=calls)

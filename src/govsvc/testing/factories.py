@@ -107,9 +107,11 @@ class FakeClock:
         """Today in China (UTC+8), as the platform counts working days."""
         return self.moment.astimezone(_CHINA).date()
 
-    def advance(self, *, days: int = 0, hours: int = 0) -> None:
+    def advance(
+        self, *, days: int = 0, hours: int = 0, minutes: int = 0, seconds: float = 0
+    ) -> None:
         """Move the clock forward (or back, with negative numbers)."""
-        self.moment += dt.timedelta(days=days, hours=hours)
+        self.moment += dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
     def set_local_date(self, day: dt.date) -> None:
         """Jump to 09:00 China time on ``day``."""

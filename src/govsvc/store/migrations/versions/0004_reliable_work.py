@@ -100,6 +100,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("exchange_log", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempt", BigInt, nullable=True))
+        batch_op.create_index(batch_op.f("ix_exchange_log_attempt"), ["attempt"], unique=False)
 
     # Chain every case's existing events, and store each chain's head in its case.
     with op.batch_alter_table("case_events", schema=None) as batch_op:
@@ -181,6 +182,7 @@ def downgrade() -> None:
         batch_op.drop_column("hash")
         batch_op.drop_column("prev_hash")
     with op.batch_alter_table("exchange_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_exchange_log_attempt"))
         batch_op.drop_column("attempt")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_overdue")
