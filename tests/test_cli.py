@@ -60,6 +60,8 @@ def test_calendar_load_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert cli.main(["calendar", "show", "2027", "--db", db]) == 0
     out = capsys.readouterr().out
     assert "2027-01-01  holiday  元旦" in out and "2027-01-03  workday" in out
+    assert cli.main(["calendar", "refresh", "--db", db]) == 0  # no open cases: nothing to do
+    assert "of 0 open case(s)" in capsys.readouterr().out
 
 
 def test_bad_input_exits_2_with_one_line(

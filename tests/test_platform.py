@@ -15,7 +15,7 @@ import govsvc
 from govsvc import CaseState, EventKind, MaterialKind, ProvidedMaterial, TaskStatus
 from govsvc.store import cases as case_store
 from govsvc.store import tables
-from govsvc.testing import applicant_of, clerk_for, reviewer_of
+from govsvc.testing import applicant_of, clerk_for, reviewer_of, supervisor_of
 from tests.conftest import FakeClock, People, sample_catalogue
 
 
@@ -488,6 +488,102 @@ def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
     again = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
     assert again.calendar.has_data(2027)
     again.close()
+
+
+def _official_2027(tmp_path: Path) -> Path:
+    official = {
+        "region": "CN",
+        "source": "国务院办公厅关于2027年部分节假日安排的通知（test data）",
+        "years": {
+            "2027": {"holidays": {"2027-02-03": "春节", "2027-02-04": "春节"}, "workdays": {}}
+        },
+    }
+    path = tmp_path / "cn-2027.json"
+    path.write_text(json.dumps(official, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_running_processes_see_a_loaded_year_without_a_restart(
+    database: tuple[str, str | None], clock: FakeClock, zhang: govsvc.Person, tmp_path: Path
+) -> None:
+    url, schema = database
+    clock.set_local_date(dt.date(2027, 2, 1))
+    # Two processes of one platform: the hall's (checks the calendar revision at every use)
+    # and a provisional one that will not look again within this test.
+    hall = govsvc.Platform.open(
+        url, schema=schema, clock=clock, load_entry_points=False, calendar_check_every=0.0
+    )
+    late = govsvc.Platform.open(
+        url,
+        schema=schema,
+        clock=clock,
+        load_entry_points=False,
+        provisional_calendar=True,
+        calendar_check_every=3600.0,
+    )
+    operator = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
+    try:
+        hall.system().catalogue.import_items(sample_catalogue())
+        apply = hall.session(applicant_of(zhang)).cases.apply
+        first = apply(code_of(FOOD), zhang, materials=all_materials(hall, FOOD))
+        second = apply(code_of(FOOD), zhang, materials=all_materials(hall, FOOD))
+        clerk = clerk_for(first.agency)
+        with pytest.raises(govsvc.CalendarDataMissing, match="2027"):
+            hall.session(clerk).cases.accept(first)
+
+        assert operator.system().calendar.load(_official_2027(tmp_path)) == [2027]
+
+        accepted = hall.session(clerk).cases.accept(first)  # no restart
+        assert accepted.deadline is not None and not accepted.deadline.provisional
+        assert accepted.deadline.promised == dt.date(2027, 2, 10)
+
+        # The provisional process has not looked yet: it writes a provisional deadline after
+        # the load, which the load's own recomputation could not see.
+        stale = late.session(clerk).cases.accept(second)
+        assert stale.deadline is not None and stale.deadline.provisional
+        assert operator.system().calendar.refresh() == 1
+        fixed = hall.system().cases.get(second.id)
+        assert fixed.deadline is not None and not fixed.deadline.provisional
+        assert fixed.deadline.promised == dt.date(2027, 2, 10)
+        assert hall.system().cases.trail(fixed)[-1].kind is EventKind.DEADLINE_RECOMPUTED
+        assert operator.system().calendar.refresh() == 0  # nothing left: no event twice
+        assert len(hall.system().cases.trail(fixed)) == len(hall.system().cases.trail(second.id))
+    finally:
+        for p in (hall, late, operator):
+            p.close()
+
+
+def test_a_case_without_calendar_data_is_flagged_not_fatal_to_the_queue(
+    database: tuple[str, str | None], clock: FakeClock, zhang: govsvc.Person
+) -> None:
+    url, schema = database
+    clock.set_local_date(dt.date(2027, 2, 1))
+    p = govsvc.Platform.open(
+        url, schema=schema, clock=clock, provisional_calendar=True, load_entry_points=False
+    )
+    try:
+        p.system().catalogue.import_items(sample_catalogue())
+        applicant = p.session(applicant_of(zhang))
+        good = applicant.cases.apply(code_of(FOOD), zhang, materials=all_materials(p, FOOD))
+        clerk = p.session(clerk_for(good.agency))
+        good = clerk.cases.accept(good)
+    finally:
+        p.close()
+    # The same database seen by a process without provisional mode: 2027 has no data.
+    strict = govsvc.Platform.open(url, schema=schema, clock=clock, load_entry_points=False)
+    try:
+        task = good.open_tasks[0]
+        queue = strict.session(reviewer_of(task.department)).reviews.queue()
+        [row] = [t for t in queue if t.case.id == good.id]
+        assert "2027" in row.problem and row.light is None
+        assert row.case.problem == row.problem
+        overdue = strict.session(supervisor_of("230100")).supervision.overdue(
+            on=dt.date(2027, 12, 31)
+        )
+        assert [c.id for c in overdue] == [good.id]
+        assert strict.session(clerk_for(good.agency)).cases.of_applicant(zhang.key)
+    finally:
+        strict.close()
 
 
 # --- queries ------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
     govsvc demo [--db FILE] [--no-departments]   walk a realistic case (embedded SQLite)
     govsvc db upgrade URL [--schema S]           migrate a database to the newest schema
     govsvc calendar load FILE --db URL           load official working-day data for new years
+    govsvc calendar refresh --db URL             recompute provisional deadlines the loaded
+                                                 years now decide (the worker does it too)
     govsvc calendar show YEAR [--db URL] [--region CN-65]
                                                  list a year's holidays and 调休 working days
     govsvc items import FILE --db URL            publish items from a catalogue JSON file
@@ -66,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", type=Path)
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p = cal.add_parser(
+        "refresh", help="recompute open cases' provisional deadlines that loaded years decide"
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
     p = cal.add_parser("show", help="list a year's holidays and 调休 working days")
     p.add_argument("year", type=int)
     p.add_argument("--db", default=None, help=DB_HELP + " (include years loaded there)")
@@ -114,6 +120,11 @@ def _run(args: argparse.Namespace) -> int:
         with Platform.open(args.db) as platform:
             years = platform.system().calendar.load(args.file)
         print(f"loaded working-day data for {', '.join(map(str, years))} from {args.file}")
+        return 0
+    if args.command == "calendar" and args.action == "refresh":
+        with Platform.open(args.db) as platform:
+            count = platform.system().calendar.refresh()
+        print(f"recomputed the provisional deadlines of {count} open case(s)")
         return 0
     if args.command == "calendar" and args.action == "show":
         return _show_year(args.year, args.db, args.region)

@@ -24,13 +24,14 @@ import inspect
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from govsvc.adapters import Department
-from govsvc.calendar import WorkCalendar
+from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import local_date
 from govsvc.catalogue import ItemVersion
 from govsvc.deadlines import LightThresholds
@@ -90,6 +91,7 @@ class Platform:
         policy: Policy | None = None,
         case_cache: int = 4096,
         work_policy: WorkPolicy | None = None,
+        calendar_check_every: float = 5.0,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -115,6 +117,7 @@ class Platform:
         ``case_cache`` is how many recent cases a process keeps: a case named by id or
         tracking code whose stored version is unchanged is not parsed again (0: none).
         ``work_policy`` paces the workers' retries, polls and leases (:class:`WorkPolicy`).
+        Years another process loads are picked up within ``calendar_check_every`` seconds.
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         registry = Registry.collect(pm)
@@ -146,8 +149,13 @@ class Platform:
         )
         runtime.calendar_region = calendar_region
         platform = cls(runtime)
-        platform._base_calendar = _with_plugin_calendars(base, registry)
-        runtime.set_calendar(platform._with_stored_years(platform._base_calendar))
+        base = _with_plugin_calendars(base, registry)
+        regions = [base.region] + ([calendar_region] if calendar_region else [])
+        runtime.watch_calendar(
+            lambda conn: _with_stored_years(base, calendar_store.stored_years(conn, regions)),
+            lambda conn: calendar_store.revision(conn, regions),
+            every=calendar_check_every,
+        )
         if publish_plugin_items:
             platform.publish_plugin_items()
         return platform
@@ -258,39 +266,29 @@ class Platform:
         bundles = [(b.item, b.versions) for b in self._runtime.registry.items]
         return self.system().catalogue.import_items(bundles) if bundles else []
 
-    def run_worker(self, *, stop: threading.Event, interval: float = 2.0) -> None:
+    def run_worker(
+        self, *, stop: threading.Event, interval: float = 2.0, housekeeping: float = 60.0
+    ) -> None:
         """The background loop a host runs on SQLite: deliver review work, poll for decisions,
-        fetch approved cases' results.
+        fetch approved cases' results; every ``housekeeping`` seconds also recompute the
+        provisional deadlines loaded calendar years now decide (``calendar.refresh``).
 
         Returns when ``stop`` is set. Errors of one pass are logged; the loop goes on.
         """
-        departments = self.system().departments
+        system = self.system()
+        departments = system.departments
+        next_housekeeping = 0.0
         while not stop.is_set():
             try:
                 departments.deliver()
                 departments.poll()
                 departments.fetch_results()
+                if time.monotonic() >= next_housekeeping:
+                    next_housekeeping = time.monotonic() + housekeeping
+                    system.calendar.refresh()
             except Exception:
                 log.exception("worker pass failed; retrying in %ss", interval)
             stop.wait(interval)
-
-    # --- calendar composition ------------------------------------------------------------------
-
-    _base_calendar: WorkCalendar
-
-    def _with_stored_years(self, base: WorkCalendar) -> WorkCalendar:
-        """The calendar plus national years and (for ``calendar_region``) overlays loaded
-        by operators into the database."""
-        region = self._runtime.calendar_region
-        regions = [base.region] + ([region] if region else [])
-        with self._runtime.read() as conn:
-            stored = calendar_store.stored_years(conn, regions)
-        result = base
-        for found_region, data in stored:
-            result = (
-                result.with_data(data) if found_region == base.region else result.with_overlay(data)
-            )
-        return result
 
 
 def _now(runtime: Runtime | None) -> dt.datetime:
@@ -308,6 +306,17 @@ def _plugin_policy(pm: PluginManager) -> Policy | None:
             "action, resource) method"
         )
     return found  # type: ignore[no-any-return]
+
+
+def _with_stored_years(
+    base: WorkCalendar, stored: Sequence[tuple[str, CalendarData]]
+) -> WorkCalendar:
+    """The calendar plus national years and (for the platform's region) overlays loaded by
+    operators into the database."""
+    result = base
+    for region, data in stored:
+        result = result.with_data(data) if region == base.region else result.with_overlay(data)
+    return result
 
 
 def _with_plugin_calendars(base: WorkCalendar, registry: Registry) -> WorkCalendar:

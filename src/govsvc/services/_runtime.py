@@ -13,6 +13,7 @@ import concurrent.futures
 import datetime as dt
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -160,6 +161,14 @@ class Runtime:
         self._clock = clock
         self._calendar = calendar
         self._calendar_lock = threading.Lock()
+        self._calendar_checking = threading.Lock()
+        self._calendar_source: (
+            tuple[Callable[[sa.Connection], WorkCalendar], Callable[[sa.Connection], object]]
+            | None
+        ) = None
+        self._calendar_revision: object = None
+        self._calendar_due = 0.0
+        self.calendar_check_every = 5.0
         self.case_event_hooks = plugins.hook.govsvc_case_event.get_hookimpls()
         self.listeners: list[EventListener] = list(registry.event_listeners)
         # The last Case object stored per id: handed back unchanged, it needs no reload.
@@ -188,11 +197,61 @@ class Runtime:
 
     @property
     def calendar(self) -> WorkCalendar:
+        """The calendar in force. Every ``calendar_check_every`` seconds one caller compares
+        the stored years' revision with the one this calendar was built from, and rebuilds it
+        when another process loaded a year: a running process sees ``govsvc calendar load``
+        within seconds, without a restart."""
+        if self._calendar_source is not None and time.monotonic() >= self._calendar_due:
+            self._check_calendar()
         return self._calendar
 
     def set_calendar(self, calendar: WorkCalendar) -> None:
         with self._calendar_lock:
             self._calendar = calendar
+
+    def watch_calendar(
+        self,
+        build: Callable[[sa.Connection], WorkCalendar],
+        revision: Callable[[sa.Connection], object],
+        *,
+        every: float,
+    ) -> None:
+        """Build the calendar from the database now, and again whenever ``revision`` changes
+        (looked at no more often than ``every`` seconds)."""
+        with self.read() as conn:
+            self._calendar_revision = revision(conn)
+            self.set_calendar(build(conn))
+        self._calendar_source = (build, revision)
+        self.calendar_check_every = every
+        self._calendar_due = time.monotonic() + every
+
+    def refresh_calendar(self, *, force: bool = False) -> bool:
+        """Rebuild the calendar if the stored years changed (always with ``force``); returns
+        whether it was rebuilt."""
+        if self._calendar_source is None:
+            return False
+        build, revision = self._calendar_source
+        with self._calendar_lock:
+            self._calendar_due = time.monotonic() + self.calendar_check_every
+        with self.read() as conn:
+            found = revision(conn)
+            if found == self._calendar_revision and not force:
+                return False
+            calendar = build(conn)
+        with self._calendar_lock:
+            self._calendar, self._calendar_revision = calendar, found
+        log.info("working-day calendar reloaded (revision %s)", found)
+        return True
+
+    def _check_calendar(self) -> None:
+        if not self._calendar_checking.acquire(blocking=False):
+            return  # another thread is looking; this one goes on with the current calendar
+        try:
+            self.refresh_calendar()
+        except Exception:  # a database hiccup must not fail the command that asked
+            log.warning("could not check the calendar revision; keeping the current one")
+        finally:
+            self._calendar_checking.release()
 
     # --- transactions ------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import Case, CaseState
-from govsvc.errors import InvalidInput
+from govsvc.errors import CalendarDataMissing, InvalidInput
 from govsvc.policy import Action, Resource
 from govsvc.services._base import Service
 from govsvc.store import calendar as store
@@ -57,6 +57,25 @@ class CalendarService(Service):
             rt.remember(case)
         return sorted(data.years)
 
+    def refresh(self) -> int:
+        """Pick up years loaded by other processes, and recompute the provisional deadlines
+        of open cases that the calendar now computes differently. Returns how many cases were
+        rescheduled (each with a ``deadline_recomputed`` event).
+
+        ``load`` does both at once in the process that loads; this is the job for everyone
+        else: a process that wrote a provisional deadline moments before another loaded the
+        year leaves it for this pass (the worker runs it; ``govsvc calendar refresh``).
+        """
+        self._authorize(Action.CALENDAR_LOAD, Resource.platform())
+        rt = self._rt
+        rt.refresh_calendar()
+        now = rt.now()
+        with rt.write() as conn:
+            rescheduled = self._recompute_provisional(conn, rt.calendar, now)
+        for case in rescheduled:
+            rt.remember(case)
+        return len(rescheduled)
+
     def _recompute_provisional(
         self, conn: sa.Connection, calendar: WorkCalendar, now: dt.datetime
     ) -> list[Case]:
@@ -76,8 +95,12 @@ class CalendarService(Service):
         for data in rows:
             case = case_store.case_from_data(data)
             version = rt.version_in(conn, case.item_code, case.item_version)
-            step = case.reschedule(
-                rt.deadline(case, version, calendar=calendar), now=now, actor=actor
-            )
+            try:
+                deadline = rt.deadline(case, version, calendar=calendar)
+            except CalendarDataMissing:
+                continue  # still no data for its year: it stays provisional, as it was
+            if deadline == case.deadline:
+                continue  # the new data does not change it
+            step = case.reschedule(deadline, now=now, actor=actor)
             rescheduled.append(case_store.save_step(conn, step, previous=case, now=now).case)
         return rescheduled

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from govsvc.calendar import CalendarData
 from govsvc.store.tables import calendar_t
 
-__all__ = ["store_years", "stored_years"]
+__all__ = ["revision", "store_years", "stored_years"]
 
 
 def store_years(conn: sa.Connection, data: CalendarData, now: dt.datetime) -> None:
@@ -38,3 +38,14 @@ def stored_years(conn: sa.Connection, regions: Sequence[str]) -> list[tuple[str,
         .order_by(calendar_t.c.year)
     ).all()
     return [(region, CalendarData.from_dict(data, source="database")) for region, data in rows]
+
+
+def revision(conn: sa.Connection, regions: Sequence[str]) -> tuple[int, str]:
+    """A cheap fingerprint of the stored years of ``regions`` (how many, last loaded): it
+    changes whenever an operator loads or replaces a year, in any process."""
+    count, last = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(calendar_t.c.loaded_at)).where(
+            calendar_t.c.region.in_(list(regions))
+        )
+    ).one()
+    return int(count), str(last)
