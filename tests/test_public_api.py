@@ -68,6 +68,7 @@ EXPECTED = [
     "Finding",
     "GovsvcError",
     "HolderCertificates",
+    "IdempotencyConflict",
     "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",

@@ -379,6 +379,92 @@ def test_two_clerks_accepting_by_tracking_code_one_gets_concurrent_update(
     assert kinds.count(EventKind.ACCEPTED) == 1
 
 
+def test_a_retried_apply_with_its_idempotency_key_returns_the_same_case(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People
+) -> None:
+    portal = people.applicant(zhang)
+    request = dict(materials=materials(platform), form={"经营场所": "道里区中央大街1号"})
+    first = portal.cases.apply(code_of(FOOD), zhang, idempotency_key="req-7f3a", **request)
+    # The answer was lost (the process died after the commit): the channel sends it again.
+    again = portal.cases.apply(code_of(FOOD), zhang, idempotency_key="req-7f3a", **request)
+    assert again.id == first.id and again.tracking_code == first.tracking_code
+    assert len(portal.cases.mine().items) == 1
+    # A changed request under a used key is refused, naming the case; nothing is written.
+    before = stored(platform)
+    changed = dict(request, form={"经营场所": "南岗区红军街2号"})
+    with pytest.raises(govsvc.IdempotencyConflict, match="req-7f3a") as info:
+        portal.cases.apply(code_of(FOOD), zhang, idempotency_key="req-7f3a", **changed)
+    assert info.value.case_id == first.id
+    assert govsvc.TrackingCode.display(first.tracking_code) in str(info.value)
+    assert stored(platform) == before
+    # Keys are per principal: a clerk's request id never meets the portal's.
+    clerk = platform.session(clerk_for(SAMR))
+    walk_in = clerk.cases.apply(code_of(FOOD), zhang, idempotency_key="req-7f3a", **request)
+    assert walk_in.id != first.id
+    # A draft keyed the same way; a new key is a new application.
+    draft = portal.cases.new_application(code_of(FOOD), zhang, idempotency_key="d-1")
+    assert portal.cases.new_application(code_of(FOOD), zhang, idempotency_key="d-1").id == draft.id
+    other = portal.cases.apply(code_of(FOOD), zhang, idempotency_key="req-7f3b", **request)
+    assert other.id != first.id
+
+
+@pytest.mark.parametrize("key", ["", "   ", "x" * 201, 42, "a\x00b"])
+def test_a_malformed_idempotency_key_is_refused(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People, key: Any
+) -> None:
+    before = stored(platform)
+    with pytest.raises(govsvc.InvalidInput, match="idempotency_key"):
+        people.applicant(zhang).cases.apply(
+            code_of(FOOD), zhang, materials=materials(platform), idempotency_key=key
+        )
+    assert stored(platform) == before
+
+
+def test_two_racing_applies_with_one_key_create_one_case(
+    platform: govsvc.Platform,
+    zhang: govsvc.Person,
+    people: People,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from govsvc.store import idempotency
+
+    if platform.engine.dialect.name == "postgresql":
+        # A true race: both requests look the key up before either stores it. (SQLite's
+        # writer lock serialises them, so there the second simply finds the first.)
+        barrier = threading.Barrier(2, timeout=10)
+        original = idempotency.find
+        waited: set[str] = set()
+
+        def find_then_wait(conn: sa.Connection, owner: str, key: str) -> Any:
+            found = original(conn, owner, key)
+            name = threading.current_thread().name
+            if name in ("A", "B") and name not in waited:  # the loser's second look: no wait
+                waited.add(name)
+                barrier.wait()
+            return found
+
+        monkeypatch.setattr(idempotency, "find", find_then_wait)
+    portal = people.applicant(zhang)
+    got: list[str] = []
+
+    def apply() -> None:
+        try:
+            case = portal.cases.apply(
+                code_of(FOOD), zhang, materials=materials(platform), idempotency_key="race-1"
+            )
+            got.append(case.id)
+        except Exception as exc:  # reported below with its type
+            got.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=apply, name=n) for n in ("A", "B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 2 and got[0] == got[1], got
+    assert [c.id for c in portal.cases.mine().items] == [got[0]]
+
+
 # --- frozen values, stored documents ------------------------------------------------------------
 
 

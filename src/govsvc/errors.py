@@ -165,6 +165,19 @@ class ConcurrentUpdate(GovsvcError):
     """Another command changed the case first. Reload the case and decide again."""
 
 
+class IdempotencyConflict(InvalidInput):
+    """An idempotency key (a channel's request id) came back with a different request.
+
+    The same key with the same request returns what the first request created; a changed
+    request under a used key is refused, since it is either a bug in the channel or a
+    second application that needs a key of its own. ``case_id`` is what the key created.
+    """
+
+    def __init__(self, message: str, *, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(message)
+
+
 class CalendarDataMissing(GovsvcError):
     """No working-day data for a year; the message says how to load it."""
 

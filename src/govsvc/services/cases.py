@@ -20,6 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from govsvc import _converter
+from govsvc._text import check_text
 from govsvc.cases import (
     Case,
     CaseAgent,
@@ -37,6 +39,7 @@ from govsvc.deadlines import light, suspended_workdays
 from govsvc.errors import (
     CaseNotFound,
     ConcurrentUpdate,
+    IdempotencyConflict,
     InvalidInput,
 )
 from govsvc.identity import Organisation, Party, PartyKey, Person
@@ -45,6 +48,7 @@ from govsvc.principals import Actor, Mandate, PrincipalKind
 from govsvc.services._base import Service
 from govsvc.services.views import CaseLights, CaseSummary, Page, decode_cursor, encode_cursor
 from govsvc.store import cases as store
+from govsvc.store import idempotency
 from govsvc.store import parties as party_store
 from govsvc.store.tables import cases_t
 
@@ -188,9 +192,14 @@ class CaseService(Service):
         channel: Channel | None = None,
         mandate: Mandate | None = None,
         agent: Person | None = None,
+        idempotency_key: str | None = None,
     ) -> Case:
-        """Start a draft application (草稿) on the newest published version of an item."""
-        return self._start(item_code, applicant, materials, form, channel, mandate, agent, False)
+        """Start a draft application (草稿) on the newest published version of an item.
+
+        ``idempotency_key`` works as for :meth:`apply`."""
+        return self._start(
+            item_code, applicant, materials, form, channel, mandate, agent, False, idempotency_key
+        )
 
     def apply(
         self,
@@ -202,6 +211,7 @@ class CaseService(Service):
         channel: Channel | None = None,
         mandate: Mandate | None = None,
         agent: Person | None = None,
+        idempotency_key: str | None = None,
     ) -> Case:
         """Create and submit an application in one transaction; returns the submitted case.
 
@@ -213,8 +223,16 @@ class CaseService(Service):
         applicant and the agent. Materials the version does not list raise
         :class:`MaterialNotAllowed`; an applicant the item does not serve (服务对象)
         :class:`InvalidInput` naming the allowed targets.
+
+        ``idempotency_key`` is the channel's request id. It is stored with the case in the
+        same transaction: the same key with the same request returns the case the first
+        request created (as it is now), so a retry after a lost answer never creates a second
+        case; the same key with a different request raises :class:`IdempotencyConflict`.
+        Keys are per principal (a channel's keys never meet another's).
         """
-        return self._start(item_code, applicant, materials, form, channel, mandate, agent, True)
+        return self._start(
+            item_code, applicant, materials, form, channel, mandate, agent, True, idempotency_key
+        )
 
     def _start(
         self,
@@ -226,6 +244,76 @@ class CaseService(Service):
         mandate: Mandate | None,
         agent: Person | None,
         submit: bool,
+        idempotency_key: str | None,
+    ) -> Case:
+        key = _check_key(idempotency_key)
+        if key is None:
+            return self._create(
+                item_code, applicant, materials, form, channel, mandate, agent, submit, None
+            )
+        request = {
+            "submit": submit,
+            "item_code": item_code,
+            "applicant": _converter.unstructure(getattr(applicant, "key", None)),
+            "applicant_name": getattr(applicant, "name", None),
+            "materials": _converter.unstructure(list(materials)),
+            "form": form,
+            "channel": None if channel is None else str(channel),
+            "mandate": None if mandate is None else mandate.id,
+            "agent": None if agent is None else _converter.unstructure(agent.key),
+        }
+        digest = idempotency.fingerprint(request)
+        try:
+            return self._create(
+                item_code,
+                applicant,
+                materials,
+                form,
+                channel,
+                mandate,
+                agent,
+                submit,
+                (key, digest),
+            )
+        except _Replay as replay:
+            return replay.case
+        except sa.exc.IntegrityError:
+            # PostgreSQL: a concurrent request with the same key committed first (ours waited
+            # for it on the key's primary key and rolled back whole). Answer as a retry would.
+            with self._rt.read() as conn:
+                found = idempotency.find(conn, self._key_owner(), key)
+                if found is None:
+                    raise
+                return self._replayed(conn, key, digest, found)
+
+    def _key_owner(self) -> str:
+        return f"{self.principal.kind.value}:{self.principal.id}"
+
+    def _replayed(self, conn: sa.Connection, key: str, digest: str, found: tuple[str, str]) -> Case:
+        stored_digest, case_id = found
+        case = store.load_case(conn, case_id=case_id)
+        if case is None:  # pragma: no cover - keys and cases are written together
+            raise CaseNotFound(f"the case idempotency key {key!r} created is gone")
+        if stored_digest != digest:
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was used for a different request (it created case "
+                f"{TrackingCode.display(case.tracking_code)}); a retry must send the same "
+                "request, a new application needs a new key",
+                case_id=case_id,
+            )
+        return case
+
+    def _create(
+        self,
+        item_code: str,
+        applicant: Party,
+        materials: Sequence[ProvidedMaterial],
+        form: Mapping[str, Any] | None,
+        channel: Channel | None,
+        mandate: Mandate | None,
+        agent: Person | None,
+        submit: bool,
+        keyed: tuple[str, str] | None,
     ) -> Case:
         if not isinstance(applicant, Person | Organisation):
             raise InvalidInput(
@@ -257,6 +345,10 @@ class CaseService(Service):
         party_values = party_store.party_values(applicant, now)
         actor = principal.actor
         with rt.write() as conn:
+            if keyed is not None:
+                found = idempotency.find(conn, self._key_owner(), keyed[0])
+                if found is not None:
+                    raise _Replay(self._replayed(conn, *keyed, found))
             # The newest version is looked up inside the write transaction: a version
             # published a moment ago by another process is the one this case pins.
             version = rt.latest_in(conn, item_code)
@@ -274,6 +366,9 @@ class CaseService(Service):
             steps = [step]
             if submit:
                 steps.append(step.case.submit(now=now, actor=actor))
+            if keyed is not None:
+                # Before the case: a concurrent request with the same key waits here.
+                idempotency.remember(conn, self._key_owner(), keyed[0], keyed[1], step.case.id, now)
             self._upsert_party(conn, party_values)
             created = store.save_new(conn, steps, now=now)
         rt.remember(created)
@@ -717,3 +812,23 @@ def _limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
         raise InvalidInput(f"limit must be a whole number from 1 to 1000, got {limit!r}")
     return limit
+
+
+class _Replay(Exception):
+    """Raised inside the write transaction to leave it (nothing written) with the case an
+    idempotency key already created."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(case.id)
+        self.case = case
+
+
+def _check_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not 1 <= len(key) <= 200 or not key.strip():
+        raise InvalidInput(
+            f"idempotency_key must be 1 to 200 characters of text (a request id), got {key!r}"
+        )
+    check_text(key, "idempotency_key")
+    return key
