@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 STAMP := $(VENV)/.installed
+# Plugin tests (the test kit's govsvc_database_url) also run on this PostgreSQL when it is up.
+export GOVSVC_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: demo test lint typecheck pytest docs bench clean
 

@@ -19,7 +19,7 @@ from govsvc import hookimpl, hookspecs
 from govsvc.plugins import HOOK_NAMES, Registry, load_plugins
 from govsvc.testing import applicant_of, clerk_for
 from tests.conftest import sample_catalogue
-from tests.departments import PSB, SAMR, FakeLegacy, plugin_for
+from tests.departments import HRSS, PSB, SAMR, FakeLegacy, plugin_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,6 +116,74 @@ def test_two_plugins_claiming_one_department_fail_naming_both() -> None:
     assert str(err.value).count("plugin '") == 2
 
 
+def pm_name(plugin: object) -> str:
+    return load_plugins(entry_points=False).get_canonical_name(plugin)
+
+
+class Bureau:
+    """A plugin registering one department that claims some profile attributes."""
+
+    def __init__(self, code: str, name: str, *claims: str) -> None:
+        self.department = govsvc.Department(
+            code=code, name=name, adapter=FakeLegacy(code), authoritative_for=claims
+        )
+
+    @hookimpl
+    def govsvc_departments(self) -> list[govsvc.Department]:
+        return [self.department]
+
+
+def test_two_departments_claiming_one_attribute_fail_naming_both(tmp_path: Path) -> None:
+    # The example's 民政局 and a newly installed plugin both claimed marital_status.
+    from govsvc_example import plugin as example
+
+    newcomer = Bureau(PSB, "哈尔滨市公安局", "name", "marital_status")
+    with pytest.raises(govsvc.PluginError) as err:
+        govsvc.Platform.open(
+            f"sqlite:///{tmp_path / 'x.db'}",
+            load_entry_points=False,
+            plugins=[example, newcomer],
+        )
+    message = str(err.value)
+    assert message.startswith("Conflicting authorities (一数一源): 'marital_status' is claimed by ")
+    claimants = message.split(" is claimed by ")[1].split(". ")[0].split(" and by ")
+    assert set(claimants) == {
+        "示例县民政局 (11230199MB0000019A, plugin 'govsvc_example.plugin' (govsvc-example))",
+        f"哈尔滨市公安局 ({PSB}, plugin {pm_name(newcomer)!r} (tests (not installed)))",
+    }
+    assert "authorities={'marital_status': " in message
+    assert "'name'" not in message  # claimed by one department only: no conflict
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened
+
+
+def test_a_configured_priority_settles_a_conflict(tmp_path: Path) -> None:
+    first = Bureau(SAMR, "哈尔滨市市场监督管理局", "address", "enterprises")
+    second = Bureau(PSB, "哈尔滨市公安局", "address", "name")
+    pm = load_plugins([first, second], entry_points=False)
+    registry = Registry.collect(pm)
+    with pytest.raises(govsvc.PluginError, match=r"'address' is claimed by .* and by "):
+        registry.authorities()
+    assert registry.authorities({"address": PSB.lower()}) == {
+        "address": PSB,
+        "enterprises": SAMR,
+        "name": PSB,
+    }
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}",
+        load_entry_points=False,
+        plugins=[first, second],
+        authorities={"address": PSB},
+    ) as p:
+        assert set(p.departments) == {SAMR, PSB}
+    with pytest.raises(govsvc.InvalidInput) as err:
+        registry.authorities({"address": HRSS})
+    assert str(err.value).startswith(
+        f"authorities['address'] names department {HRSS}, which no plugin registers; "
+        f"registered departments: "
+    )
+    assert f"哈尔滨市市场监督管理局 ({SAMR})" in str(err.value)
+
+
 def test_platform_open_refuses_a_malformed_plugin(tmp_path: Path) -> None:
     def govsvc_calendar() -> list[Any]:
         return []
@@ -183,6 +251,26 @@ def test_load_plugins_allow_list(installed: Path) -> None:
     assert load_plugins(environ={"GOVSVC_LOAD_PLUGINS": "good_dept"}).has_plugin("good_dept")
 
 
+def test_an_allow_list_naming_a_plugin_not_installed_fails_listing_the_installed(
+    installed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(govsvc.PluginError) as err:
+        load_plugins(environ={"GOVSVC_LOAD_PLUGINS": "good_dpet, good_dept,nowhere"})
+    message = str(err.value)
+    assert message.startswith(
+        "GOVSVC_LOAD_PLUGINS names 'good_dpet' (did you mean 'good_dept'?), 'nowhere', which "
+        "are not installed"
+    )
+    installed_names = message.split("; installed: ")[1].split(". ")[0].split(", ")
+    assert {"good_dept", "broken_dept", "example"} <= set(installed_names)
+    assert installed_names == sorted(installed_names)
+    assert "remove the name from GOVSVC_LOAD_PLUGINS" in message
+    monkeypatch.setenv("GOVSVC_LOAD_PLUGINS", "samrr")
+    with pytest.raises(govsvc.PluginError, match=r"'samrr' \(did you mean 'samr'\?\), which is"):
+        govsvc.Platform.open(f"sqlite:///{installed / 'x.db'}")
+    assert not (installed / "x.db").exists()
+
+
 def test_trace_plugins_logs_hook_calls(caplog: pytest.LogCaptureFixture) -> None:
     pm = load_plugins(entry_points=False, environ={"GOVSVC_TRACE_PLUGINS": "1"})
     with caplog.at_level(logging.INFO, logger="govsvc.plugins"):
@@ -232,14 +320,34 @@ def test_hook_govsvc_service_items(tmp_path: Path) -> None:
         assert [i.implementation_code for i in catalogue.items()] == [item.implementation_code]
 
 
-def test_a_registration_hook_returning_none_is_an_error_naming_the_plugin() -> None:
-    @hookimpl
-    def govsvc_departments() -> None:  # forgot the return
+REGISTRATION_HOOKS = sorted(
+    name
+    for name in HOOK_NAMES
+    if str(inspect.signature(getattr(hookspecs, name)).return_annotation).startswith("Sequence[")
+)
+"""The hooks that register objects (they return a list), read from the spec itself."""
+
+
+def test_every_hook_but_two_is_a_registration_hook() -> None:
+    # So the parametrized test below covers a registration hook added to the spec later.
+    assert set(HOOK_NAMES) - set(REGISTRATION_HOOKS) == {"govsvc_case_event", "govsvc_policy"}
+
+
+@pytest.mark.parametrize("hook", REGISTRATION_HOOKS)
+def test_a_registration_hook_returning_none_is_an_error_naming_the_plugin(
+    hook: str, tmp_path: Path
+) -> None:
+    def forgot_the_return() -> None:
         pass
 
-    plugin = module("forgetful", govsvc_departments=govsvc_departments)
-    with pytest.raises(govsvc.PluginError, match=r"forgetful.*returned None.*return \[\]"):
-        govsvc.Platform.open("sqlite://", load_entry_points=False, plugins=[plugin])
+    plugin = module("forgetful", **{hook: hookimpl(forgot_the_return)})
+    with pytest.raises(
+        govsvc.PluginError, match=rf"'forgetful'.*{hook} returned None.*return \[\]"
+    ):
+        govsvc.Platform.open(
+            f"sqlite:///{tmp_path / 'x.db'}", load_entry_points=False, plugins=[plugin]
+        )
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_hook_govsvc_identity_providers() -> None:

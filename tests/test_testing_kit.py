@@ -4,6 +4,7 @@ both ways against the example plugin, and the tutorial's code being the example'
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import re
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import govsvc
 from govsvc import (
@@ -32,6 +34,7 @@ from govsvc.testing import (
     make_item,
     make_organisation,
     make_person,
+    refused_url,
 )
 
 pytest_plugins = ["pytester", "govsvc.testing"]
@@ -157,16 +160,109 @@ def test_default_fixtures_are_empty(
     govsvc_plugins: list[object],
     govsvc_plugin_manager: PluginManager,
     govsvc_platform: govsvc.Platform,
+    govsvc_database_backend: str,
 ) -> None:
     assert govsvc_plugins == []
     assert govsvc_plugin_manager.has_plugin("govsvc._builtin")
     assert dict(govsvc_platform.departments) == {}
-    assert govsvc_platform.engine.url.database is not None
-    assert govsvc_platform.engine.url.database.endswith("govsvc.db")
+    assert govsvc_platform.engine.dialect.name == govsvc_database_backend
+    if govsvc_database_backend == "sqlite":
+        assert govsvc_platform.engine.url.database is not None
+        assert govsvc_platform.engine.url.database.endswith("govsvc.db")
 
 
-def test_overridden_plugins_reach_the_manager_and_platform(pytester: pytest.Pytester) -> None:
+def test_the_database_is_sqlite_only_unless_a_postgres_server_is_named(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOVSVC_TEST_POSTGRES_URL", raising=False)
+    pytester.makepyfile(
+        """
+        pytest_plugins = ["govsvc.testing"]
+
+        def test_it(govsvc_database_url, govsvc_platform):
+            assert govsvc_database_url.startswith("sqlite:///")
+            assert govsvc_platform.engine.dialect.name == "sqlite"
+        """
+    )
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_it?sqlite? PASSED*"])
+
+
+@pytest.mark.postgres
+def test_plugin_tests_run_on_postgres_too_in_a_schema_of_their_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    monkeypatch.setenv("GOVSVC_TEST_POSTGRES_URL", postgres_url)
+    seen = pytester.path / "schemas.txt"
+    pytester.makepyfile(
+        f"""
+        import pytest
+        import sqlalchemy as sa
+        from govsvc.testing import make_credit_code, make_item
+
+        pytest_plugins = ["govsvc.testing"]
+
+        @pytest.mark.parametrize("govsvc_database_backend", ["sqlite"], indirect=True)
+        def test_pinned_to_sqlite(govsvc_platform):
+            assert govsvc_platform.engine.dialect.name == "sqlite"
+
+        def test_it(govsvc_database_backend, govsvc_platform):
+            assert govsvc_platform.engine.dialect.name == govsvc_database_backend
+            item, version = make_item(make_credit_code(1, authority="1"))
+            govsvc_platform.system().catalogue.publish(item, version)
+            assert len(govsvc_platform.public().catalogue.items()) == 1  # a fresh database
+            if govsvc_database_backend == "postgresql":
+                with govsvc_platform.engine.connect() as conn:
+                    schema = conn.execute(sa.text("select current_schema()")).scalar()
+                with open({str(seen)!r}, "a", encoding="utf-8") as out:
+                    out.write(schema + "\\n")
+        """
+    )
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_pinned_to_sqlite?sqlite? PASSED*",
+            "*test_it?sqlite? PASSED*",
+            "*test_it?postgresql? PASSED*",
+        ]
+    )
+    [schema] = seen.read_text(encoding="utf-8").split()
+    assert schema.startswith("govsvc_test_")
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.text("select count(*) from pg_namespace where nspname = :s"), {"s": schema}
+        ).scalar()
+    engine.dispose()
+    assert left == 0  # dropped after the test
+
+
+def test_an_unreachable_postgres_server_skips_saying_why(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = refused_url().rsplit(":", 1)[1]
+    monkeypatch.setenv("GOVSVC_TEST_POSTGRES_URL", f"postgresql+psycopg://nobody@127.0.0.1:{port}/x")
+    monkeypatch.delenv("GOVSVC_REQUIRE_POSTGRES", raising=False)
+    pytester.makepyfile(
+        """
+        pytest_plugins = ["govsvc.testing"]
+
+        def test_it(govsvc_platform):
+            assert govsvc_platform.departments == {}
+        """
+    )
+    result = pytester.runpytest("-rs", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*PostgreSQL at postgresql+psycopg://nobody@*is unreachable*"])
+
+
+def test_overridden_plugins_reach_the_manager_and_platform(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The documented set-up for a project's own root: the rootdir conftest enables the kit.
+    monkeypatch.delenv("GOVSVC_TEST_POSTGRES_URL", raising=False)  # one run, on SQLite
     pytester.makeconftest(
         """
         import pytest
@@ -205,7 +301,7 @@ def test_contract_suite_passes_for_the_example_the_fixture_way(pytester: pytest.
         )
     result = pytester.runpytest("-rs", "-p", "no:cacheprovider")
     # certificates and prereview: not implemented by the example, so skipped with the reason
-    result.assert_outcomes(passed=7, skipped=2)
+    result.assert_outcomes(passed=10, skipped=2)
     result.stdout.fnmatch_lines(["*does not implement certificates*"])
 
 
@@ -224,8 +320,11 @@ def test_contract_suite_skips_sample_tests_without_samples(pytester: pytest.Pyte
     )
     pytester.makepyfile(test_contract="from govsvc.testing.contract import *  # noqa: F403\n")
     result = pytester.runpytest("-rs")
-    result.assert_outcomes(passed=5, skipped=4)
+    # no parties: the profile tests skip; no govsvc_contract_approve and a register that
+    # decides nothing by itself: so do issue_result and cancel_review of a decided task
+    result.assert_outcomes(passed=6, skipped=6)
     result.stdout.fnmatch_lines(["*no 'known_party' sample*govsvc_contract_samples*"])
+    result.stdout.fnmatch_lines(["*has not decided task MZ2026*define a fixture govsvc_contract_approve*"])
 
 
 def test_contract_suite_without_a_department_says_what_to_define(
@@ -255,7 +354,7 @@ def test_contract_suite_runs_from_the_command_line(pytester: pytest.Pytester) ->
         f"--govsvc-contract-sample=unknown_party={UNKNOWN}",
         "-v",
     )
-    result.assert_outcomes(passed=7, skipped=2)
+    result.assert_outcomes(passed=8, skipped=4)
     result.stdout.fnmatch_lines(
         [
             "govsvc contract suite for: example",
@@ -271,11 +370,120 @@ def test_command_line_way_selects_the_suite_by_marker_and_checks_the_name(
     result = pytester.runpytest(
         "-p", "govsvc.testing", "--govsvc-contract=example", "-m", "govsvc_contract"
     )
-    result.assert_outcomes(passed=5, skipped=4, deselected=1)
+    result.assert_outcomes(passed=6, skipped=6, deselected=1)
 
     wrong = pytester.runpytest("-p", "govsvc.testing", "--govsvc-contract=exmaple")
     assert wrong.ret == pytest.ExitCode.USAGE_ERROR
     wrong.stderr.fnmatch_lines(["*--govsvc-contract=exmaple: no plugin is installed*example*"])
+
+
+def test_command_line_way_uses_the_approve_fixture_of_the_root_conftest(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture
+        def govsvc_contract_approve(govsvc_contract_department):
+            register = govsvc_contract_department.adapter.register
+            return lambda ticket: register.decide(ticket.legacy_id, approved=True, opinion="符合")
+        """
+    )
+    result = pytester.runpytest("-p", "govsvc.testing", "--govsvc-contract=example", "-v")
+    result.assert_outcomes(passed=8, skipped=4)  # the party tests, certificates, prereview
+    result.stdout.fnmatch_lines(
+        [
+            "*test_issue_result_gives_the_same_licence_for_the_same_ticket?example:*? PASSED*",
+            "*test_cancel_review_of_a_decided_task_is_harmless?example:*? PASSED*",
+        ]
+    )
+
+
+def test_command_line_samples_cover_every_sample_the_docs_describe(
+    pytester: pytest.Pytester,
+) -> None:
+    item = f"{EXAMPLE_CODE}3000100000001"
+    pytester.path.joinpath("form.json").write_text('{"zt": "低保", "rs": 2}', encoding="utf-8")
+    pytester.makepyfile(
+        test_samples=f"""
+        def test_samples(govsvc_contract_samples):
+            assert govsvc_contract_samples == {{
+                "known_party": "{KNOWN}",
+                "unknown_party": "{UNKNOWN}",
+                "item": "{item}",
+                "form": {{"zt": "低保", "rs": 2}},
+            }}
+        """
+    )
+    samples = [
+        f"known_party={KNOWN}",
+        f"unknown_party={UNKNOWN}",
+        f"item={item.lower()}",
+        "form=form.json",
+    ]
+    args = [f"--govsvc-contract-sample={sample}" for sample in samples]
+    result = pytester.runpytest("-p", "govsvc.testing", *args)
+    result.assert_outcomes(passed=1)
+
+    pytester.makepyfile(
+        test_inline="""
+        def test_inline(govsvc_contract_samples):
+            assert govsvc_contract_samples == {"form": {"registrationType": "出生登记"}}
+        """
+    )
+    inline = "form=" + json.dumps({"registrationType": "出生登记"}, ensure_ascii=False)
+    result = pytester.runpytest(
+        "-p", "govsvc.testing", "--govsvc-contract-sample", inline, "test_inline.py"
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_the_suite_runs_with_the_item_and_form_samples(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(
+        "-p",
+        "govsvc.testing",
+        "--govsvc-contract=example",
+        f"--govsvc-contract-sample=item={EXAMPLE_CODE}3000100000001",
+        '--govsvc-contract-sample=form={"zt": "低保"}',
+        "-k",
+        "open_review",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_misconfigured_sample_is_one_start_up_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(
+        "-p",
+        "govsvc.testing",
+        "--govsvc-contract=example",
+        "--govsvc-contract-sample=known_party=230199196207141380",  # wrong check digit
+        "--govsvc-contract-sample=form=missing.json",
+        "--govsvc-contract-sample=form_field=1",
+        "--govsvc-contract-sample=item=91230103MA1BX4K2383000100000001",  # not the example's
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = result.stderr.str()
+    assert errors.count("ERROR:") == 1  # one error, listing every problem
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --govsvc-contract-sample 'known_party=230199196207141380': *check*",
+            "--govsvc-contract-sample 'form=missing.json': *no file*missing.json",
+            "--govsvc-contract-sample 'form_field=1': write KEY=VALUE with KEY one of *",
+            "--govsvc-contract-sample 'item=*': the item belongs to agency *none of the "
+            f"departments under test ({EXAMPLE_CODE})",
+        ]
+    )
+    assert "passed" not in result.stdout.str() and "error" not in result.stdout.str().lower()
+
+    for sample, problem in [
+        ("form=[1, 2]", "*must be a JSON object*holds list*"),
+        ("form={not json", "*the JSON is not JSON*"),
+        ("known_party=", "*write KEY=VALUE*"),
+    ]:
+        wrong = pytester.runpytest("-p", "govsvc.testing", f"--govsvc-contract-sample={sample}")
+        assert wrong.ret == pytest.ExitCode.USAGE_ERROR, sample
+        wrong.stderr.fnmatch_lines([problem])
 
 
 # --- the contract catches broken adapters ----------------------------------------------------
@@ -341,6 +549,173 @@ def test_contract_catches_an_adapter_that_raises_foreign_errors(tmp_path: Path) 
     )
     with pytest.raises(pytest.fail.Exception, match=r"raised KeyError.*AdapterUnavailable"):
         contract.test_profile_of_a_known_party_is_a_mapping(department, SAMPLES, tmp_path)
+
+
+def test_contract_checks_profile_values_against_the_vocabulary(tmp_path: Path) -> None:
+    class Verbatim:
+        """Passes the legacy system's own words through."""
+
+        def profile(self, key: PartyKey) -> Mapping[str, Any] | None:
+            return {"sex": "男", "birth_date": "19850312", "marital_status": "已婚"}
+
+    department = Department(
+        code=make_credit_code(7, authority="1"), name="照抄局", adapter=Verbatim()
+    )
+    with pytest.raises(AssertionError) as info:
+        contract.test_profile_of_a_known_party_is_a_mapping(department, SAMPLES, tmp_path)
+    message = str(info.value)
+    assert "3 value(s) that are not canonical" in message
+    for problem in govsvc.vocabulary.check_profile(Verbatim().profile(PartyKey.of(KNOWN)) or {}):
+        assert str(problem) in message  # the vocabulary's own words, e.g. send 'male' (男)
+
+
+class Register:
+    """A legacy system keeping the whole review contract (decisions come by callback); each
+    subclass below breaks one rule of it."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, str] = {}  # legacy id -> pending, approved, withdrawn
+        self.by_task: dict[str, str] = {}
+        self.licences: dict[str, str] = {}
+
+    async def open_review(self, request: govsvc.ReviewRequest) -> str:
+        legacy = self.by_task.setdefault(request.task_id, f"T{len(self.by_task) + 1}")
+        self.status.setdefault(legacy, "pending")
+        return legacy
+
+    def approve(self, ticket: govsvc.ReviewTicket) -> None:
+        if self.status[ticket.legacy_id] == "pending":
+            self.status[ticket.legacy_id] = "approved"
+
+    async def issue_result(self, ticket: govsvc.ReviewTicket) -> Any:
+        if self.status[ticket.legacy_id] != "approved":
+            raise govsvc.AdapterProtocolError("the task is not approved", path="$.status")
+        number = self.licences.setdefault(ticket.legacy_id, f"许可{len(self.licences) + 1:04d}")
+        return govsvc.IssuedResult(name="测试许可证", number=number)
+
+    def cancel_review(self, ticket: govsvc.ReviewTicket) -> Any:
+        if self.status[ticket.legacy_id] == "pending":
+            self.status[ticket.legacy_id] = "withdrawn"
+
+
+class PollingRegister(Register):
+    """The same, reporting decisions when polled."""
+
+    def poll_review(self, ticket: govsvc.ReviewTicket) -> govsvc.ReviewOutcome | None:
+        status = self.status[ticket.legacy_id]
+        if status == "approved":
+            return govsvc.ReviewOutcome(approved=True, reason="符合条件")
+        if status == "pending":
+            return None
+        raise govsvc.AdapterProtocolError(f"task {ticket.legacy_id} is {status}", path="$.status")
+
+
+class DictResult(PollingRegister):
+    async def issue_result(self, ticket: govsvc.ReviewTicket) -> Any:
+        return {"number": "许可0001"}  # a dict, not an IssuedResult
+
+
+class FreshLicences(PollingRegister):
+    async def issue_result(self, ticket: govsvc.ReviewTicket) -> Any:
+        self.licences[f"{ticket.legacy_id}-{len(self.licences)}"] = ""  # one more every time
+        return govsvc.IssuedResult(name="测试许可证", number=f"许可{len(self.licences):04d}")
+
+
+class KeyErrorCancel(PollingRegister):
+    def cancel_review(self, ticket: govsvc.ReviewTicket) -> Any:
+        raise KeyError(ticket.legacy_id)
+
+
+class StrictCancel(PollingRegister):
+    def cancel_review(self, ticket: govsvc.ReviewTicket) -> Any:
+        if self.status[ticket.legacy_id] != "pending":
+            raise govsvc.AdapterProtocolError("the task is no longer pending", path="$.status")
+        self.status[ticket.legacy_id] = "withdrawn"
+
+
+class ChattyCancel(PollingRegister):
+    def cancel_review(self, ticket: govsvc.ReviewTicket) -> Any:
+        super().cancel_review(ticket)
+        return True
+
+
+def register_department(adapter: Register) -> Department:
+    return Department(code=make_credit_code(11, authority="1"), name="登记局", adapter=adapter)
+
+
+def approver(department: Department) -> Any:
+    return department.adapter.approve
+
+
+@pytest.mark.parametrize("kind", [Register, PollingRegister])
+def test_contract_passes_an_adapter_keeping_the_review_contract(
+    kind: type[Register], tmp_path: Path
+) -> None:
+    for name in ("issue", "repeat", "decided"):
+        (tmp_path / name).mkdir()
+    d = register_department(kind())
+    contract.test_issue_result_gives_the_same_licence_for_the_same_ticket(
+        d, {}, approver(d), tmp_path / "issue"
+    )
+    d = register_department(kind())
+    contract.test_cancel_review_is_harmless_to_repeat(d, {}, tmp_path / "repeat")
+    d = register_department(kind())
+    contract.test_cancel_review_of_a_decided_task_is_harmless(
+        d, {}, approver(d), tmp_path / "decided"
+    )
+    assert d.adapter.status == {"T1": "approved"}  # withdrawing a decided task changed nothing
+
+
+def test_contract_catches_issue_result_answering_a_dict(tmp_path: Path) -> None:
+    d = register_department(DictResult())
+    with pytest.raises(AssertionError, match=r"issue_result.*returned \{'number'.*IssuedResult"):
+        contract.test_issue_result_gives_the_same_licence_for_the_same_ticket(
+            d, {}, approver(d), tmp_path
+        )
+
+
+def test_contract_catches_issue_result_issuing_a_second_licence(tmp_path: Path) -> None:
+    d = register_department(FreshLicences())
+    with pytest.raises(AssertionError, match=r"许可0001, then 测试许可证 许可0002.*already issued"):
+        contract.test_issue_result_gives_the_same_licence_for_the_same_ticket(
+            d, {}, approver(d), tmp_path
+        )
+
+
+def test_contract_catches_cancel_review_raising_a_key_error(tmp_path: Path) -> None:
+    d = register_department(KeyErrorCancel())
+    with pytest.raises(pytest.fail.Exception, match=r"cancel_review.*raised KeyError.*only"):
+        contract.test_cancel_review_is_harmless_to_repeat(d, {}, tmp_path)
+
+
+def test_contract_catches_cancel_review_refusing_a_task_no_longer_pending(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "repeat").mkdir()
+    (tmp_path / "decided").mkdir()
+    with pytest.raises(pytest.fail.Exception, match="withdrawing it again must change nothing"):
+        contract.test_cancel_review_is_harmless_to_repeat(
+            register_department(StrictCancel()), {}, tmp_path / "repeat"
+        )
+    d = register_department(StrictCancel())
+    with pytest.raises(pytest.fail.Exception, match="must leave the decision as it is"):
+        contract.test_cancel_review_of_a_decided_task_is_harmless(
+            d, {}, approver(d), tmp_path / "decided"
+        )
+
+
+def test_contract_catches_cancel_review_answering_something(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match=r"cancel_review.*returned True; return None"):
+        contract.test_cancel_review_is_harmless_to_repeat(
+            register_department(ChattyCancel()), {}, tmp_path
+        )
+
+
+def test_contract_without_a_way_to_approve_skips_saying_what_to_define(tmp_path: Path) -> None:
+    with pytest.raises(pytest.skip.Exception, match="define a fixture govsvc_contract_approve"):
+        contract.test_issue_result_gives_the_same_licence_for_the_same_ticket(
+            register_department(Register()), {}, None, tmp_path
+        )
 
 
 class NeedsAForm:

@@ -121,6 +121,7 @@ class Platform:
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         registry = Registry.collect(pm)
+        merged = registry.authorities(authorities)  # conflicts stop start-up here
         engine = create_engine(url, schema=schema, echo=echo)
         if migrate_schema:
             migrate.upgrade(engine, schema=schema)
@@ -129,8 +130,6 @@ class Platform:
         caller = DepartmentCaller(
             registry.departments, policy=call_policy, now=lambda: _now(runtime)
         )
-        merged = {a: d.code for d in registry.departments.values() for a in d.authoritative_for}
-        merged.update(authorities or {})
         base = calendar or WorkCalendar.default(provisional=provisional_calendar)
         runtime = Runtime(
             engine,

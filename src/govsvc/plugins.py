@@ -7,13 +7,17 @@ department named with both distributions.
 
 Operator switches:
 
-* ``GOVSVC_LOAD_PLUGINS=samr,psb`` loads only these entry points (empty: none);
+* ``GOVSVC_LOAD_PLUGINS=samr,psb`` loads only these entry points (empty: none); a name no
+  installed distribution declares stops start-up with :class:`PluginError` listing the
+  installed ones (a typo would otherwise run the platform without a department);
 * ``GOVSVC_TRACE_PLUGINS=1`` logs every hook call and its result (logger ``govsvc.plugins``).
 
 A broken entry point (import error) is logged and skipped: one bad distribution does not
 take the platform down. A *malformed* plugin (misnamed or unknown hook, wrong return type,
 duplicate department) stops start-up with :class:`PluginError`, because running without a
-department the operator installed would silently lose cases.
+department the operator installed would silently lose cases. So do two departments that
+both declare themselves the source of truth for one profile attribute, unless the operator
+settled which one is (:meth:`Registry.authorities`, ``Platform.open(authorities=...)``).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from govsvc.adapters import (
     PaymentProvider,
 )
 from govsvc.calendar import CalendarData
-from govsvc.errors import PluginError
+from govsvc.errors import InvalidInput, PluginError
 from govsvc.events import EventListener
 
 __all__ = ["DEFAULT_PLUGINS", "ENTRY_POINT_GROUP", "PluginManager", "Registry", "load_plugins"]
@@ -106,13 +110,27 @@ def _packages_distributions() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()
 
 
+@functools.cache
+def _entry_point_distributions() -> Mapping[str, str]:
+    # Editable installs often hide their packages from packages_distributions(); the entry
+    # points still name the module and the distribution declaring it.
+    return {
+        ep.module: ep.dist.name
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is not None
+    }
+
+
 def _distribution_of(plugin: object) -> str:
     module = inspect.getmodule(plugin) if not inspect.ismodule(plugin) else plugin
-    top = (getattr(module, "__name__", "") or "").split(".")[0]
+    name = getattr(module, "__name__", "") or ""
+    top = name.split(".")[0]
     if not top:
         return "unknown distribution"
     names = _packages_distributions().get(top)
-    return names[0] if names else f"{top} (not installed)"
+    if names:
+        return names[0]
+    return _entry_point_distributions().get(name) or f"{top} (not installed)"
 
 
 def validate_plugin(plugin: object, name: str, distribution: str) -> None:
@@ -168,9 +186,12 @@ def load_plugins(
     for builtin in DEFAULT_PLUGINS:
         pm.add(builtin, name=f"govsvc.{builtin.__name__.rsplit('.', 1)[-1]}", distribution="govsvc")
     if entry_points:
+        installed = metadata.entry_points(group=ENTRY_POINT_GROUP)
         allow = env.get("GOVSVC_LOAD_PLUGINS")
         wanted = None if allow is None else {n.strip() for n in allow.split(",") if n.strip()}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if wanted is not None:
+            _check_allow_list(wanted, sorted({ep.name for ep in installed}))
+        for ep in installed:
             if wanted is not None and ep.name not in wanted:
                 continue
             dist = ep.dist.name if ep.dist else "unknown distribution"
@@ -191,6 +212,25 @@ def load_plugins(
     return pm
 
 
+def _check_allow_list(wanted: Iterable[str], installed: Sequence[str]) -> None:
+    """Every name in GOVSVC_LOAD_PLUGINS is an installed entry point: a misspelt name would
+    otherwise start the platform without the department the operator meant to load."""
+    missing = sorted(set(wanted) - set(installed))
+    if not missing:
+        return
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, installed, n=1)
+        hints.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    verb = "is" if len(missing) == 1 else "are"
+    raise PluginError(
+        f"GOVSVC_LOAD_PLUGINS names {', '.join(hints)}, which {verb} not installed in the "
+        f"'{ENTRY_POINT_GROUP}' entry-point group; installed: {', '.join(installed) or 'none'}. "
+        f"Install the plugin's distribution (pip install …) or remove the name from "
+        f"GOVSVC_LOAD_PLUGINS"
+    )
+
+
 def _trace(pm: PluginManager) -> None:
     def before(hook_name: str, impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         log.info(
@@ -208,7 +248,11 @@ def _trace(pm: PluginManager) -> None:
 
 @attrs.frozen
 class Registry:
-    """What the plugins registered, checked: departments by code, providers by name."""
+    """What the plugins registered, checked: departments by code, providers by name.
+
+    ``department_sources`` names, for each department code, the plugin that registered it
+    and its distribution (``plugin 'example' (govsvc-example)``), for error messages.
+    """
 
     departments: Mapping[str, Department]
     items: tuple[ItemBundle, ...]
@@ -217,13 +261,19 @@ class Registry:
     delivery_providers: Mapping[str, DeliveryProvider]
     calendars: tuple[CalendarData, ...]
     event_listeners: tuple[EventListener, ...] = ()
+    department_sources: Mapping[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def collect(cls, pm: PluginManager) -> Registry:
+        owners: dict[str, str] = {}
+        departments = _keyed(
+            pm, "govsvc_departments", Department, lambda d: d.code, "department", owners
+        )
         return cls(
-            departments=_keyed(
-                pm, "govsvc_departments", Department, lambda d: d.code, "department"
-            ),
+            departments=departments,
+            department_sources={
+                code: f"plugin {name!r} ({pm.distribution(name)})" for code, name in owners.items()
+            },
             items=tuple(r for _, r in _results(pm, "govsvc_service_items", ItemBundle)),
             identity_providers=_keyed(
                 pm,
@@ -251,6 +301,53 @@ class Registry:
                 r for _, r in _results(pm, "govsvc_event_listeners", EventListener)
             ),
         )
+
+    def authorities(self, priorities: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Profile attribute → code of the department that is its source of truth (一数一源).
+
+        Departments declare what they are authoritative for (``Department.authoritative_for``);
+        ``priorities`` (``Platform.open(authorities=...)``) maps an attribute to the department
+        code that wins it, settling an attribute several departments declare and overriding a
+        single declaration. Two departments declaring one attribute without a priority for it
+        raise :class:`PluginError` naming both departments and their plugins: merging would
+        otherwise pick one by registration order. A priority naming a department no plugin
+        registered raises :class:`InvalidInput`.
+        """
+        chosen = {attribute: code.strip().upper() for attribute, code in (priorities or {}).items()}
+        for attribute, code in chosen.items():
+            if code not in self.departments:
+                registered = ", ".join(self._named(c) for c in self.departments) or "none"
+                raise InvalidInput(
+                    f"authorities[{attribute!r}] names department {code}, which no plugin "
+                    f"registers; registered departments: {registered}"
+                )
+        claims: dict[str, list[str]] = {}
+        for code, department in self.departments.items():
+            for attribute in dict.fromkeys(department.authoritative_for):
+                claims.setdefault(attribute, []).append(code)
+        unsettled = {a: codes for a, codes in claims.items() if len(codes) > 1 and a not in chosen}
+        if unsettled:
+            conflicts = "; ".join(
+                f"{attribute!r} is claimed by "
+                + " and by ".join(self._named(c, source=True) for c in codes)
+                for attribute, codes in unsettled.items()
+            )
+            settle = ", ".join(f"{a!r}: {codes[0]!r}" for a, codes in unsettled.items())
+            raise PluginError(
+                f"Conflicting authorities (一数一源): {conflicts}. An attribute has one source "
+                f"of truth: remove it from all but one department's authoritative_for, or "
+                f"settle it with Platform.open(..., authorities={{{settle}}}) naming the "
+                f"department that wins"
+            )
+        merged = {attribute: codes[0] for attribute, codes in claims.items()}
+        merged.update(chosen)
+        return merged
+
+    def _named(self, code: str, *, source: bool = False) -> str:
+        """``示例县民政局 (11230199MB0000019A)``, with its plugin when ``source``."""
+        name = self.departments[code].name
+        plugin = self.department_sources.get(code) if source else None
+        return f"{name} ({code}, {plugin})" if plugin else f"{name} ({code})"
 
 
 def _results(pm: PluginManager, hook: str, kind: type[T]) -> list[tuple[str, T]]:
@@ -286,10 +383,16 @@ def _results(pm: PluginManager, hook: str, kind: type[T]) -> list[tuple[str, T]]
 
 
 def _keyed(
-    pm: PluginManager, hook: str, kind: type[T], key: Callable[[T], str], what: str
+    pm: PluginManager,
+    hook: str,
+    kind: type[T],
+    key: Callable[[T], str],
+    what: str,
+    owner: dict[str, str] | None = None,
 ) -> dict[str, T]:
+    """The results of a registration hook by key; ``owner`` (if given) gets each key's plugin."""
     found: dict[str, T] = {}
-    owner: dict[str, str] = {}
+    owner = {} if owner is None else owner
     for plugin_name, value in _results(pm, hook, kind):
         k = key(value)
         if k in found:

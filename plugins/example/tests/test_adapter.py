@@ -1,4 +1,4 @@
-"""The adapter's own tests: records and errors translated, a decision polled end to end."""
+"""The adapter's own tests: records and errors translated, decisions polled end to end."""
 
 from __future__ import annotations
 
@@ -37,10 +37,16 @@ def test_a_register_that_is_down_is_unavailable() -> None:
 
 def test_a_malformed_record_names_the_field() -> None:
     register = CivilAffairsRegister()
-    register.residents[KNOWN_RESIDENT]["xb"] = "9"
-    with pytest.raises(govsvc.AdapterProtocolError) as info:
+    register.residents[KNOWN_RESIDENT]["xb"] = "3"  # GB/T 2261.1 has no code 3
+    with pytest.raises(govsvc.AdapterProtocolError, match="not a code of 性别") as info:
         ExampleAdapter(register).profile(WANG)
     assert info.value.path == "$.xb"
+
+
+def test_codes_meaning_not_recorded_are_left_out() -> None:
+    register = CivilAffairsRegister()
+    register.residents[KNOWN_RESIDENT]["hyzk"] = "90"  # 未说明的婚姻状况
+    assert ExampleAdapter(register).profile(WANG)["marital_status"] is None
 
 
 def test_a_denial_reaches_the_case(govsvc_platform: govsvc.Platform) -> None:
@@ -60,3 +66,22 @@ def test_a_denial_reaches_the_case(govsvc_platform: govsvc.Platform) -> None:
     assert case.state is govsvc.CaseState.DENIED
     assert case.decision is not None and case.decision.basis == "《社会救助暂行办法》"
     assert system.departments.verify_exchange_log().ok
+
+
+def test_an_approval_issues_the_certificate(govsvc_platform: govsvc.Platform) -> None:
+    register = govsvc_platform.departments[CODE].adapter.register
+    item, version = make_item(CODE, agency_name="示例县民政局")
+    system = govsvc_platform.system()
+    system.catalogue.publish(item, version)
+    case = make_case(govsvc_platform, item.implementation_code, accept=True)
+
+    assert system.departments.deliver().delivered == 1
+    [serial] = register.tasks
+    register.decide(serial, approved=True, opinion="符合最低生活保障条件")
+    assert system.departments.poll().decided == 1
+    assert system.departments.fetch_results().issued == 1  # the worker fetches the licence
+
+    case = system.cases.get(case.id)
+    assert case.state is govsvc.CaseState.RESULT_READY
+    assert case.result is not None
+    assert case.result.number == register.certificates[serial]["zsbh"]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from govsvc_health.adapter import HealthAdapter, HealthConfig
-from govsvc_health.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
+from govsvc_health.adapter import BIRTH_CERTIFICATE_ITEM, HealthAdapter, HealthConfig
+from govsvc_health.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME, HealthClient
 from govsvc_health.plugin import AUTHORITATIVE_FOR, DIVISION, ITEMS
 from govsvc_health.simulator import HealthLegacySystem, create_app
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from govsvc import Department, testing
+from govsvc import Department, ReviewTicket, testing
 from govsvc.testing import serve_app
 
 
@@ -83,10 +84,45 @@ def govsvc_contract_department(health_system: tuple[str, HealthLegacySystem]) ->
     )
 
 
+CONTRACT_BIRTH_FORM: dict[str, Any] = {
+    "newbornName": "契约测",
+    "newbornSex": "女",
+    "birthTime": "2026-02-26 10:15",
+    "birthPlace": "黑龙江省哈尔滨市南岗区",
+    "hospital": "哈尔滨医科大学附属第一医院",
+    "motherName": "李娜",
+    "motherIdCard": "230104199208090266",
+}
+"""The form of the contract suite's review cases: a birth the commission can certify."""
+
+
 @pytest.fixture
-def govsvc_contract_samples() -> dict[str, str]:
-    """孙悦 (born with certificate Q230123456), and a valid citizen ID nobody in the records has."""
-    return {"known_party": "230103202401050029", "unknown_party": "230103199001010015"}
+def govsvc_contract_samples() -> dict[str, Any]:
+    """孙悦 (born with certificate Q230123456), a valid citizen ID nobody in the records has,
+    and the birth certificate item with its form: the commission issues a result only for
+    that item (any other item's review asks for its opinion)."""
+    return {
+        "known_party": "230103202401050029",
+        "unknown_party": "230103199001010015",
+        "item": BIRTH_CERTIFICATE_ITEM,
+        "form": CONTRACT_BIRTH_FORM,
+    }
+
+
+@pytest.fixture
+def govsvc_contract_approve(
+    health_system: tuple[str, HealthLegacySystem],
+) -> Callable[[ReviewTicket], None]:
+    """The commission's auditor approves a task in the back office (the simulator's control)."""
+
+    def approve(ticket: ReviewTicket) -> None:
+        async def go() -> None:
+            async with HealthClient(health_system[0]) as client:
+                await client.decide_review(ticket.legacy_id, approve=True, reason="契约测试：同意")
+
+        asyncio.run(go())
+
+    return approve
 
 
 @pytest.fixture

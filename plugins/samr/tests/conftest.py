@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from govsvc_samr.adapter import SamrAdapter, SamrConfig
-from govsvc_samr.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME
+from govsvc_samr.client import DEPARTMENT_CREDIT_CODE, DEPARTMENT_NAME, SamrClient
 from govsvc_samr.plugin import AUTHORITATIVE_FOR, DIVISION, ITEMS
 from govsvc_samr.simulator import SamrLegacySystem, create_app
 
-from govsvc import Department, testing
+from govsvc import Department, ReviewTicket, testing
 from govsvc.testing import serve_app
 
 
@@ -70,6 +71,22 @@ def govsvc_contract_department(samr_system: tuple[str, SamrLegacySystem]) -> Dep
 def govsvc_contract_samples() -> dict[str, str]:
     """A registered enterprise, and a valid credit code the bureau has never registered."""
     return {"known_party": "91230103MA1BX4K238", "unknown_party": "9123010000J8NW0EXK"}
+
+
+@pytest.fixture
+def govsvc_contract_approve(
+    samr_system: tuple[str, SamrLegacySystem],
+) -> Callable[[ReviewTicket], None]:
+    """The bureau's reviewer approves a task in the back office (the simulator's control)."""
+
+    def approve(ticket: ReviewTicket) -> None:
+        async def go() -> None:
+            async with SamrClient(samr_system[0], samr_system[1].api_key) as client:
+                await client.decide_review(ticket.legacy_id, approve=True, reason="契约测试：准予")
+
+        asyncio.run(go())
+
+    return approve
 
 
 @pytest.fixture

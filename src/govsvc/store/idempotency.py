@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from govsvc.store.tables import idempotency_t
 
-__all__ = ["fingerprint", "find", "remember"]
+__all__ = ["find", "fingerprint", "remember"]
 
 
 def fingerprint(request: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -10,33 +9,28 @@ from typing import Any
 from govsvc import (
     AdapterProtocolError,
     AdapterUnavailable,
+    InvalidInput,
+    IssuedResult,
     PartyKey,
     ReviewOutcome,
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.adapterkit import CodeTable, parse_legacy_date
+from govsvc.vocabulary import MARITAL_STATUS_CODES, SEX_CODES
 
 from govsvc_example.legacy import CivilAffairsRegister
 
-SEX = {"1": "male", "2": "female"}
-MARITAL_STATUS = {  # GB/T 2261.2 codes
-    "10": "unmarried",
-    "20": "married",
-    "21": "married",
-    "22": "married",
-    "23": "married",
-    "30": "widowed",
-    "40": "divorced",
-}
 DEFAULT_BASIS = "《社会救助暂行办法》"  # the register keeps no legal basis for a denial
+CERTIFICATE = "最低生活保障证"  # what an approved application gets (低保证)
 
 
 class ExampleAdapter:
     """Adapter to the bureau's register.
 
     ``profile`` and ``health`` are plain methods: the platform runs them in a worker thread.
-    ``open_review`` and ``poll_review`` are coroutines: the platform awaits them on its own
-    event loop (a real adapter awaits its HTTP client there).
+    The review operations are coroutines: the platform awaits them on its own event loop (a
+    real adapter awaits its HTTP client there).
     """
 
     def __init__(self, register: CivilAffairsRegister) -> None:
@@ -49,10 +43,10 @@ class ExampleAdapter:
             return None  # not an error: this department simply does not know the person
         return {
             "name": _text(record, "xm"),
-            "sex": _code(record, "xb", SEX),
-            "birth_date": _birth_date(record, "csrq"),
+            "sex": _code(record, "xb", SEX_CODES),
+            "birth_date": _date(record, "csrq"),
             "address": _text(record, "zz"),
-            "marital_status": _code(record, "hyzk", MARITAL_STATUS),
+            "marital_status": _code(record, "hyzk", MARITAL_STATUS_CODES),
         }
 
     async def open_review(self, request: ReviewRequest) -> str:
@@ -87,6 +81,30 @@ class ExampleAdapter:
             f"task status {status!r} is none of 待审, 通过, 不通过", path="$.zt"
         )
 
+    async def issue_result(self, ticket: ReviewTicket) -> IssuedResult:
+        # The register issues one certificate per task: asked again, it answers the same one.
+        with _register_errors():
+            certificate = self.register.issue_certificate(ticket.legacy_id)
+        if certificate is None:
+            raise AdapterProtocolError(
+                f"the register issues no certificate for task {ticket.legacy_id}: it is not "
+                f"approved",
+                path="$.zt",
+            )
+        return IssuedResult(
+            name=CERTIFICATE,
+            number=_text(certificate, "zsbh"),
+            data={
+                "holder_number": _text(certificate, "sfzh"),
+                "issued_on": _date(certificate, "fzrq"),
+            },
+        )
+
+    async def cancel_review(self, ticket: ReviewTicket) -> None:
+        # Withdrawing a task already withdrawn or decided changes nothing: not an error.
+        with _register_errors():
+            self.register.withdraw_task(ticket.legacy_id)
+
     def health(self) -> bool:
         return self.register.online
 
@@ -108,20 +126,17 @@ def _text(record: Mapping[str, Any], field: str) -> str:
     return value.strip()
 
 
-def _code(record: Mapping[str, Any], field: str, table: Mapping[str, str]) -> str:
-    value = _text(record, field)
-    if value not in table:
-        raise AdapterProtocolError(
-            f"unknown code {value!r}; expected one of {', '.join(table)}", path=f"$.{field}"
-        )
-    return table[value]
-
-
-def _birth_date(record: Mapping[str, Any], field: str) -> str:
-    value = _text(record, field)
+def _code(record: Mapping[str, Any], field: str, table: CodeTable[str]) -> str | None:
+    """The canonical value of a code; None for a code that means "not recorded" (未说明)."""
     try:
-        return dt.datetime.strptime(value, "%Y%m%d").date().isoformat()
-    except ValueError:
-        raise AdapterProtocolError(
-            f"expected a date as YYYYMMDD, got {value!r}", path=f"$.{field}"
-        ) from None
+        return table.get(_text(record, field))
+    except InvalidInput as exc:  # a code the table does not know
+        raise AdapterProtocolError(str(exc), path=f"$.{field}") from None
+
+
+def _date(record: Mapping[str, Any], field: str) -> str:
+    """An ISO date from any of the forms legacy systems write (19620714, 1962年7月14日, …)."""
+    try:
+        return parse_legacy_date(_text(record, field), field).isoformat()
+    except InvalidInput as exc:
+        raise AdapterProtocolError(str(exc), path=f"$.{field}") from None

@@ -14,7 +14,8 @@ KNOWN_RESIDENT = "230199196207141386"  # 王秀兰, in the register from the sta
 
 
 class CivilAffairsRegister:
-    """The bureau's register: residents (居民) and the review tasks (审核任务) of its clerks."""
+    """The bureau's register: residents (居民), the review tasks (审核任务) of its clerks and
+    the certificates (低保证) it issues."""
 
     def __init__(self) -> None:
         self.residents: dict[str, dict[str, str]] = {
@@ -28,8 +29,10 @@ class CivilAffairsRegister:
         }
         self.tasks: dict[str, dict[str, Any]] = {}  # 业务流水号 -> task
         self.requests: dict[str, str] = {}  # request number given by the caller -> 业务流水号
+        self.certificates: dict[str, dict[str, str]] = {}  # 业务流水号 -> certificate
         self.online = True
         self._serial = itertools.count(1)
+        self._certificate_serial = itertools.count(1)
 
     def find_resident(self, sfzh: str) -> dict[str, str] | None:
         """The resident with this citizen ID (身份证号), or None."""
@@ -46,9 +49,32 @@ class CivilAffairsRegister:
         return self.requests[request_no]
 
     def task(self, serial: str) -> dict[str, Any] | None:
-        """A task by its 业务流水号: status zt is 待审, 通过 or 不通过; yj is the opinion."""
+        """A task by its 业务流水号: status zt is 待审, 通过, 不通过 or 已撤销 (withdrawn);
+        yj is the opinion."""
         self._check_online()
         return self.tasks.get(serial)
+
+    def issue_certificate(self, serial: str) -> dict[str, str] | None:
+        """The certificate of an approved task (zsbh 证书编号, fzrq 发证日期), issued on the
+        first request and the same one on every later request; None if not approved."""
+        self._check_online()
+        task = self.tasks.get(serial)
+        if task is None or task["zt"] != "通过":
+            return None
+        if serial not in self.certificates:
+            self.certificates[serial] = {
+                "zsbh": f"示民低保证2026第{next(self._certificate_serial):06d}号",
+                "fzrq": "20260302",
+                "sfzh": task["sfzh"],
+            }
+        return self.certificates[serial]
+
+    def withdraw_task(self, serial: str) -> None:
+        """Withdraw a pending task (撤销); a task already withdrawn or decided is left as it is."""
+        self._check_online()
+        task = self.tasks.get(serial)
+        if task is not None and task["zt"] == "待审":
+            task.update(zt="已撤销", yj="申请人撤回申请")
 
     def decide(self, serial: str, *, approved: bool, opinion: str, clerk: str = "李明") -> None:
         """What a clerk does at the legacy terminal."""
