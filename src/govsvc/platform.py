@@ -352,6 +352,9 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
         engine = sa.create_engine(url, echo=echo, json_serializer=dumps, connect_args=connect_args)
         if schema:
             with engine.begin() as conn:
+                # IF NOT EXISTS is not safe against a concurrent CREATE (UniqueViolation on
+                # pg_namespace): processes starting together take the migration lock first.
+                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({migrate.MIGRATION_LOCK})"))
                 conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         return engine
     raise InvalidInput(

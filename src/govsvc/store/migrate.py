@@ -26,12 +26,28 @@ def alembic_config(connection: sa.Connection | None = None, schema: str | None =
     return cfg
 
 
+# The advisory lock key migrations take on PostgreSQL (the catalogue's publishing lock and
+# the chains' locks are other keys).
+MIGRATION_LOCK = 71123000
+
+
 def upgrade(engine: sa.Engine, schema: str | None = None, revision: str = "head") -> None:
-    """Bring the database up to ``revision`` (default: the newest)."""
+    """Bring the database up to ``revision`` (default: the newest).
+
+    Safe when several processes start at once on a fresh database: the migration runs in one
+    transaction holding a lock — a transaction-scoped advisory lock on PostgreSQL (DDL is
+    transactional there, so the second process waits, then finds the schema at head), the
+    writer lock on SQLite (``BEGIN IMMEDIATE``: a deferred transaction that read the version
+    table first could not upgrade to a writer and would fail with "database is locked").
+    """
     from alembic import command
 
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection, schema), revision)
+    with engine.connect() as plain:
+        connection = plain.execution_options(govsvc_write=True)
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            command.upgrade(alembic_config(connection, schema), revision)
 
 
 def current_revision(engine: sa.Engine) -> str | None:
