@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import govsvc
 from govsvc import CaseState, Platform, cli, demo
 from govsvc.store import migrate
 
@@ -91,3 +92,40 @@ def test_demo_with_the_reference_departments(tmp_path: Path) -> None:
     assert "authoritative by 哈尔滨市公安局" in text
     assert "delivered 2 review task(s)" in text and "delivering again sends 0" in text
     assert "result_ready" in text and "hash chain intact" in text
+
+
+def test_logs_checkpoint_and_verify_with_a_witness_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import secrets
+
+    import sqlalchemy as sa
+
+    from govsvc.store import tables
+
+    db = f"sqlite:///{tmp_path / 'logs.db'}"
+    assert cli.main(["logs", "checkpoint", "--db", db]) == 2
+    assert "GOVSVC_CHECKPOINT_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("GOVSVC_CHECKPOINT_KEY", f"k2026:{secrets.token_hex(32)}")
+    # one refused read: an access-log record
+    with govsvc.Platform.open(db, load_entry_points=False) as p, pytest.raises(
+        govsvc.PermissionDenied
+    ):
+        p.public().supervision.access_log()
+    assert cli.main(["logs", "checkpoint", "--db", db]) == 0
+    witness = tmp_path / "witness.jsonl"
+    witness.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert '"log": "access_log"' in witness.read_text(encoding="utf-8")
+    assert cli.main(["logs", "verify", "--db", db, "--witness", str(witness)]) == 0
+    out = capsys.readouterr().out
+    assert "access log: intact (1 records, checkpointed up to 1)" in out
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:  # the record and its stored checkpoint both go
+        conn.execute(sa.delete(tables.access_t))
+        conn.execute(sa.delete(tables.checkpoints_t))
+    engine.dispose()
+    assert cli.main(["logs", "verify", "--db", db, "--witness", str(witness)]) == 1
+    assert "access log: BROKEN at record 1" in capsys.readouterr().out
+    witness.write_text("{not json\n", encoding="utf-8")
+    assert cli.main(["logs", "verify", "--db", db, "--witness", str(witness)]) == 2
+    assert "witness.jsonl, line 1" in capsys.readouterr().err

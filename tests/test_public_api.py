@@ -38,6 +38,7 @@ EXPECTED = [
     "CertificateRecord",
     "ChainReport",
     "Channel",
+    "Checkpoint",
     "CitizenId",
     "Commitment",
     "ConcurrentUpdate",
@@ -154,6 +155,7 @@ EXPECTED = [
     "mask_id_number",
     "mask_name",
     "mask_phone",
+    "parse_checkpoint_keys",
     "parse_identifier",
 ]
 

@@ -33,7 +33,7 @@ from govsvc.adapters import (
     ReviewRequest,
     ReviewTicket,
 )
-from govsvc.audit import AccessRecord, DataUseEntry
+from govsvc.audit import AccessRecord, Checkpoint, DataUseEntry, parse_checkpoint_keys
 from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import (
     Case,
@@ -192,6 +192,7 @@ __all__ = [
     "CertificateRecord",
     "ChainReport",
     "Channel",
+    "Checkpoint",
     "CitizenId",
     "Commitment",
     "ConcurrentUpdate",
@@ -306,5 +307,6 @@ __all__ = [
     "mask_id_number",
     "mask_name",
     "mask_phone",
+    "parse_checkpoint_keys",
     "parse_identifier",
 ]

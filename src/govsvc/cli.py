@@ -10,29 +10,39 @@
     govsvc items import FILE --db URL            publish items from a catalogue JSON file
     govsvc items publish-plugins --db URL        publish the items installed plugins provide
     govsvc items export --db URL                 print the catalogue as JSON
-    govsvc case show CODE --db URL               a case and its trail by tracking code (全程一码)
+    govsvc case show CODE --db URL               a case and its trail by tracking code (全程一码),
+                                                 the trail's hash chain checked (exit 1 if broken)
+    govsvc logs checkpoint --db URL              checkpoint the exchange and access logs under
+                                                 $GOVSVC_CHECKPOINT_KEY; prints JSON lines for a
+                                                 witness to keep (>> witness.jsonl)
+    govsvc logs verify --db URL [--witness FILE] check both logs' chains and checkpoints
+                                                 (exit 1 if broken)
 
 Operator commands act as the platform itself (the operator holds the database): they are
 recorded under the platform principal. Opening a database never publishes plugin items; that
 is ``items publish-plugins``.
 
 Errors print one line saying what was wrong and what to do, and exit with status 2.
+``GOVSVC_CHECKPOINT_KEY`` holds the checkpoint keys (``id:hex[,id:hex]``, signing key first).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from govsvc import demo
+from govsvc.audit import Checkpoint, parse_checkpoint_keys
 from govsvc.catalogue_io import export_json, import_json
-from govsvc.errors import GovsvcError
+from govsvc.errors import GovsvcError, ImportFileError, InvalidInput
 from govsvc.platform import Platform, create_engine
 from govsvc.store import migrate
+from govsvc.store.chain import ChainReport
 
 DB_HELP = "database URL, e.g. sqlite:///govsvc.db or postgresql+psycopg://user@host/db"
 DEFAULT_DB = os.environ.get("GOVSVC_DATABASE_URL", "sqlite:///govsvc.db")
@@ -94,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     p = case.add_parser("show", help="a case and its trail, by tracking code or id")
     p.add_argument("code")
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+
+    logs = sub.add_parser("logs", help="the hash-chained exchange and access logs").add_subparsers(
+        dest="action", required=True
+    )
+    p = logs.add_parser(
+        "checkpoint",
+        help="checkpoint both logs' heads under $GOVSVC_CHECKPOINT_KEY; print them as JSON lines",
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p = logs.add_parser("verify", help="check both logs' hash chains against their checkpoints")
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p.add_argument(
+        "--witness", type=Path, help="JSON lines of checkpoints a witness kept (from checkpoint)"
+    )
     return parser
 
 
@@ -165,8 +189,63 @@ def _run(args: argparse.Namespace) -> int:
                     f"  {event.seq:>3}  {event.at.isoformat(timespec='minutes')}  "
                     f"{event.kind.value} ({event.kind.label})  {event.actor.label}"
                 )
-        return 0
+            report = cases.verify_trail(found)
+        print(_chain_line("trail", report, "event"))
+        return 0 if report.ok else 1
+    if args.command == "logs":
+        return _logs(args)
     raise AssertionError(f"unhandled command {args}")  # argparse only lets known commands in
+
+
+def _checkpoint_keys() -> dict[str, bytes]:
+    text = os.environ.get("GOVSVC_CHECKPOINT_KEY", "")
+    return parse_checkpoint_keys(text) if text else {}
+
+
+def _logs(args: argparse.Namespace) -> int:
+    keys = _checkpoint_keys()
+    with Platform.open(args.db, checkpoint_keys=keys) as platform:
+        system = platform.system()
+        if args.action == "checkpoint":
+            if not keys:
+                raise InvalidInput(
+                    "set GOVSVC_CHECKPOINT_KEY=id:hex (e.g. k2026:$(python -c 'import secrets; "
+                    "print(secrets.token_hex(32))')), kept outside the database"
+                )
+            for point in system.supervision.checkpoint():
+                print(json.dumps(point.to_dict(), ensure_ascii=False))
+            return 0
+        witness = _read_witness(args.witness) if args.witness else []
+        reports = [
+            ("exchange log", system.departments.verify_exchange_log(witness=witness)),
+            ("access log", system.supervision.verify_access_log(witness=witness)),
+        ]
+    for name, report in reports:
+        print(_chain_line(name, report, "record"))
+    return 0 if all(r.ok for _, r in reports) else 1
+
+
+def _read_witness(path: Path) -> list[Checkpoint]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the witness file {path}: {exc.strerror}") from None
+    points = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            points.append(Checkpoint.from_dict(json.loads(line)))
+        except (ValueError, InvalidInput) as exc:
+            raise ImportFileError(str(exc), source=str(path), line=n, field=None) from None
+    return points
+
+
+def _chain_line(name: str, report: ChainReport, unit: str) -> str:
+    if not report.ok:
+        return f"{name}: BROKEN at {unit} {report.first_bad}: {report.reason}"
+    anchored = f", checkpointed up to {report.anchored}" if report.anchored else ""
+    return f"{name}: intact ({report.checked} {unit}s{anchored})"
 
 
 def _show_year(year: int, url: str | None, region: str | None) -> int:

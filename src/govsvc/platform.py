@@ -92,6 +92,7 @@ class Platform:
         case_cache: int = 4096,
         work_policy: WorkPolicy | None = None,
         calendar_check_every: float = 5.0,
+        checkpoint_keys: Mapping[str, bytes] | None = None,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -118,6 +119,9 @@ class Platform:
         tracking code whose stored version is unchanged is not parsed again (0: none).
         ``work_policy`` paces the workers' retries, polls and leases (:class:`WorkPolicy`).
         Years another process loads are picked up within ``calendar_check_every`` seconds.
+        ``checkpoint_keys`` (key id → secret of at least 16 bytes, kept outside the database)
+        key the chained logs' checkpoints: the first signs new ones, the others verify old
+        ones (see ``supervision.checkpoint``).
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         registry = Registry.collect(pm)
@@ -145,6 +149,7 @@ class Platform:
             authorities=merged,
             case_cache=case_cache,
             work_policy=work_policy,
+            checkpoint_keys=checkpoint_keys,
         )
         runtime.calendar_region = calendar_region
         platform = cls(runtime)
@@ -270,7 +275,8 @@ class Platform:
     ) -> None:
         """The background loop a host runs on SQLite: deliver review work, poll for decisions,
         fetch approved cases' results; every ``housekeeping`` seconds also recompute the
-        provisional deadlines loaded calendar years now decide (``calendar.refresh``).
+        provisional deadlines loaded calendar years now decide (``calendar.refresh``) and,
+        with checkpoint keys, checkpoint the chained logs (``supervision.checkpoint``).
 
         Returns when ``stop`` is set. Errors of one pass are logged; the loop goes on.
         """
@@ -285,6 +291,8 @@ class Platform:
                 if time.monotonic() >= next_housekeeping:
                     next_housekeeping = time.monotonic() + housekeeping
                     system.calendar.refresh()
+                    if self._runtime.checkpoint_keys:
+                        system.supervision.checkpoint()
             except Exception:
                 log.exception("worker pass failed; retrying in %ss", interval)
             stop.wait(interval)

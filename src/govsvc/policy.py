@@ -117,6 +117,8 @@ class Action(enum.Enum):
     DEPARTMENT_VERIFY_LOG = "departments.verify_log"
     # calendar (工作日)
     CALENDAR_LOAD = "calendar.load"
+    # the chained logs' keyed checkpoints
+    LOG_CHECKPOINT = "logs.checkpoint"
 
     @property
     def command(self) -> str:
@@ -278,6 +280,7 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
     Action.DEPARTMENT_EXCHANGE_LOG: {K.SUPERVISOR: ANY, K.PLATFORM: ANY},
     Action.DEPARTMENT_VERIFY_LOG: {K.SYSTEM_ADMIN: ANY, K.SUPERVISOR: ANY, K.PLATFORM: ANY},
     Action.CALENDAR_LOAD: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    Action.LOG_CHECKPOINT: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
 }
 """The default rules: action → principal kind → scope. Absent cells are denied."""
 

@@ -146,6 +146,7 @@ class Runtime:
         authorities: Mapping[str, str],
         case_cache: int = 4096,
         work_policy: WorkPolicy | None = None,
+        checkpoint_keys: Mapping[str, bytes] | None = None,
     ) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -181,6 +182,9 @@ class Runtime:
         self._tx = threading.local()
         self.calendar_region: str | None = None
         self.work = work_policy or WorkPolicy()
+        # The operator's checkpoint keys (id → secret), never stored in the database; the
+        # first signs new checkpoints, the others verify older ones.
+        self.checkpoint_keys: dict[str, bytes] = _checked_keys(checkpoint_keys or {})
         self.journal: GroupWriter[ExchangeRecord] = GroupWriter(self._append_exchanges)
 
     # --- clock and calendar ------------------------------------------------------------------
@@ -530,3 +534,19 @@ class Runtime:
                 "coroutine is blocking the event loop (a blocking call inside async def); "
                 "check the exchange log for the adapter reported as blocking"
             ) from None
+
+
+def _checked_keys(keys: Mapping[str, bytes]) -> dict[str, bytes]:
+    checked: dict[str, bytes] = {}
+    for key_id, secret in keys.items():
+        if not isinstance(key_id, str) or not 1 <= len(key_id) <= 40 or not key_id.isprintable():
+            raise InvalidInput(
+                f"a checkpoint key id must be 1 to 40 printable characters, got {key_id!r}"
+            )
+        if not isinstance(secret, bytes) or len(secret) < 16:
+            raise InvalidInput(
+                f"checkpoint key {key_id!r} must be at least 16 random bytes (e.g. "
+                "secrets.token_bytes(32)), kept outside the database"
+            )
+        checked[key_id] = secret
+    return checked

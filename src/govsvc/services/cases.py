@@ -50,6 +50,7 @@ from govsvc.services.views import CaseLights, CaseSummary, Page, decode_cursor, 
 from govsvc.store import cases as store
 from govsvc.store import idempotency
 from govsvc.store import parties as party_store
+from govsvc.store.chain import ChainReport
 from govsvc.store.tables import cases_t
 
 __all__ = ["CaseService"]
@@ -629,6 +630,16 @@ class CaseService(Service):
         if self._session.reads_personal_data_of(resource):
             rt.record_access([self._session.read_record(Action.CASE_READ, resource, decision)])
         return case
+
+    def verify_trail(self, ref: CaseRef) -> ChainReport:
+        """Check a case's trail: each event is hashed over the one before it and the case
+        keeps the head, so an event rewritten, inserted or deleted (the last ones too) is
+        named (``first_bad``, ``reason``). Whoever may read the trail may verify it."""
+        rt = self._rt
+        with rt.read() as conn:
+            case = self._load(conn, ref)
+            self._authorize(Action.CASE_TRAIL, Resource.of_case(case, today=rt.today()))
+            return store.verify_trail(conn, case)
 
     def trail(self, ref: CaseRef) -> list[CaseEvent]:
         """Every event of a case, oldest first: what the applicant sees under 全程一码.

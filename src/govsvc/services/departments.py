@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from govsvc.adapters import (
     ReviewRequest,
     ReviewTicket,
 )
+from govsvc.audit import Checkpoint
 from govsvc.cases import Case, CaseResult, CaseState, Step, TaskStatus
 from govsvc.catalogue import ItemVersion
 from govsvc.errors import AdapterError, AdapterProtocolError, GovsvcError
@@ -42,6 +43,7 @@ from govsvc.principals import Actor, Authentication, Principal
 from govsvc.services._base import Service
 from govsvc.services.parties import check_list_of
 from govsvc.services.views import DeliveryReport, PollReport, ResultReport
+from govsvc.store import checkpoints
 from govsvc.store import exchange as exchange_store
 from govsvc.store import outbox as work
 from govsvc.store.cases import load_case
@@ -137,11 +139,14 @@ class DepartmentService(Service):
         with self._rt.read() as conn:
             return exchange_store.records(conn, where, limit=limit)
 
-    def verify_exchange_log(self) -> ChainReport:
-        """Check the hash chain of the exchange log; reports the first altered record."""
+    def verify_exchange_log(self, *, witness: Iterable[Checkpoint] = ()) -> ChainReport:
+        """Check the exchange log's hash chain against its keyed checkpoints (the stored
+        ones and ``witness``, those an outside witness kept); reports the first altered,
+        missing or rewritten record, and up to which record a checkpoint vouches."""
         self._authorize(Action.DEPARTMENT_VERIFY_LOG, Resource.platform())
         with self._rt.read() as conn:
-            return exchange_store.verify(conn)
+            report = exchange_store.verify(conn)
+            return checkpoints.check(conn, exchange_t, report, witness, self._rt.checkpoint_keys)
 
     # --- automated pre-review ------------------------------------------------------------------
 

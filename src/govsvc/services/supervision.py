@@ -7,13 +7,13 @@ SQL to the division.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
-from govsvc.audit import AccessRecord
+from govsvc.audit import LOGS, AccessRecord, Checkpoint
 from govsvc.cases import CaseState
 from govsvc.errors import InvalidInput
 from govsvc.identity import PartyKey
@@ -22,9 +22,9 @@ from govsvc.services._base import Service
 from govsvc.services.views import CaseSummary, Page
 from govsvc.store import access as access_store
 from govsvc.store import cases as store
-from govsvc.store import chain
+from govsvc.store import chain, checkpoints
 from govsvc.store.chain import ChainReport
-from govsvc.store.tables import access_t, cases_t, outbox_t
+from govsvc.store.tables import access_t, cases_t, exchange_t, outbox_t
 
 __all__ = ["AwaitingResult", "DepartmentStatistics", "SupervisionService"]
 
@@ -184,8 +184,45 @@ class SupervisionService(Service):
         with self._rt.read() as conn:
             return access_store.records(conn, where, limit=limit)
 
-    def verify_access_log(self) -> ChainReport:
-        """Check the access log's hash chain; reports the first altered or missing record."""
+    def verify_access_log(self, *, witness: Iterable[Checkpoint] = ()) -> ChainReport:
+        """Check the access log's hash chain against its keyed checkpoints (the stored ones
+        and ``witness``, those an outside witness kept); reports the first altered, missing
+        or rewritten record, and up to which record a checkpoint vouches (``anchored``)."""
         self._authorize(Action.SUPERVISION_ACCESS_LOG, Resource.platform())
         with self._rt.read() as conn:
-            return access_store.verify(conn)
+            report = access_store.verify(conn)
+            return checkpoints.check(conn, access_t, report, witness, self._rt.checkpoint_keys)
+
+    def checkpoint(self) -> list[Checkpoint]:
+        """Checkpoint the head of each chained log (exchange log, access log) under the
+        operator's key; returns the new checkpoints, to hand to an outside witness
+        (``Checkpoint.to_dict``). A log whose head has a checkpoint already gets none.
+        The worker runs it every minute; ``govsvc logs checkpoint`` runs it by hand."""
+        self._authorize(Action.LOG_CHECKPOINT, Resource.platform())
+        rt = self._rt
+        if not rt.checkpoint_keys:
+            raise InvalidInput(
+                "no checkpoint key: open the platform with checkpoint_keys={key_id: secret} "
+                "(at least 16 random bytes, kept outside the database; the host reads "
+                "GOVSVC_CHECKPOINT_KEY)"
+            )
+        key_id, key = next(iter(rt.checkpoint_keys.items()))
+        now = rt.now()
+        made: list[Checkpoint] = []
+        for table in (exchange_t, access_t):
+            with rt.write() as conn:
+                point = checkpoints.take(conn, table, key_id=key_id, key=key, now=now)
+            if point is not None:
+                made.append(point)
+        return made
+
+    def checkpoints(self, log: str, *, after: int = 0, limit: int = 1000) -> list[Checkpoint]:
+        """The stored checkpoints of ``log`` (``"exchange_log"`` or ``"access_log"``) above
+        record ``after``, oldest first: what a witness fetches to keep."""
+        self._authorize(Action.DEPARTMENT_VERIFY_LOG, Resource.platform())
+        if log not in LOGS:
+            raise InvalidInput(f"log must be one of {', '.join(LOGS)}, got {log!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
+            raise InvalidInput(f"limit must be a whole number from 1 to 10000, got {limit!r}")
+        with self._rt.read() as conn:
+            return checkpoints.stored(conn, log, after=after, limit=limit)

@@ -16,12 +16,17 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-__all__ = ["GENESIS", "ChainReport", "append", "as_utc", "verify"]
+__all__ = ["GENESIS", "ChainReport", "append", "as_utc", "lock_of", "verify"]
 
 GENESIS = "0" * 64
 
 # One advisory lock key per chained table: appenders of one chain queue, other chains don't.
 _LOCKS = {"exchange_log": 71123001, "access_log": 71123002}
+
+
+def lock_of(table: sa.Table) -> int:
+    """The advisory lock key that serialises appends to ``table`` on PostgreSQL."""
+    return _LOCKS[table.name]
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -70,7 +75,7 @@ def append(
     if not pending:
         return []
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_LOCKS[table.name]})"))
+        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({lock_of(table)})"))
     last = conn.execute(
         sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
     ).first()
@@ -89,11 +94,17 @@ def append(
 
 @attrs.frozen
 class ChainReport:
-    """Result of verifying a chained log: ``first_bad`` is the first altered record's seq."""
+    """Result of verifying a chained log: ``first_bad`` is the first altered record's seq.
+
+    ``anchored`` is the seq of the newest keyed checkpoint the chain was found to match (0
+    when there is none): records up to it are vouched for by the key, records after it only
+    by the chain until the next checkpoint.
+    """
 
     checked: int
     first_bad: int | None = None
     reason: str = ""
+    anchored: int = 0
 
     @property
     def ok(self) -> bool:
