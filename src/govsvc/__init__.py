@@ -141,9 +141,18 @@ from govsvc.policy import (
     ResourceKind,
     Scope,
 )
-from govsvc.principals import Actor, Assurance, Authentication, Mandate, Principal, PrincipalKind
+from govsvc.principals import (
+    Actor,
+    Assurance,
+    Authentication,
+    Mandate,
+    Principal,
+    PrincipalKind,
+    StaffRecord,
+)
 from govsvc.profile import Disagreement, Profile, ProfileAttribute
 from govsvc.services import (
+    AwaitingResult,
     CaseLights,
     CaseSummary,
     DeliveryReport,
@@ -152,6 +161,7 @@ from govsvc.services import (
     OutboxEntry,
     Page,
     PollReport,
+    ResultReport,
     Session,
     TaskView,
 )
@@ -172,6 +182,7 @@ __all__ = [
     "Agency",
     "Assurance",
     "Authentication",
+    "AwaitingResult",
     "CalendarData",
     "CalendarDataMissing",
     "CallPolicy",
@@ -272,6 +283,7 @@ __all__ = [
     "Registry",
     "Resource",
     "ResourceKind",
+    "ResultReport",
     "ResultSpec",
     "ReviewOutcome",
     "ReviewRequest",
@@ -282,6 +294,7 @@ __all__ = [
     "ServiceItem",
     "ServiceTarget",
     "Session",
+    "StaffRecord",
     "StructureError",
     "Suspension",
     "SuspensionReason",

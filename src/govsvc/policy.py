@@ -119,6 +119,9 @@ class Action(enum.Enum):
     CALENDAR_LOAD = "calendar.load"
     # the chained logs' keyed checkpoints
     LOG_CHECKPOINT = "logs.checkpoint"
+    # the staff directory
+    STAFF_READ = "staff.read"
+    STAFF_MANAGE = "staff.manage"
 
     @property
     def command(self) -> str:
@@ -281,6 +284,8 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
     Action.DEPARTMENT_VERIFY_LOG: {K.SYSTEM_ADMIN: ANY, K.SUPERVISOR: ANY, K.PLATFORM: ANY},
     Action.CALENDAR_LOAD: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.LOG_CHECKPOINT: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    Action.STAFF_READ: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    Action.STAFF_MANAGE: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
 }
 """The default rules: action → principal kind → scope. Absent cells are denied."""
 

@@ -35,12 +35,14 @@ from govsvc.identity import CreditCode, PartyKey
 from govsvc.masking import mask_name
 
 __all__ = [
+    "STAFF_KINDS",
     "Actor",
     "Assurance",
     "Authentication",
     "Mandate",
     "Principal",
     "PrincipalKind",
+    "StaffRecord",
 ]
 
 
@@ -483,3 +485,82 @@ class Mandate:
             covered = ", ".join(self.items)
             return f"mandate {self.id} does not cover item {item_code}; it covers {covered}"
         return ""
+
+
+STAFF_KINDS = frozenset(
+    {
+        PrincipalKind.CLERK,
+        PrincipalKind.REVIEWER,
+        PrincipalKind.APPROVER,
+        PrincipalKind.SUPERVISOR,
+        PrincipalKind.CATALOGUE_ADMIN,
+        PrincipalKind.SYSTEM_ADMIN,
+    }
+)
+"""The kinds of principal a staff directory entry can make."""
+
+
+@attrs.frozen(kw_only=True)
+class StaffRecord:
+    """A member of staff as the platform's directory keeps them: which login (``provider``
+    and its ``subject``, e.g. the OIDC ``sub``) is which principal.
+
+    Identity providers of many government networks authenticate a person but say nothing
+    of their role; the directory says it. ``principal(auth)`` builds the principal of
+    ``kind`` (checked like the named constructors, when the record is made). A record
+    whose ``valid_until`` has passed, or that was deactivated, makes no principal.
+    """
+
+    provider: str = attrs.field(converter=_text, validator=_required)
+    subject: str = attrs.field(converter=_text, validator=_required)
+    kind: PrincipalKind = attrs.field(converter=PrincipalKind)
+    staff_id: str = attrs.field(converter=_text, validator=_required)
+    name: str = attrs.field(converter=_text, validator=_required)
+    agency: str | None = attrs.field(default=None, converter=_credit)
+    serves: tuple[str, ...] = attrs.field(default=(), converter=_credits)
+    hall: str = attrs.field(default="", converter=_text)
+    division: str | None = attrs.field(default=None, converter=_division)
+    valid_until: dt.date | None = None
+    active: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in STAFF_KINDS:
+            allowed = ", ".join(sorted(k.value for k in STAFF_KINDS))
+            raise InvalidInput(
+                f"a staff record makes a staff principal ({allowed}), not {self.kind.value}"
+            )
+        if len(self.provider) > 60 or len(self.subject) > 200 or len(self.staff_id) > 100:
+            raise InvalidInput(
+                "a staff record's provider is at most 60 characters, its subject 200, its "
+                "staff_id 100"
+            )
+        check_text(self.hall, "StaffRecord.hall")
+        self.principal(auth=None)  # refuses a shape the kind cannot have, naming it
+
+    def valid_on(self, day: dt.date) -> bool:
+        """True if the record is active and not expired on ``day``."""
+        return self.active and (self.valid_until is None or day <= self.valid_until)
+
+    def principal(self, auth: Authentication | None) -> Principal:
+        """The principal this record makes, authenticated by ``auth``."""
+        if self.kind is PrincipalKind.CLERK:
+            if self.agency is None:
+                raise InvalidInput("a clerk's staff record needs the agency (credit code)")
+            return Principal.clerk(
+                self.staff_id,
+                self.name,
+                agency=self.agency,
+                serves=self.serves,
+                hall=self.hall,
+                division=self.division,
+                auth=auth,
+            )
+        return Principal(
+            kind=self.kind,
+            id=self.staff_id,
+            name=self.name,
+            agency=self.agency,
+            hall=self.hall,
+            division=self.division,
+            auth=auth,
+        )

@@ -3,13 +3,14 @@
 One module per resource — :mod:`~govsvc.services.catalogue`, :mod:`~govsvc.services.parties`,
 :mod:`~govsvc.services.cases`, :mod:`~govsvc.services.reviews`,
 :mod:`~govsvc.services.supervision`, :mod:`~govsvc.services.outbox`,
-:mod:`~govsvc.services.departments`, :mod:`~govsvc.services.calendar` — each command
+:mod:`~govsvc.services.departments`, :mod:`~govsvc.services.calendar`,
+:mod:`~govsvc.services.staff` — each command
 authorizing through the session, loading, calling one domain method and storing the step in
 one transaction. SQL lives in :mod:`govsvc.store`, rules in the domain.
 """
 
 from govsvc.services._session import Session
-from govsvc.services.supervision import DepartmentStatistics
+from govsvc.services.supervision import AwaitingResult, DepartmentStatistics
 from govsvc.services.views import (
     CaseLights,
     CaseSummary,
@@ -18,10 +19,12 @@ from govsvc.services.views import (
     OutboxEntry,
     Page,
     PollReport,
+    ResultReport,
     TaskView,
 )
 
 __all__ = [
+    "AwaitingResult",
     "CaseLights",
     "CaseSummary",
     "DeliveryReport",
@@ -30,6 +33,7 @@ __all__ = [
     "OutboxEntry",
     "Page",
     "PollReport",
+    "ResultReport",
     "Session",
     "TaskView",
 ]

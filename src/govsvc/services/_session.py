@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from govsvc.services.outbox import OutboxService
     from govsvc.services.parties import PartyService
     from govsvc.services.reviews import ReviewService
+    from govsvc.services.staff import StaffService
     from govsvc.services.supervision import SupervisionService
 
 __all__ = ["Session"]
@@ -113,6 +114,13 @@ class Session:
         from govsvc.services.departments import DepartmentService
 
         return DepartmentService(self)
+
+    @cached_property
+    def staff(self) -> StaffService:
+        """The staff directory: which identity provider login is which staff principal."""
+        from govsvc.services.staff import StaffService
+
+        return StaffService(self)
 
     @cached_property
     def calendar(self) -> CalendarService:
@@ -220,6 +228,12 @@ class Session:
         if principal.acts_for(resource.party):
             return False
         return not (resource.agent is not None and resource.agent == principal.party)
+
+    def change_record(self, action: Action, *, detail: str) -> AccessRecord:
+        """The access record of a change to who may do what (e.g. the staff directory)."""
+        return self._access_record(
+            action, Resource.platform(), outcome="changed", rule="allowed", detail=detail
+        )
 
     def read_record(self, action: Action, resource: Resource, decision: Decision) -> AccessRecord:
         """The access record of an allowed read of personal data."""
