@@ -490,6 +490,47 @@ def test_year_without_calendar_data_refuses_then_provisional_mode_recomputes(
     again.close()
 
 
+def test_swept_lights_are_stored_listed_by_light_and_warn_once(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People
+) -> None:
+    apply = people.applicant(zhang).cases.apply
+    case = people.clerk.cases.accept(
+        apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
+    other = people.clerk.cases.accept(
+        apply(code_of(FOOD), zhang, materials=all_materials(platform, FOOD))
+    )
+    system = people.system
+    version = system.cases.get(case.id).version
+    first = system.supervision.sweep_lights()
+    assert (first.green, first.yellow, first.red, first.changed, first.warned) == (2, 0, 0, 2, 0)
+    assert system.cases.get(case.id).version == version  # derived data: no new case version
+    supervision = people.supervisor().supervision
+    assert supervision.warnings(light="green").items != ()
+    assert supervision.warnings() == []
+
+    yellow = system.supervision.sweep_lights(on=dt.date(2026, 3, 6))
+    assert (yellow.yellow, yellow.changed, yellow.warned) == (2, 2, 2)
+    red = system.supervision.sweep_lights(on=dt.date(2026, 3, 10))
+    assert (red.red, red.changed, red.warned) == (2, 2, 2)
+    again = system.supervision.sweep_lights(on=dt.date(2026, 3, 10))
+    assert (again.red, again.changed, again.warned) == (2, 0, 0)  # nothing new: no warning
+    warnings = [m for m in system.outbox.pending(topic="supervision.warning", limit=100)]
+    assert sorted((m.case_id, m.payload["light"]) for m in warnings) == sorted(
+        [(case.id, "yellow"), (other.id, "yellow"), (case.id, "red"), (other.id, "red")]
+    )
+    reds = supervision.warnings(limit=1)
+    assert len(reds) == 1 and reds.next is not None
+    rest = supervision.warnings(limit=1, after=reds.next)
+    assert {reds[0].id, rest[0].id} == {case.id, other.id}
+    assert people.supervisor("230200").supervision.warnings() == []  # another city
+    with pytest.raises(govsvc.PermissionDenied):
+        people.supervisor().supervision.sweep_lights()
+    # a case that is decided leaves the lists
+    people.approve_all(case)
+    assert [c.id for c in supervision.warnings()] == [other.id]
+
+
 def _official_2027(tmp_path: Path) -> Path:
     official = {
         "region": "CN",

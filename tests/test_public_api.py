@@ -85,6 +85,7 @@ EXPECTED = [
     "LegalBasis",
     "Light",
     "LightThresholds",
+    "LightsReport",
     "Mandate",
     "Material",
     "MaterialKind",

@@ -12,6 +12,8 @@
     govsvc items export --db URL                 print the catalogue as JSON
     govsvc case show CODE --db URL               a case and its trail by tracking code (全程一码),
                                                  the trail's hash chain checked (exit 1 if broken)
+    govsvc lights sweep --db URL [--on DATE]     store every running case's warning light; cases
+                                                 turning yellow or red get a supervision.warning
     govsvc logs checkpoint --db URL              checkpoint the exchange and access logs under
                                                  $GOVSVC_CHECKPOINT_KEY; prints JSON lines for a
                                                  witness to keep (>> witness.jsonl)
@@ -105,6 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("code")
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
 
+    lights = sub.add_parser("lights", help="warning lights (红黄绿灯)").add_subparsers(
+        dest="action", required=True
+    )
+    p = lights.add_parser("sweep", help="compute and store every running case's light")
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    p.add_argument("--on", type=dt.date.fromisoformat, help="the day (default today), YYYY-MM-DD")
+
     logs = sub.add_parser("logs", help="the hash-chained exchange and access logs").add_subparsers(
         dest="action", required=True
     )
@@ -194,6 +203,16 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if args.command == "logs":
         return _logs(args)
+    if args.command == "lights":
+        with Platform.open(args.db) as platform:
+            swept = platform.system().supervision.sweep_lights(on=args.on)
+        print(
+            f"{swept.on}: {swept.green} green, {swept.yellow} yellow, {swept.red} red; "
+            f"{swept.changed} changed, {swept.warned} warned"
+        )
+        for case_id, problem in swept.problems.items():
+            print(f"  {case_id}: {problem}")
+        return 0
     raise AssertionError(f"unhandled command {args}")  # argparse only lets known commands in
 
 

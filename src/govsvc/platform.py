@@ -275,14 +275,16 @@ class Platform:
     ) -> None:
         """The background loop a host runs on SQLite: deliver review work, poll for decisions,
         fetch approved cases' results; every ``housekeeping`` seconds also recompute the
-        provisional deadlines loaded calendar years now decide (``calendar.refresh``) and,
-        with checkpoint keys, checkpoint the chained logs (``supervision.checkpoint``).
+        provisional deadlines loaded calendar years now decide (``calendar.refresh``), with
+        checkpoint keys checkpoint the chained logs (``supervision.checkpoint``), and once a
+        day store the warning lights (``supervision.sweep_lights``).
 
         Returns when ``stop`` is set. Errors of one pass are logged; the loop goes on.
         """
         system = self.system()
         departments = system.departments
         next_housekeeping = 0.0
+        swept: dt.date | None = None
         while not stop.is_set():
             try:
                 departments.deliver()
@@ -293,6 +295,8 @@ class Platform:
                     system.calendar.refresh()
                     if self._runtime.checkpoint_keys:
                         system.supervision.checkpoint()
+                    if swept != self.today():  # lights change by the day
+                        swept = system.supervision.sweep_lights().on
             except Exception:
                 log.exception("worker pass failed; retrying in %ss", interval)
             stop.wait(interval)

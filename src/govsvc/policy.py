@@ -105,6 +105,7 @@ class Action(enum.Enum):
     SUPERVISION_OVERDUE = "supervision.overdue"
     SUPERVISION_STATISTICS = "supervision.statistics"
     SUPERVISION_ACCESS_LOG = "supervision.access_log"
+    LIGHTS_SWEEP = "supervision.sweep_lights"
     # outbox
     OUTBOX_READ = "outbox.read"
     OUTBOX_MARK = "outbox.mark_delivered"
@@ -274,6 +275,7 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
     Action.SUPERVISION_OVERDUE: {K.SUPERVISOR: OWN, K.PLATFORM: ANY},
     Action.SUPERVISION_STATISTICS: {K.SUPERVISOR: OWN, K.CHANNEL: SCOPED, K.PLATFORM: ANY},
     Action.SUPERVISION_ACCESS_LOG: {K.SUPERVISOR: ANY, K.PLATFORM: ANY},
+    Action.LIGHTS_SWEEP: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.OUTBOX_READ: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.OUTBOX_MARK: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.DEPARTMENT_HEALTH: {K.SYSTEM_ADMIN: ANY, K.SUPERVISOR: ANY, K.PLATFORM: ANY},

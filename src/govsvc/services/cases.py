@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -53,7 +53,10 @@ from govsvc.store import parties as party_store
 from govsvc.store.chain import ChainReport
 from govsvc.store.tables import cases_t
 
-__all__ = ["CaseService"]
+if TYPE_CHECKING:
+    from govsvc.services._runtime import Runtime
+
+__all__ = ["CaseService", "lights_of"]
 
 CaseRef = Case | str
 StepFn = Callable[[Case, ItemVersion, dt.datetime, Actor], Step]
@@ -669,38 +672,7 @@ class CaseService(Service):
                     case=None, tasks={}, workdays_left=None, suspended=found.is_suspended
                 )
             version = rt.version_in(conn, found.item_code, found.item_version)
-        today = on or rt.today()
-        # The promised limit (承诺办结时限) runs from acceptance to the decision; a decided
-        # case waiting for pickup is not late on it.
-        deadline = rt.deadline(found, version, today)
-        calendar, thresholds = rt.calendar, rt.thresholds
-        stopped = suspended_workdays(
-            calendar, [(s.start, s.end) for s in found.suspensions], today=today
-        )
-        case_light = light(
-            calendar,
-            start=deadline.start,
-            due=deadline.promised,
-            today=today,
-            thresholds=thresholds,
-            suspended_workdays=stopped,
-        )
-        tasks = {
-            t.id: light(
-                calendar,
-                start=min(local_date(t.opened_at), deadline.promised),
-                due=deadline.promised,
-                today=today,
-                thresholds=thresholds,
-            )
-            for t in found.open_tasks
-        }
-        return CaseLights(
-            case=case_light,
-            tasks=tasks,
-            workdays_left=calendar.workdays_between(today, deadline.promised),
-            suspended=found.is_suspended,
-        )
+        return lights_of(rt, found, version, on or rt.today())
 
     def commands(self, case: Case) -> frozenset[str]:
         """The commands this principal may run on ``case`` now: what the case's state allows
@@ -843,3 +815,40 @@ def _check_key(key: object) -> str | None:
         )
     check_text(key, "idempotency_key")
     return key
+
+
+def lights_of(rt: Runtime, case: Case, version: ItemVersion, today: dt.date) -> CaseLights:
+    """The warning lights of a case in review and its open tasks on ``today``.
+
+    Raises :class:`CalendarDataMissing` when a date falls in a year without data."""
+    # The promised limit (承诺办结时限) runs from acceptance to the decision; a decided
+    # case waiting for pickup is not late on it.
+    deadline = rt.deadline(case, version, today)
+    calendar, thresholds = rt.calendar, rt.thresholds
+    stopped = suspended_workdays(
+        calendar, [(s.start, s.end) for s in case.suspensions], today=today
+    )
+    case_light = light(
+        calendar,
+        start=deadline.start,
+        due=deadline.promised,
+        today=today,
+        thresholds=thresholds,
+        suspended_workdays=stopped,
+    )
+    tasks = {
+        t.id: light(
+            calendar,
+            start=min(local_date(t.opened_at), deadline.promised),
+            due=deadline.promised,
+            today=today,
+            thresholds=thresholds,
+        )
+        for t in case.open_tasks
+    }
+    return CaseLights(
+        case=case_light,
+        tasks=tasks,
+        workdays_left=calendar.workdays_between(today, deadline.promised),
+        suspended=case.is_suspended,
+    )

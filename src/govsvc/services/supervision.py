@@ -7,6 +7,7 @@ SQL to the division.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,11 +16,19 @@ import sqlalchemy as sa
 
 from govsvc.audit import LOGS, AccessRecord, Checkpoint
 from govsvc.cases import CaseState
-from govsvc.errors import InvalidInput
+from govsvc.deadlines import Light
+from govsvc.errors import GovsvcError, InvalidInput
 from govsvc.identity import PartyKey
 from govsvc.policy import Action, Resource
 from govsvc.services._base import Service
-from govsvc.services.views import CaseSummary, Page
+from govsvc.services.cases import lights_of
+from govsvc.services.views import (
+    CaseSummary,
+    LightsReport,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from govsvc.store import access as access_store
 from govsvc.store import cases as store
 from govsvc.store import chain, checkpoints
@@ -81,6 +90,128 @@ class SupervisionService(Service):
                 order=[cases_t.c.due_promised, cases_t.c.id],
             )
         return Page([CaseSummary.of(c, mask_names=True) for c in cases])
+
+    def sweep_lights(self, *, on: dt.date | None = None, batch: int = 500) -> LightsReport:
+        """Compute every running case's warning light (红黄绿灯) on ``on`` and store it, so
+        lists filter by light in SQL (:meth:`warnings`). A case that turns yellow or red
+        gets a ``supervision.warning`` outbox message (light, previous light, working days
+        left, due date) for whoever notifies the department. A case whose light cannot be
+        computed (a year without calendar data) is reported in ``problems`` and keeps its
+        previous light. The platform runs it (the worker daily; ``govsvc lights sweep``).
+        Stored lights change no case version: they are derived, never part of the case.
+        """
+        self._authorize(Action.LIGHTS_SWEEP, Resource.platform())
+        rt = self._rt
+        day = on or rt.today()
+        counts = {Light.GREEN: 0, Light.YELLOW: 0, Light.RED: 0}
+        changed = warned = 0
+        problems: dict[str, str] = {}
+        after = ""
+        while True:
+            with rt.read() as conn:
+                rows = conn.execute(
+                    sa.select(cases_t.c.id, cases_t.c.light, cases_t.c.data)
+                    .where(cases_t.c.state == CaseState.IN_REVIEW.value, cases_t.c.id > after)
+                    .order_by(cases_t.c.id)
+                    .limit(batch)
+                ).all()
+                found = []
+                for case_id, stored_light, data in rows:
+                    case = store.case_from_data(data)
+                    try:
+                        version = rt.version_in(conn, case.item_code, case.item_version)
+                        lights = lights_of(rt, case, version, day)
+                    except GovsvcError as exc:  # e.g. CalendarDataMissing for the due year
+                        problems[case_id] = str(exc)
+                        continue
+                    assert lights.case is not None
+                    found.append((case, stored_light, lights))
+            if not rows:
+                break
+            after = rows[-1][0]
+            now = rt.now()
+            with rt.write() as conn:
+                for case, stored_light, lights in found:
+                    current = lights.case
+                    assert current is not None
+                    counts[current] += 1
+                    if stored_light == current.value:
+                        continue
+                    changed += 1
+                    conn.execute(
+                        sa.update(cases_t)
+                        .where(cases_t.c.id == case.id)
+                        .values(light=current.value, light_on=day)
+                    )
+                    if current is Light.GREEN or _rank(stored_light) >= _rank(current.value):
+                        continue
+                    warned += 1
+                    deadline = case.deadline
+                    conn.execute(
+                        sa.insert(outbox_t).values(
+                            id=secrets.token_hex(16),
+                            case_id=case.id,
+                            topic="supervision.warning",
+                            payload={
+                                "light": current.value,
+                                "previous": stored_light,
+                                "workdays_left": lights.workdays_left,
+                                "due": deadline.promised.isoformat() if deadline else None,
+                                "agency": case.agency,
+                                "tracking_code": case.tracking_code,
+                                "on": day.isoformat(),
+                            },
+                            department=case.agency,
+                            created_at=now,
+                            available_at=now,
+                            attempts=0,
+                        )
+                    )
+        return LightsReport(
+            on=day,
+            green=counts[Light.GREEN],
+            yellow=counts[Light.YELLOW],
+            red=counts[Light.RED],
+            changed=changed,
+            warned=warned,
+            problems=problems,
+        )
+
+    def warnings(
+        self, *, light: Light | str = Light.RED, limit: int = 100, after: str | None = None
+    ) -> Page[CaseSummary]:
+        """Running cases in the division whose stored light (the last :meth:`sweep_lights`)
+        is ``light`` (red by default; yellow lists the yellow ones), by promised due date."""
+        self._authorize(Action.SUPERVISION_OVERDUE, self._division())
+        wanted = Light(light)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be a whole number from 1 to 1000, got {limit!r}")
+        where = [
+            cases_t.c.state == CaseState.IN_REVIEW.value,
+            cases_t.c.light == wanted.value,
+            *self._session.cases.scope(),
+        ]
+        if after is not None:
+            due, case_id = decode_cursor(after, 2)
+            where.append(
+                sa.tuple_(cases_t.c.due_promised, cases_t.c.id)
+                > (dt.date.fromisoformat(due), case_id)
+            )
+        with self._rt.read() as conn:
+            cases = store.iter_cases(
+                conn, where, limit=limit + 1, order=[cases_t.c.due_promised, cases_t.c.id]
+            )
+        more = len(cases) > limit
+        cases = cases[:limit]
+        last = cases[-1] if more and cases else None
+        return Page(
+            [CaseSummary.of(c, mask_names=True) for c in cases],
+            next=(
+                encode_cursor(last.deadline.promised, last.id)
+                if last is not None and last.deadline is not None
+                else None
+            ),
+        )
 
     def awaiting_results(self, *, limit: int = 500) -> list[AwaitingResult]:
         """Approved cases whose result is not recorded yet, oldest decision first, with the
@@ -226,3 +357,7 @@ class SupervisionService(Service):
             raise InvalidInput(f"limit must be a whole number from 1 to 10000, got {limit!r}")
         with self._rt.read() as conn:
             return checkpoints.stored(conn, log, after=after, limit=limit)
+
+
+def _rank(light: str | None) -> int:
+    return {None: 0, "green": 0, "yellow": 1, "red": 2}.get(light, 0)

@@ -153,6 +153,21 @@ class CaseLights:
 
 
 @attrs.frozen(kw_only=True)
+class LightsReport:
+    """What one warning-light sweep found: open cases by light, how many changed, how many
+    turned yellow or red (each with a ``supervision.warning`` outbox message), and the
+    cases whose light could not be computed (``problems``: case id → why)."""
+
+    on: dt.date
+    green: int = 0
+    yellow: int = 0
+    red: int = 0
+    changed: int = 0
+    warned: int = 0
+    problems: Mapping[str, str] = attrs.field(factory=dict, converter=freeze)
+
+
+@attrs.frozen(kw_only=True)
 class OutboxEntry:
     """An outbox message waiting for delivery."""
 

@@ -48,7 +48,8 @@ __all__ = [
     "verify_trail",
 ]
 
-_CASE_COLUMNS = [c.name for c in cases_t.columns]
+# The stored light (sweep_lights) is derived data the commands never write.
+_CASE_COLUMNS = [c.name for c in cases_t.columns if c.name not in ("light", "light_on")]
 _INSERT_CASE = FastStatement(sa.insert(cases_t), _CASE_COLUMNS)
 _UPDATE_CASE = FastStatement(
     sa.update(cases_t).where(

@@ -91,7 +91,11 @@ class CaseRow(SQLModel, table=True):
 
     __tablename__ = "cases"
     # Supervision's overdue list: running cases in review by promised due date.
-    __table_args__ = (sa.Index("ix_cases_overdue", "state", "suspended", "due_promised"),)
+    __table_args__ = (
+        sa.Index("ix_cases_overdue", "state", "suspended", "due_promised"),
+        # Supervision's warnings: running cases by their stored light (sweep_lights).
+        sa.Index("ix_cases_light", "state", "light"),
+    )
     id: str = Field(primary_key=True, max_length=32)
     tracking_code: str = Field(unique=True, max_length=11)
     item_code: str = Field(index=True, max_length=36)
@@ -114,6 +118,10 @@ class CaseRow(SQLModel, table=True):
     due_statutory: dt.date | None = None
     due_provisional: bool = False
     suspended: bool = False
+    # The warning light the last sweep computed (sweep_lights), and on which day: derived,
+    # so never part of the aggregate, and written without a new case version.
+    light: str | None = Field(default=None, max_length=6)
+    light_on: dt.date | None = None
     data: dict[str, Any] = _json()
 
     @staticmethod

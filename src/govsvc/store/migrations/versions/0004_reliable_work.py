@@ -1,5 +1,5 @@
 """reliable work: leases, fair polls, attempts logged first, chained trails, idempotency keys,
-log checkpoints, staff
+log checkpoints, staff, stored warning lights
 
 Revision ID: 0004
 Revises: 0003
@@ -94,9 +94,12 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("light", Text(length=6), nullable=True))
+        batch_op.add_column(sa.Column("light_on", sa.Date(), nullable=True))
         batch_op.create_index(
             "ix_cases_overdue", ["state", "suspended", "due_promised"], unique=False
         )
+        batch_op.create_index("ix_cases_light", ["state", "light"], unique=False)
 
     with op.batch_alter_table("exchange_log", schema=None) as batch_op:
         batch_op.add_column(sa.Column("attempt", BigInt, nullable=True))
@@ -185,7 +188,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_exchange_log_attempt"))
         batch_op.drop_column("attempt")
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_light")
         batch_op.drop_index("ix_cases_overdue")
+        batch_op.drop_column("light_on")
+        batch_op.drop_column("light")
     with op.batch_alter_table("review_tasks", schema=None) as batch_op:
         batch_op.drop_index("ix_review_tasks_queue")
         batch_op.create_index(
