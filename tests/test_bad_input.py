@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import govsvc
 from govsvc import ProvidedMaterial
 from govsvc.store import tables
-from govsvc.testing import make_item
+from govsvc.testing import TEST_LOGIN, make_item, reviewer_of, system_of
 from tests.conftest import People, sample_catalogue
 
 FOOD = "食品经营许可（新办）"
@@ -162,3 +162,50 @@ def test_a_department_answering_outside_the_vocabulary_is_a_protocol_error(
     assert "name" not in profile.attributes  # nothing from a non-canonical answer is used
     [record] = p.system().departments.exchange_log()
     assert record.outcome == "protocol_error"
+
+
+_ADMIN = govsvc.Principal.system_admin("ops-01", "运维", auth=TEST_LOGIN)
+_LOOKUPS: dict[str, tuple[str, Any]] = {
+    # name → (the argument the message must name, the call with a bad text in it)
+    "record_decision": (
+        "task_id",
+        lambda p, bad: p.session(system_of(SAMR)).reviews.record_decision(
+            bad, govsvc.ReviewOutcome(approved=True, reason="符合条件")
+        ),
+    ),
+    "queue": (
+        "department",
+        lambda p, bad: p.session(reviewer_of(SAMR)).reviews.queue(bad),
+    ),
+    "access_log": ("subject", lambda p, bad: p.system().supervision.access_log(subject=bad)),
+    "exchange_log": (
+        "department",
+        lambda p, bad: p.system().departments.exchange_log(department=bad),
+    ),
+    "outbox": ("topic", lambda p, bad: p.system().outbox.pending(topic=bad)),
+    "mark_delivered": (
+        "outbox message id",
+        lambda p, bad: p.system().outbox.mark_delivered([bad]),
+    ),
+    "catalogue": ("item code", lambda p, bad: p.public().catalogue.version(bad)),
+    "staff": ("staff_id", lambda p, bad: p.session(_ADMIN).staff.get(bad)),
+    "staff_login": (
+        "subject",
+        lambda p, bad: p.system().staff.principal_for("sso", bad, auth=TEST_LOGIN),
+    ),
+    "warnings": ("light", lambda p, bad: p.system().supervision.warnings(light=bad)),
+}
+
+
+@pytest.mark.parametrize("bad", UNSTORABLE)
+@pytest.mark.parametrize("call", sorted(_LOOKUPS))
+def test_lookups_refuse_unstorable_text_naming_the_argument(
+    platform: govsvc.Platform, call: str, bad: str
+) -> None:
+    """Arguments that go into SQL are checked first: no driver error, no denial that cannot
+    be recorded (a NUL in the refused department would not fit the access log either)."""
+    before = everything(platform)
+    name, run = _LOOKUPS[call]
+    with pytest.raises(govsvc.InvalidInput, match=name):
+        run(platform, f"ab{bad}c")
+    assert everything(platform) == before

@@ -362,6 +362,7 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
                 raise InvalidInput(f"schema name {schema!r} must be a plain identifier")
             connect_args["options"] = f"-csearch_path={schema}"
         engine = sa.create_engine(url, echo=echo, json_serializer=dumps, connect_args=connect_args)
+        _configure_postgres(engine)
         if schema:
             with engine.begin() as conn:
                 # IF NOT EXISTS is not safe against a concurrent CREATE (UniqueViolation on
@@ -373,6 +374,20 @@ def create_engine(url: str, *, schema: str | None = None, echo: bool = False) ->
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}: use "
         "sqlite:///path.db or postgresql+psycopg://user@host/db"
     )
+
+
+def _configure_postgres(engine: sa.Engine) -> None:
+    # The services check text arguments and the domain checks what it stores, naming the
+    # field; this is the net under them: a NUL that still reaches PostgreSQL (which cannot
+    # store or even compare it) becomes the InvalidInput every other bad text gives, not a
+    # driver error and a 500.
+    @sa.event.listens_for(engine, "handle_error")
+    def _nul(context: sa.engine.ExceptionContext) -> None:
+        if "cannot contain NUL" in str(context.original_exception):
+            raise InvalidInput(
+                "text with a NUL character (U+0000) cannot be stored or searched; remove it "
+                "(it usually comes from a binary file or a C string read as text)"
+            ) from context.original_exception
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

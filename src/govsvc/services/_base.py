@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from govsvc._text import check_text
+from govsvc.errors import InvalidInput
 from govsvc.policy import Action, Decision, Resource
 from govsvc.principals import Principal
 
@@ -28,6 +29,19 @@ class Service:
 
     def _authorize(self, action: Action, resource: Resource) -> Decision:
         return self._session.authorize(action, resource)
+
+    @staticmethod
+    def _arg(value: object, name: str, *, optional: bool = False, max_length: int = 200) -> str:
+        """A text argument checked before it reaches the policy or the SQL: text, storable
+        (no NUL or lone surrogate), not over ``max_length``; :class:`InvalidInput` naming
+        ``name`` otherwise. ``optional`` lets None through (returned as "")."""
+        if value is None and optional:
+            return ""
+        check_text(value, name)  # type: ignore[arg-type]  # refuses non-text, naming it
+        assert isinstance(value, str)
+        if len(value) > max_length:
+            raise InvalidInput(f"{name} is {len(value)} characters; at most {max_length}")
+        return value
 
     def _purpose(self, purpose: str | None) -> str:
         return check_text(

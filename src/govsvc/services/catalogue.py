@@ -40,6 +40,7 @@ class CatalogueService(Service):
 
     def version(self, code: str, number: int | None = None) -> ItemVersion:
         """A published version of an item's guide; the newest when ``number`` is None."""
+        self._arg(code, "item code (实施编码)", max_length=36)
         self._authorize(Action.CATALOGUE_READ, Resource.platform())
         with self._rt.read() as conn:
             if number is None:
@@ -50,6 +51,7 @@ class CatalogueService(Service):
 
     def versions(self, code: str) -> list[ItemVersion]:
         """Every published version of an item, oldest first (what an export carries)."""
+        self._arg(code, "item code (实施编码)", max_length=36)
         self._authorize(Action.CATALOGUE_READ, Resource.platform())
         with self._rt.read() as conn:
             numbers = store.version_numbers(conn, code)

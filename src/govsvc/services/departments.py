@@ -128,6 +128,7 @@ class DepartmentService(Service):
         default an attempt is shown only while it has no outcome (the call's outcome is
         unknown: the platform stopped in between); ``attempts=True`` shows every record.
         """
+        self._arg(department, "department", optional=True)
         self._authorize(Action.DEPARTMENT_EXCHANGE_LOG, Resource.platform())
         where: list[Any] = []
         if not attempts:

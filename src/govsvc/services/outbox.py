@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+from govsvc.errors import InvalidInput
 from govsvc.policy import Action, Resource
 from govsvc.services._base import Service
 from govsvc.services.views import OutboxEntry
@@ -25,6 +26,7 @@ class OutboxService(Service):
         decision — a host sends them by SMS or in the portal and marks them with
         :meth:`mark_delivered`) and ``commitment.verify`` (告知承诺 verification work).
         """
+        self._arg(topic, "topic", optional=True)
         self._authorize(Action.OUTBOX_READ, Resource.platform())
         stmt = sa.select(outbox_t).where(outbox_t.c.delivered_at.is_(None))
         if topic is not None:
@@ -35,6 +37,9 @@ class OutboxService(Service):
 
     def mark_delivered(self, ids: Sequence[str]) -> int:
         """Mark outbox messages handled (e.g. notices sent); returns how many were pending."""
+        if isinstance(ids, str):
+            raise InvalidInput("give a list of outbox message ids, not one string")
+        ids = [self._arg(i, "outbox message id", max_length=32) for i in ids]
         self._authorize(Action.OUTBOX_MARK, Resource.platform())
         with self._rt.write() as conn:
             return conn.execute(

@@ -49,6 +49,7 @@ class ReviewService(Service):
         division. A task whose light cannot be computed (e.g. a year without calendar data)
         is listed with ``problem`` set and no light: it never takes the queue down.
         """
+        self._arg(department, "department", optional=True, max_length=18)
         code = department or self.principal.agency
         if code is None:
             raise InvalidInput("name the department (its credit code) whose queue to show")
@@ -133,6 +134,7 @@ class ReviewService(Service):
 
         The principal is the department's system; the task must be its department's.
         """
+        self._arg(task_id, "task_id", max_length=32)
         if not isinstance(outcome, ReviewOutcome):
             raise InvalidInput(
                 f"a decision is a govsvc.ReviewOutcome, got {type(outcome).__name__}"

@@ -55,6 +55,7 @@ class StaffService(Service):
     def deactivate(self, staff_id: str) -> StaffRecord:
         """Deactivate a member of staff: their login makes no principal from now on (the
         record is kept, for the trails that name them)."""
+        self._arg(staff_id, "staff_id", max_length=100)
         self._authorize(Action.STAFF_MANAGE, Resource.platform())
         with self._rt.write() as conn:
             found = store.by_id(conn, staff_id)
@@ -69,6 +70,7 @@ class StaffService(Service):
 
     def get(self, staff_id: str) -> StaffRecord:
         """A staff record by its staff id; :class:`NotFound` if there is none."""
+        self._arg(staff_id, "staff_id", max_length=100)
         self._authorize(Action.STAFF_READ, Resource.platform())
         with self._rt.read() as conn:
             found = store.by_id(conn, staff_id)
@@ -86,6 +88,7 @@ class StaffService(Service):
     ) -> Page[StaffRecord]:
         """Staff records by staff id (keyset pages), of one ``agency`` if given; active ones
         unless ``active`` says otherwise (None: all)."""
+        self._arg(agency, "agency", optional=True, max_length=18)
         self._authorize(Action.STAFF_READ, Resource.platform())
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be a whole number from 1 to 1000, got {limit!r}")
@@ -106,6 +109,8 @@ class StaffService(Service):
     ) -> Principal | None:
         """The principal a login is, if the directory lists it as active and not expired
         today (None otherwise: the host then treats the login as a citizen's, or refuses)."""
+        self._arg(provider, "provider", max_length=60)
+        self._arg(subject, "subject")
         self._authorize(Action.STAFF_READ, Resource.platform())
         if not isinstance(auth, Authentication):
             raise InvalidInput("auth must be the govsvc.Authentication of this login")

@@ -183,7 +183,12 @@ class SupervisionService(Service):
         """Running cases in the division whose stored light (the last :meth:`sweep_lights`)
         is ``light`` (red by default; yellow lists the yellow ones), by promised due date."""
         self._authorize(Action.SUPERVISION_OVERDUE, self._division())
-        wanted = Light(light)
+        try:
+            wanted = Light(light)
+        except ValueError:
+            raise InvalidInput(
+                f"light must be one of {', '.join(x.value for x in Light)}, got {light!r}"
+            ) from None
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
             raise InvalidInput(f"limit must be a whole number from 1 to 1000, got {limit!r}")
         where = [
@@ -304,6 +309,10 @@ class SupervisionService(Service):
         limit: int = 100,
     ) -> list[AccessRecord]:
         """The access log, newest first: reads of personal data and refused attempts."""
+        if subject is not None and not isinstance(subject, PartyKey):
+            self._arg(subject, "subject")
+        self._arg(principal_id, "principal_id", optional=True)
+        self._arg(outcome, "outcome", optional=True)
         self._authorize(Action.SUPERVISION_ACCESS_LOG, Resource.platform())
         where: list[Any] = []
         if subject is not None:
