@@ -7,6 +7,7 @@ SDK tests use these small objects so each rule of the platform can be driven exa
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +47,10 @@ class FakeLegacy:
         self.delay = 0.0
         self.malformed = False
         self._ids = itertools.count(1)
+        # Calls per platform task id: what "never done twice" is counted by.
+        self.opened: collections.Counter[str] = collections.Counter()
+        self.polled: collections.Counter[str] = collections.Counter()
+        self.issued: collections.Counter[str] = collections.Counter()
 
     async def profile(self, key: govsvc.PartyKey) -> Mapping[str, Any] | None:
         self.calls.append("profile")
@@ -71,6 +76,7 @@ class FakeLegacy:
 
     async def open_review(self, request: ReviewRequest) -> str:
         self.calls.append("open_review")
+        self.opened[request.task_id] += 1
         await self._trouble("open_review")
         if request.task_id in self.by_task_id:  # idempotency key
             return self.by_task_id[request.task_id]
@@ -90,11 +96,13 @@ class FakeLegacy:
 
     def poll_review(self, ticket: ReviewTicket) -> ReviewOutcome | None:
         self.calls.append("poll_review")
+        self.polled[ticket.task_id] += 1
         decision: ReviewOutcome | None = self.tasks[ticket.legacy_id]["decision"]
         return decision
 
     def issue_result(self, ticket: ReviewTicket) -> IssuedResult:
         self.calls.append("issue_result")
+        self.issued[ticket.task_id] += 1
         return IssuedResult(name="食品经营许可证", number=f"JY{ticket.legacy_id}", data={"x": 1})
 
     def health(self) -> bool:
@@ -165,7 +173,9 @@ NAMES = {
 AUTHORITIES = {PSB: ("name", "sex", "birth_date", "address"), HRSS: ("social_security_card",)}
 
 
-def plugin_for(legacies: Mapping[str, Any], *, timeout: float = 2.0) -> DepartmentsPlugin:
+def plugin_for(
+    legacies: Mapping[str, Any], *, timeout: float = 2.0, max_in_flight: int = 10
+) -> DepartmentsPlugin:
     return DepartmentsPlugin(
         [
             Department(
@@ -175,6 +185,7 @@ def plugin_for(legacies: Mapping[str, Any], *, timeout: float = 2.0) -> Departme
                 adapter=adapter,
                 authoritative_for=AUTHORITIES.get(code, ()),
                 timeout=timeout,
+                max_in_flight=max_in_flight,
             )
             for code, adapter in legacies.items()
         ]

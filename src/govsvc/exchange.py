@@ -361,10 +361,14 @@ class DepartmentCaller:
         return self.circuit_of(department).state == "open"
 
     def slots(self, department: Department) -> int:
-        """How many more calls the department's gate admits right now."""
+        """How many more calls the department's gate admits right now: one while its circuit
+        is half-open (the trial call), none while it is open."""
+        state = self.circuit_of(department).state
+        if state == "open":
+            return 0
         gate = self._gates.get(department.code)
         free = gate._value if gate is not None else department.max_in_flight
-        return max(0, free)
+        return max(0, min(free, 1 if state == "half-open" else free))
 
     async def _attempts(self, department: Department, operation: str, args: Sequence[Any]) -> Any:
         circuit = self.circuit_of(department)

@@ -36,7 +36,7 @@ from govsvc.adapters import (
 from govsvc.audit import Checkpoint
 from govsvc.cases import Case, CaseResult, CaseState, Step, TaskStatus
 from govsvc.catalogue import ItemVersion
-from govsvc.errors import AdapterError, AdapterProtocolError, GovsvcError
+from govsvc.errors import AdapterError, AdapterProtocolError, GovsvcError, InvalidInput
 from govsvc.exchange import ExchangeRecord, _Busy, _CircuitOpen
 from govsvc.policy import Action, Resource
 from govsvc.principals import Actor, Authentication, Principal
@@ -314,6 +314,11 @@ class DepartmentService(Service):
             cap=policy.retry_cap,
         )
 
+    @staticmethod
+    def _check_limit(limit: object) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidInput(f"limit must be a whole number from 1 to 10000, got {limit!r}")
+
     def _claim_jobs(
         self,
         topics: Sequence[str],
@@ -362,6 +367,7 @@ class DepartmentService(Service):
         stays in the department's queue (manual handling). At most ``limit`` calls in all,
         and per department what its ``max_in_flight`` admits.
         """
+        self._check_limit(limit)
         self._authorize(Action.DEPARTMENT_DELIVER, Resource.platform())
         rt = self._rt
         now, worker = rt.now(), _worker()
@@ -454,6 +460,7 @@ class DepartmentService(Service):
         system as principal; an approval that ends the review makes the result fetch work
         (:meth:`fetch_results`).
         """
+        self._check_limit(limit)
         self._authorize(Action.DEPARTMENT_POLL, Resource.platform())
         rt = self._rt
         now = rt.now()
@@ -539,6 +546,7 @@ class DepartmentService(Service):
         legacy system returns the same licence for the same ticket. A case no longer awaiting
         its result (issued by hand, withdrawn) settles its work without a call.
         """
+        self._check_limit(limit)
         self._authorize(Action.DEPARTMENT_DELIVER, Resource.platform())
         rt = self._rt
         now, worker = rt.now(), _worker()
