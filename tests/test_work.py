@@ -74,13 +74,16 @@ def run_together(*passes: Callable[[], object]) -> None:
 
 
 def test_two_workers_deliver_poll_and_fetch_each_task_exactly_once(
-    make_platform: MakePlatform,
+    make_platform: MakePlatform, clock: FakeClock
 ) -> None:
     legacies = standard_departments()
     for legacy in legacies.values():
         legacy.delay = 0.02  # calls overlap: the second worker runs while the first waits
-    one = make_platform(plugin_for(legacies), call_policy=FAST, work_policy=EAGER)
-    two = make_platform(plugin_for(legacies), call_policy=FAST, work_policy=EAGER)
+    # Pending tasks are asked again after about a minute (the clock stands still meanwhile), so
+    # any second poll within a round would be a duplicate, not a due re-poll.
+    paced = govsvc.WorkPolicy(retry_base=0, retry_cap=0, poll_base=60, poll_cap=60)
+    one = make_platform(plugin_for(legacies), call_policy=FAST, work_policy=paced)
+    two = make_platform(plugin_for(legacies), call_policy=FAST, work_policy=paced)
     cases = accepted(one, FOOD, 12)
     tasks = [t.id for c in cases for t in c.tasks]
     assert len(tasks) == 24
@@ -97,6 +100,7 @@ def test_two_workers_deliver_poll_and_fetch_each_task_exactly_once(
     for case in cases:
         for task in case.tasks:
             legacies[task.department].decide(task.id)
+    clock.advance(seconds=100)  # past the next poll (60 s, jittered up to 1.5 ×)
     for _ in range(3):
         run_together(one.system().departments.poll, two.system().departments.poll)
         run_together(
@@ -104,6 +108,8 @@ def test_two_workers_deliver_poll_and_fetch_each_task_exactly_once(
         )
     states = {one.system().cases.get(c.id).state for c in cases}
     assert states == {CaseState.RESULT_READY}
+    polled = legacies[SAMR].polled + legacies[HEALTH].polled
+    assert sorted(polled.values()) == [2] * 24  # once pending, once decided: never twice a round
     # the agency (SAMR) issues each licence once, although both workers fetched
     assert sorted(legacies[SAMR].issued.values()) == [1] * 12
     records = one.system().departments.exchange_log(limit=1000)
@@ -241,3 +247,25 @@ def test_pass_limits_are_checked(make_platform: MakePlatform, limit: int) -> Non
     p = make_platform()
     with pytest.raises(govsvc.InvalidInput, match="limit"):
         p.system().departments.deliver(limit=limit)
+
+
+def test_two_departments_deciding_one_case_at_once_both_land(
+    make_platform: MakePlatform,
+) -> None:
+    """Found by the two-worker test: the second of two racing decisions on one case got
+    ConcurrentUpdate and waited for its next poll. A department's decision is a fact: it is
+    applied to the new version of the case."""
+    p = make_platform(plugin_for(standard_departments()), call_policy=FAST)
+    for _ in range(5):
+        [case] = accepted(p, FOOD, 1)
+        ok = govsvc.ReviewOutcome(approved=True, reason="符合条件")
+        calls = [
+            lambda t=t: p.session(
+                govsvc.Principal.department_system(
+                    t.department, "业务系统", auth=govsvc.testing.TEST_LOGIN
+                )
+            ).reviews.record_decision(t.id, ok)
+            for t in case.tasks
+        ]
+        run_together(*calls)
+        assert p.system().cases.get(case.id).state is CaseState.APPROVED

@@ -150,12 +150,34 @@ class CaseService(Service):
         reschedule: bool = False,
         task_id: str | None = None,
         also: Callable[[sa.Connection, Case], None] | None = None,
+        retry_conflicts: bool = False,
     ) -> Case:
         """Authorize, load, apply one domain transition and store it, in one transaction.
 
         ``also(conn, case)`` runs in the same transaction after the case is stored (a worker
         settling the outbox row and the exchange record that led to the command).
+        ``retry_conflicts`` is for facts recorded by systems (a department's decision, a
+        fetched result) on a case named by id: when another command changed the case first,
+        the command is applied again to the new version instead of raising
+        :class:`ConcurrentUpdate` (a person's command never is: they decide on what they saw).
         """
+        if retry_conflicts and not isinstance(ref, Case):
+            for _ in range(4):
+                try:
+                    return self._run_command(ref, action, step, reschedule, task_id, also)
+                except ConcurrentUpdate:
+                    continue  # another department's decision landed first: apply to the new one
+        return self._run_command(ref, action, step, reschedule, task_id, also)
+
+    def _run_command(
+        self,
+        ref: CaseRef,
+        action: Action,
+        step: StepFn,
+        reschedule: bool,
+        task_id: str | None,
+        also: Callable[[sa.Connection, Case], None] | None,
+    ) -> Case:
         rt = self._rt
         now = rt.now()
         case = self._current(ref)

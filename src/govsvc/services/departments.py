@@ -624,7 +624,7 @@ class DepartmentService(Service):
             work.settle(conn, job.row, worker=worker, now=now, attempted=True)
 
         self.system_of(job.department).cases.run_command(
-            job.row.case_id, Action.CASE_ISSUE_RESULT, issue, also=settle
+            job.row.case_id, Action.CASE_ISSUE_RESULT, issue, also=settle, retry_conflicts=True
         )
 
 

@@ -153,7 +153,9 @@ class ReviewService(Service):
             remedies=outcome.remedies or DEFAULT_REMEDIES,
             decided_by=outcome.decided_by,
         )
-        return self._session.cases.run_command(case_id, Action.REVIEW_RECORD, step, task_id=task_id)
+        return self._session.cases.run_command(
+            case_id, Action.REVIEW_RECORD, step, task_id=task_id, retry_conflicts=True
+        )
 
 
 def _decide(
