@@ -142,6 +142,22 @@ from govsvc.policy import (
 )
 from govsvc.principals import Actor, Assurance, Authentication, Mandate, Principal, PrincipalKind
 from govsvc.profile import Disagreement, Profile, ProfileAttribute
+from govsvc.ratings import (
+    Appeal,
+    Exclusion,
+    Rating,
+    RatingBasis,
+    RatingChannel,
+    RatingCodes,
+    RatingEvent,
+    RatingEventKind,
+    RatingLevel,
+    RatingRefused,
+    Rectification,
+    RectificationRules,
+    RectificationStatus,
+    Rerating,
+)
 from govsvc.services import (
     CaseLights,
     CaseSummary,
@@ -154,6 +170,8 @@ from govsvc.services import (
     Session,
     TaskView,
 )
+from govsvc.services.catalogue import CatalogueFacets, ItemSummary, SearchMatch
+from govsvc.services.ratings import RatingStatistics, RatingSummary
 from govsvc.store.chain import ChainReport
 
 __version__ = "0.1.0"
@@ -169,6 +187,7 @@ __all__ = [
     "AdapterProtocolError",
     "AdapterUnavailable",
     "Agency",
+    "Appeal",
     "Assurance",
     "Authentication",
     "CalendarData",
@@ -187,6 +206,7 @@ __all__ = [
     "CaseSummary",
     "Catalogue",
     "CatalogueCode",
+    "CatalogueFacets",
     "CatalogueRejected",
     "CertificateRecord",
     "ChainReport",
@@ -212,6 +232,7 @@ __all__ = [
     "EventKind",
     "EventListener",
     "ExchangeRecord",
+    "Exclusion",
     "ExerciseLevel",
     "Extension",
     "ExtensionRequest",
@@ -229,6 +250,7 @@ __all__ = [
     "InvalidTransition",
     "IssuedResult",
     "ItemBundle",
+    "ItemSummary",
     "ItemType",
     "ItemVersion",
     "LegalBasis",
@@ -266,7 +288,21 @@ __all__ = [
     "Profile",
     "ProfileAttribute",
     "ProvidedMaterial",
+    "Rating",
+    "RatingBasis",
+    "RatingChannel",
+    "RatingCodes",
+    "RatingEvent",
+    "RatingEventKind",
+    "RatingLevel",
+    "RatingRefused",
+    "RatingStatistics",
+    "RatingSummary",
+    "Rectification",
+    "RectificationRules",
+    "RectificationStatus",
     "Registry",
+    "Rerating",
     "Resource",
     "ResourceKind",
     "ResultSpec",
@@ -276,6 +312,7 @@ __all__ = [
     "ReviewTask",
     "ReviewTicket",
     "Scope",
+    "SearchMatch",
     "ServiceItem",
     "ServiceTarget",
     "Session",
