@@ -28,13 +28,16 @@ terms, which must stay far below that.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import random
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from _common import machine_note
@@ -120,32 +123,66 @@ def names(count: int, seed: int = 7) -> list[str]:
     return list(seen)
 
 
-def rows(count: int) -> Iterator[tuple[int, str, str, str, str, str, str, str]]:
-    """``(id, code, name, name_key, keywords, agency, agency name, type)``, ids in name order
-    (so the name index is filled in order, as a rebuild would)."""
-    rng = random.Random(11)
+Row = tuple[int, str, str, str, str, str, str, str]  # as catalogue_search stores it
+
+
+def _entries(chunk: Sequence[str]) -> list[tuple[str, str, int, int, str, str, str]]:
+    """For each name: (name key, name, agency, type, keywords, name bigrams, keyword bigrams),
+    computed with the store's own functions (run in worker processes)."""
     normalise, keywords_for = search_store.normalise, search_store.keywords_for
-    keyed = sorted((normalise(n), n) for n in names(count))
-    for i, (name_key, name) in enumerate(keyed, 1):
-        agency_name, agency = AGENCIES[i % len(AGENCIES)]
-        item_type = TYPES[rng.randrange(len(TYPES))]
-        keywords = keywords_for(name_key, item_type=item_type.label, agency_name=agency_name)
-        code = f"{agency}3{i:012d}"
-        yield i, code, name, name_key, keywords, agency, agency_name, item_type.value
+    bigrams, keyword_grams = search_store.bigrams, search_store._bigrams_text
+    out = []
+    for name in chunk:
+        key = normalise(name)
+        pick = zlib.crc32(name.encode())
+        agency, item_type = pick % len(AGENCIES), (pick >> 8) % len(TYPES)
+        keywords = keywords_for(
+            key, item_type=TYPES[item_type].label, agency_name=AGENCIES[agency][0]
+        )
+        out.append((key, name, agency, item_type, keywords, " ".join(bigrams(key)),
+                    keyword_grams(keywords)))  # fmt: skip
+    return out
 
 
-def check_values_match_publishing(sample: Sequence[tuple[object, ...]]) -> None:
-    """The bulk rows are what ``index_item`` would store for the same published items."""
-    for _, code, name, _key, keywords, agency, agency_name, item_type in sample:
+def rows(count: int) -> tuple[list[Row], list[tuple[int, str]], list[tuple[int, str]]]:
+    """The ``catalogue_search`` rows, ids in name order (so the name index fills in order,
+    as a rebuild would), and the bigram texts of names and keywords by id."""
+    every = names(count)
+    step = max(1, len(every) // 16)
+    chunks = [every[i : i + step] for i in range(0, len(every), step)]
+    with multiprocessing.Pool(os.cpu_count() or 1) as pool:
+        entries = [e for part in pool.map(_entries, chunks) for e in part]
+    entries.sort()
+    data: list[Row] = []
+    name_grams: list[tuple[int, str]] = []
+    keyword_grams: list[tuple[int, str]] = []
+    for i, (key, name, agency, item_type, keywords, ngrams, kgrams) in enumerate(entries, 1):
+        agency_name, code = AGENCIES[agency]
+        data.append(
+            (i, f"{code}3{i:012d}", name, key, keywords, code, agency_name, TYPES[item_type].value)
+        )
+        name_grams.append((i, ngrams))
+        keyword_grams.append((i, kgrams))
+    return data, name_grams, keyword_grams
+
+
+def check_values_match_publishing(
+    data: Sequence[Row], grams: Sequence[tuple[int, str]], keyword_grams: Sequence[tuple[int, str]]
+) -> None:
+    """The bulk rows are what publishing would index (``index_item``) for the same items."""
+    for at in range(0, len(data), max(1, len(data) // 50)):
+        _, code, name, key, keywords, agency, agency_name, item_type = data[at]
         item = govsvc.ServiceItem(
-            catalogue_code=str(code)[19:],
-            agency=govsvc.Agency(name=str(agency_name), credit_code=str(agency)),
-            level=govsvc.ExerciseLevel("3"),
-            name=str(name),
+            catalogue_code=code[19:],
+            agency=govsvc.Agency(name=agency_name, credit_code=agency),
+            level=govsvc.ExerciseLevel.CITY,
+            name=name,
             item_type=govsvc.ItemType(item_type),
         )
         values = search_store.entry_values(item)
-        assert values["code"] == code and values["keywords"] == keywords, (values, keywords)
+        assert (values["code"], values["name_key"], values["keywords"]) == (code, key, keywords)
+        assert " ".join(values["name_grams"]) == grams[at][1]
+        assert " ".join(values["keyword_grams"]) == keyword_grams[at][1]
 
 
 def build(path: Path, count: int) -> dict[str, float]:
@@ -155,8 +192,8 @@ def build(path: Path, count: int) -> dict[str, float]:
     govsvc.Platform.open(f"sqlite:///{path}", load_entry_points=False).close()
     times["schema"] = time.perf_counter() - t
     t = time.perf_counter()
-    data = list(rows(count))
-    check_values_match_publishing(data[:: max(1, count // 50)])
+    data, name_grams, keyword_grams = rows(count)
+    check_values_match_publishing(data, name_grams, keyword_grams)
     times["names"] = time.perf_counter() - t
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
@@ -177,16 +214,9 @@ def build(path: Path, count: int) -> dict[str, float]:
     times["trigram index"] = time.perf_counter() - t
     t = time.perf_counter()
     # What index_item writes: the bigrams of the normalised name and keywords.
-    bigrams, keyword_grams = search_store.bigrams, search_store._bigrams_text
     conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO catalogue_name2 (rowid, grams) VALUES (?, ?)",
-        ((row[0], " ".join(bigrams(row[3]))) for row in data),
-    )
-    conn.executemany(
-        "INSERT INTO catalogue_keywords2 (rowid, grams) VALUES (?, ?)",
-        ((row[0], keyword_grams(row[4])) for row in data),
-    )
+    conn.executemany("INSERT INTO catalogue_name2 (rowid, grams) VALUES (?, ?)", name_grams)
+    conn.executemany("INSERT INTO catalogue_keywords2 (rowid, grams) VALUES (?, ?)", keyword_grams)
     conn.execute("COMMIT")
     times["bigram index"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -138,9 +138,10 @@ def normalise(text: str) -> str:
     """Text as the index compares it: NFKC (full-width forms become ASCII, （ becomes ( ),
     case folded, control, format and unassigned characters and runs of white space made one
     space, trimmed."""
-    text = text.translate(_FULL_WIDTH)
     if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
+        text = text.translate(_FULL_WIDTH)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
     folded = text.casefold()
     if not folded.isprintable():  # the slow path only for text with such characters
         folded = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in folded)
