@@ -72,8 +72,10 @@ def _drop_test_schemas(postgres_url: str) -> Iterator[list[str]]:
     created: list[str] = []
     yield created
     engine = sa.create_engine(postgres_url)
-    with engine.begin() as conn:
-        for schema in created:
+    # One transaction per schema: dropping them all at once takes a lock per object and runs
+    # out of the server's lock table (max_locks_per_transaction) as schemas grow.
+    for schema in created:
+        with engine.begin() as conn:
             conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     engine.dispose()
 

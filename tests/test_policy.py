@@ -86,6 +86,10 @@ RESOURCE_KIND = {
     "supervision.overdue": ResourceKind.DIVISION,
     "supervision.statistics": ResourceKind.DIVISION,
     "departments.prereview": ResourceKind.CASE,
+    "ratings.rate": ResourceKind.CASE,
+    "ratings.queue": ResourceKind.DEPARTMENT,
+    "ratings.statistics": ResourceKind.DEPARTMENT,
+    "ratings.configure": ResourceKind.PLATFORM,
 }
 
 
@@ -93,9 +97,11 @@ def resource_kind(action: Action) -> ResourceKind:
     service = action.value.split(".")[0]
     return RESOURCE_KIND.get(
         action.value,
-        {"parties": ResourceKind.PARTY, "cases": ResourceKind.CASE}.get(
-            service, ResourceKind.PLATFORM
-        ),
+        {
+            "parties": ResourceKind.PARTY,
+            "cases": ResourceKind.CASE,
+            "ratings": ResourceKind.RATING,
+        }.get(service, ResourceKind.PLATFORM),
     )
 
 

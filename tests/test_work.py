@@ -256,9 +256,9 @@ def test_two_departments_deciding_one_case_at_once_both_land(
     ConcurrentUpdate and waited for its next poll. A department's decision is a fact: it is
     applied to the new version of the case."""
     p = make_platform(plugin_for(standard_departments()), call_policy=FAST)
+    ok = govsvc.ReviewOutcome(approved=True, reason="符合条件")
     for _ in range(5):
         [case] = accepted(p, FOOD, 1)
-        ok = govsvc.ReviewOutcome(approved=True, reason="符合条件")
         calls = [
             lambda t=t: p.session(
                 govsvc.Principal.department_system(

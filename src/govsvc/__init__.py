@@ -151,6 +151,22 @@ from govsvc.principals import (
     StaffRecord,
 )
 from govsvc.profile import Disagreement, Profile, ProfileAttribute
+from govsvc.ratings import (
+    Appeal,
+    Exclusion,
+    Rating,
+    RatingBasis,
+    RatingChannel,
+    RatingCodes,
+    RatingEvent,
+    RatingEventKind,
+    RatingLevel,
+    RatingRefused,
+    Rectification,
+    RectificationRules,
+    RectificationStatus,
+    Rerating,
+)
 from govsvc.services import (
     AwaitingResult,
     CaseLights,
@@ -166,6 +182,8 @@ from govsvc.services import (
     Session,
     TaskView,
 )
+from govsvc.services.catalogue import CatalogueFacets, ItemSummary, SearchMatch
+from govsvc.services.ratings import RatingStatistics, RatingSummary
 from govsvc.store.chain import ChainReport
 
 __version__ = "0.1.0"
@@ -181,6 +199,7 @@ __all__ = [
     "AdapterProtocolError",
     "AdapterUnavailable",
     "Agency",
+    "Appeal",
     "Assurance",
     "Authentication",
     "AwaitingResult",
@@ -200,6 +219,7 @@ __all__ = [
     "CaseSummary",
     "Catalogue",
     "CatalogueCode",
+    "CatalogueFacets",
     "CatalogueRejected",
     "CertificateRecord",
     "ChainReport",
@@ -226,6 +246,7 @@ __all__ = [
     "EventKind",
     "EventListener",
     "ExchangeRecord",
+    "Exclusion",
     "ExerciseLevel",
     "Extension",
     "ExtensionRequest",
@@ -244,6 +265,7 @@ __all__ = [
     "InvalidTransition",
     "IssuedResult",
     "ItemBundle",
+    "ItemSummary",
     "ItemType",
     "ItemVersion",
     "LegalBasis",
@@ -282,7 +304,21 @@ __all__ = [
     "Profile",
     "ProfileAttribute",
     "ProvidedMaterial",
+    "Rating",
+    "RatingBasis",
+    "RatingChannel",
+    "RatingCodes",
+    "RatingEvent",
+    "RatingEventKind",
+    "RatingLevel",
+    "RatingRefused",
+    "RatingStatistics",
+    "RatingSummary",
+    "Rectification",
+    "RectificationRules",
+    "RectificationStatus",
     "Registry",
+    "Rerating",
     "Resource",
     "ResourceKind",
     "ResultReport",
@@ -293,6 +329,7 @@ __all__ = [
     "ReviewTask",
     "ReviewTicket",
     "Scope",
+    "SearchMatch",
     "ServiceItem",
     "ServiceTarget",
     "Session",

@@ -323,6 +323,24 @@ def _texts(values: Iterable[object]) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in values)
 
 
+def _tags(values: Iterable[object]) -> tuple[str, ...]:
+    """Navigation tags (主题, 人生阶段): stripped, blanks dropped, each once, in order."""
+    if isinstance(values, str):
+        raise InvalidInput(f"give a list of tags, not the single string {values!r}")
+    found: list[str] = []
+    for value in values:
+        if not isinstance(value, str):
+            raise InvalidInput(f"a tag is text such as 社会保障 or 出生, got {value!r}")
+        tag = value.strip()
+        if len(tag) > 20:
+            raise InvalidInput(f"tag {tag!r} is longer than 20 characters; use a short label")
+        if ";" in tag:
+            raise InvalidInput(f"tag {tag!r} holds a ';', which separates tags; leave it out")
+        if tag and tag not in found:
+            found.append(tag)
+    return tuple(found)
+
+
 def _formats(values: Iterable[str]) -> tuple[str, ...]:
     if isinstance(values, str):
         values = (values,)
@@ -616,13 +634,21 @@ class ReviewStage:
 
 @attrs.frozen(kw_only=True)
 class ServiceItem:
-    """The stable identity of a service item (政务服务事项) as one agency implements it."""
+    """The stable identity of a service item (政务服务事项) as one agency implements it.
+
+    ``themes`` (主题, e.g. 社会保障, 户籍办理) and ``life_stages`` (人生阶段, e.g. 出生, 上学,
+    就业, 婚育, 开办企业, 退休) are the tags a portal browses by
+    (``session.catalogue.browse(theme=…)``); the search index reads them too.
+    """
 
     catalogue_code: str = attrs.field(converter=_upper_code)
     agency: Agency
     level: ExerciseLevel
     name: str = attrs.field(converter=_strip, validator=_not_blank)
     item_type: ItemType
+    # Navigation tags for browsing the catalogue; optional, so older documents read as before.
+    themes: tuple[str, ...] = attrs.field(default=(), converter=_tags)  # 主题, e.g. 社会保障
+    life_stages: tuple[str, ...] = attrs.field(default=(), converter=_tags)  # 人生阶段, e.g. 出生
 
     @catalogue_code.validator
     def _check_catalogue_code(self, _: attrs.Attribute[str], value: str) -> None:

@@ -64,6 +64,7 @@ __all__ = [
     "ITEM_COLUMNS",
     "JSON_FORMAT",
     "MATERIAL_COLUMNS",
+    "OPTIONAL_ITEM_COLUMNS",
     "export_csv",
     "export_json",
     "import_csv",
@@ -453,8 +454,14 @@ ITEM_COLUMNS: tuple[str, ...] = (
     "results",
     "steps",
     "review_stages",
+    "themes",
+    "life_stages",
 )
-"""Columns of the item CSV, one row per item version (any order; all required)."""
+"""Columns of the item CSV, one row per item version (any order; all required but the
+:data:`OPTIONAL_ITEM_COLUMNS`)."""
+
+OPTIONAL_ITEM_COLUMNS: frozenset[str] = frozenset({"themes", "life_stages"})
+"""Item columns a file may leave out (files written before the item tags existed)."""
 
 MATERIAL_COLUMNS: tuple[str, ...] = (
     "item_code",
@@ -559,6 +566,8 @@ def _item_row(item: ServiceItem, v: ItemVersion) -> dict[str, str]:
         "results": _json_cell(v.results),
         "steps": _json_cell(v.steps),
         "review_stages": _json_cell(v.review_stages),
+        "themes": _LIST_SEPARATOR.join(item.themes),
+        "life_stages": _LIST_SEPARATOR.join(item.life_stages),
     }
 
 
@@ -623,6 +632,11 @@ class _Row:
     def optional(self, column: str) -> str | None:
         return self.text(column) or None
 
+    def texts(self, column: str) -> tuple[str, ...]:
+        """A ``;``-separated list; a column the file left out is an empty list."""
+        value = self.cells.get(column, "")
+        return tuple(p.strip() for p in value.split(_LIST_SEPARATOR) if p.strip())
+
     def parse(self, column: str, parser: Callable[[str], T], *, required: bool = True) -> T:
         try:
             return parser(self.text(column, required=required))
@@ -678,7 +692,13 @@ class _Row:
             ) from None
 
 
-def _read_csv(data: str | bytes, columns: Sequence[str], source: str, encoding: str) -> list[_Row]:
+def _read_csv(
+    data: str | bytes,
+    columns: Sequence[str],
+    source: str,
+    encoding: str,
+    optional: frozenset[str] = frozenset(),
+) -> list[_Row]:
     # Excel saves UTF-8 with a byte-order mark, which _decoded drops.
     text = _decoded(data, source, encoding, hint=", or pass encoding='gb18030'")
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -696,7 +716,7 @@ def _read_csv(data: str | bytes, columns: Sequence[str], source: str, encoding: 
         except InvalidInput as exc:
             raise ImportFileError(str(exc), source=source, line=1, field=None) from None
     for column in columns:
-        if column not in header:
+        if column not in header and column not in optional:
             raise ImportFileError(
                 f"column missing from the header; the header needs: {', '.join(columns)}",
                 source=source,
@@ -761,6 +781,8 @@ def _version_from_row(row: _Row) -> tuple[ServiceItem, ItemVersion]:
             level=row.enum("level", ExerciseLevel),
             name=row.text("item_name", required=True),
             item_type=item_type,
+            themes=row.texts("themes"),
+            life_stages=row.texts("life_stages"),
         ),
     )
     fees = FeeInfo(
@@ -855,13 +877,14 @@ def import_csv(
     # Version rows first: materials refer to them by item code and version number.
     parsed: dict[str, tuple[ServiceItem, _Row]] = {}
     versions: dict[tuple[str, int], tuple[ItemVersion, _Row]] = {}
-    for row in _read_csv(items_csv, ITEM_COLUMNS, item_source, encoding):
+    for row in _read_csv(items_csv, ITEM_COLUMNS, item_source, encoding, OPTIONAL_ITEM_COLUMNS):
         item, version = _version_from_row(row)
         code = version.item_code
         if code in parsed and parsed[code][0] != item:
             first = parsed[code][1].line
             raise row.error(
-                f"item header (catalogue code, level, item name, type, agency) differs from "
+                f"item header (catalogue code, level, item name, type, agency, themes, life "
+                f"stages) differs from "
                 f"the row of the same item code on line {first}; make them equal",
                 "item_code",
             )

@@ -34,6 +34,7 @@ import attrs
 from govsvc.cases import Case
 from govsvc.identity import PartyKey
 from govsvc.principals import Assurance, Mandate, Principal, PrincipalKind
+from govsvc.ratings import Rating
 
 __all__ = [
     "RULES",
@@ -58,6 +59,7 @@ class ResourceKind(enum.Enum):
     TASK = "task"  # a department's review task of a case
     DEPARTMENT = "department"  # a department: its queue, its systems
     DIVISION = "division"  # an administrative division: supervision lists and statistics
+    RATING = "rating"  # a rating (好差评) and the rectification it opened
     PLATFORM = "platform"  # the platform as a whole: calendars, outbox, logs
 
 
@@ -123,6 +125,16 @@ class Action(enum.Enum):
     # the staff directory
     STAFF_READ = "staff.read"
     STAFF_MANAGE = "staff.manage"
+    # ratings (好差评) and their rectifications (整改)
+    RATING_RATE = "ratings.rate"
+    RATING_READ = "ratings.read"
+    RATING_QUEUE = "ratings.queue"
+    RATING_ANSWER = "ratings.answer"
+    RATING_RERATE = "ratings.rerate"
+    RATING_APPEAL = "ratings.appeal"
+    RATING_DECIDE_APPEAL = "ratings.decide_appeal"
+    RATING_STATISTICS = "ratings.statistics"
+    RATING_CONFIGURE = "ratings.configure"
 
     @property
     def command(self) -> str:
@@ -163,6 +175,7 @@ _PERSONAL_READS = frozenset(
         Action.PARTY_IDENTIFY,
         Action.PARTY_CERTIFICATES,
         Action.CASE_READ,
+        Action.RATING_READ,  # the rater's identity, for the department's call-back (回访)
     }
 )
 
@@ -288,6 +301,33 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
     Action.LOG_CHECKPOINT: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.STAFF_READ: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.STAFF_MANAGE: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    # 好差评: applicants rate their own finished cases, a hall's clerks record window ratings
+    # of the agencies the hall serves, a channel (12345 hotline, SMS gateway) relays ratings.
+    Action.RATING_RATE: {K.APPLICANT: OWN, K.AGENT: OWN, K.CLERK: OWN, K.CHANNEL: SCOPED},
+    Action.RATING_READ: {
+        K.APPLICANT: OWN,
+        K.AGENT: OWN,
+        K.CLERK: OWN,
+        K.REVIEWER: OWN,
+        K.APPROVER: OWN,
+        K.SUPERVISOR: OWN,
+        K.PLATFORM: ANY,
+    },
+    # A department works through its own rectification queue and answers its own ratings;
+    # its leader (approver) appeals; supervisors decide appeals in their division.
+    Action.RATING_QUEUE: {K.REVIEWER: OWN, K.APPROVER: OWN, K.SUPERVISOR: OWN, K.PLATFORM: ANY},
+    Action.RATING_ANSWER: {K.REVIEWER: OWN, K.APPROVER: OWN},
+    Action.RATING_RERATE: {K.APPLICANT: OWN, K.AGENT: OWN},
+    Action.RATING_APPEAL: {K.APPROVER: OWN},
+    Action.RATING_DECIDE_APPEAL: {K.SUPERVISOR: OWN},
+    Action.RATING_STATISTICS: {
+        K.REVIEWER: OWN,
+        K.APPROVER: OWN,
+        K.SUPERVISOR: OWN,
+        K.CHANNEL: SCOPED,
+        K.PLATFORM: ANY,
+    },
+    Action.RATING_CONFIGURE: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
 }
 """The default rules: action → principal kind → scope. Absent cells are denied."""
 
@@ -323,7 +363,8 @@ class Resource:
     """What an action is about, with what the policy needs to decide (no database access).
 
     Build one with a named constructor: :meth:`item`, :meth:`party`, :meth:`application`,
-    :meth:`case`, :meth:`task`, :meth:`department`, :meth:`division_of`, :meth:`platform`.
+    :meth:`case`, :meth:`task`, :meth:`of_rating`, :meth:`department`, :meth:`division_of`,
+    :meth:`platform`.
     ``purpose`` is the purpose of use (用证事由) of a read of personal data.
     """
 
@@ -395,6 +436,27 @@ class Resource:
         task = case.task(task_id)
         return attrs.evolve(
             cls.of_case(case, today=today), kind=ResourceKind.TASK, department=task.department
+        )
+
+    @classmethod
+    def of_rating(
+        cls, rating: Rating, *, today: dt.date | None = None, purpose: str = ""
+    ) -> Resource:
+        """A rating: whose matter it is (``party``; the rater as ``agent`` when someone else
+        rated), the rated agency, the department answering for it, its division."""
+        rater = rating.rater if rating.rater != rating.party else None
+        return cls(
+            kind=ResourceKind.RATING,
+            agency=rating.agency,
+            party=rating.party or rating.rater,
+            agent=rater,
+            item_code=rating.item_code,
+            departments=frozenset({rating.department}),
+            department=rating.department,
+            division=rating.division,
+            case_id=rating.case_id,
+            purpose=purpose,
+            today=today,
         )
 
     @classmethod
@@ -585,6 +647,18 @@ class DefaultPolicy:
         self, principal: Principal, action: Action, resource: Resource, rule: str
     ) -> Decision:
         mine = principal.agency
+        if resource.kind is ResourceKind.RATING:
+            # A department answers for the ratings it must rectify; the rated agency may
+            # also read the ratings of its cases.
+            if resource.department == mine or (
+                action is Action.RATING_READ and resource.agency == mine
+            ):
+                return Decision.allow(rule)
+            return Decision.deny(
+                "department.own-ratings",
+                f"the rating is for department {resource.department} to answer; "
+                f"{principal.name} ({mine}) acts only on its own department's ratings",
+            )
         if resource.kind in (ResourceKind.TASK, ResourceKind.DEPARTMENT):
             if resource.department == mine:
                 return Decision.allow(rule)

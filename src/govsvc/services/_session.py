@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from govsvc.services.departments import DepartmentService
     from govsvc.services.outbox import OutboxService
     from govsvc.services.parties import PartyService
+    from govsvc.services.ratings import RatingService
     from govsvc.services.reviews import ReviewService
     from govsvc.services.staff import StaffService
     from govsvc.services.supervision import SupervisionService
@@ -121,6 +122,13 @@ class Session:
         from govsvc.services.staff import StaffService
 
         return StaffService(self)
+
+    @cached_property
+    def ratings(self) -> RatingService:
+        """Ratings (好差评): rating cases and window visits, rectifications, appeals, indicators."""
+        from govsvc.services.ratings import RatingService
+
+        return RatingService(self)
 
     @cached_property
     def calendar(self) -> CalendarService:

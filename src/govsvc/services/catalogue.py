@@ -2,19 +2,81 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import enum
+from collections.abc import Iterable, Mapping, Sequence
 
+import attrs
 import sqlalchemy as sa
 
 from govsvc._converter import unstructure
+from govsvc._frozen import freeze
 from govsvc._text import check_texts
-from govsvc.catalogue import ItemVersion, ServiceItem, publish
-from govsvc.errors import UnknownItem
+from govsvc.catalogue import ItemType, ItemVersion, ServiceItem, publish
+from govsvc.errors import InvalidInput, UnknownItem
 from govsvc.policy import Action, Resource
 from govsvc.services._base import Service
+from govsvc.services.views import Page, decode_cursor, encode_cursor
 from govsvc.store import catalogue as store
+from govsvc.store import search as search_store
 
-__all__ = ["CatalogueService"]
+__all__ = ["CatalogueFacets", "CatalogueService", "ItemSummary", "SearchMatch"]
+
+
+class SearchMatch(enum.Enum):
+    """How a search hit matched, in ranking order (best first)."""
+
+    EXACT = "exact"  # the item's name is the query
+    PREFIX = "prefix"  # the name starts with the query
+    NAME = "name"  # the name contains every word of the query
+    KEYWORD = "keyword"  # its keywords (type, agency, themes, life stages, 简称) do
+
+
+_MATCHES = {
+    search_store.Tier.EXACT: SearchMatch.EXACT,
+    search_store.Tier.PREFIX: SearchMatch.PREFIX,
+    search_store.Tier.NAME: SearchMatch.NAME,
+    search_store.Tier.KEYWORD: SearchMatch.KEYWORD,
+}
+
+
+@attrs.frozen(kw_only=True)
+class ItemSummary:
+    """A published service item in a search result or a browsing list (what a list shows;
+    the guide itself is ``session.catalogue.version(code)``)."""
+
+    code: str  # the implementation code (实施编码)
+    name: str
+    agency: str  # the implementing agency's credit code
+    agency_name: str
+    item_type: ItemType
+    themes: tuple[str, ...] = ()
+    life_stages: tuple[str, ...] = ()
+    match: SearchMatch | None = None  # how it matched a search; None when browsing
+
+    @classmethod
+    def of(cls, hit: search_store.Hit) -> ItemSummary:
+        return cls(
+            code=hit.code,
+            name=hit.name,
+            agency=hit.agency,
+            agency_name=hit.agency_name,
+            item_type=ItemType(hit.item_type),
+            themes=tuple(hit.themes.split(search_store.TAG_SEPARATOR)) if hit.themes else (),
+            life_stages=(
+                tuple(hit.life_stages.split(search_store.TAG_SEPARATOR)) if hit.life_stages else ()
+            ),
+            match=_MATCHES[hit.tier] if hit.tier is not None else None,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class CatalogueFacets:
+    """What the published catalogue can be browsed by, with how many items each holds:
+    departments (credit code → (name, count)), themes and life stages (tag → count)."""
+
+    departments: Mapping[str, tuple[str, int]] = attrs.field(converter=freeze)
+    themes: Mapping[str, int] = attrs.field(converter=freeze)
+    life_stages: Mapping[str, int] = attrs.field(converter=freeze)
 
 
 class CatalogueService(Service):
@@ -111,8 +173,98 @@ class CatalogueService(Service):
                     publish(item, version, published=out)  # CatalogueRejected lists problems
                     store.upsert_item(conn, item)
                     store.insert_version(conn, version, now)
+                    search_store.index_item(conn, item)  # the search index, same transaction
                     out.append(version)
                     published.append(version)
         for version in published:
             self._rt.versions.put((version.item_code, version.version), version)
         return published
+
+    # --- finding items -----------------------------------------------------------------------
+
+    def search(self, q: str, *, limit: int = 20, after: str | None = None) -> Page[ItemSummary]:
+        """Published items matching ``q`` in Chinese full text, best first (keyset pages).
+
+        Exact names first, then names starting with ``q``, then names containing every word
+        of it, then items found by their keywords (item type, agency, themes, life stages and
+        short forms such as 社保 or 医保). Two-character words (社保, 户口) are answered from a
+        bigram index, longer ones from a trigram index; a single character finds names equal
+        to or starting with it. Any text is accepted: punctuation, symbols and FTS syntax
+        (``"``, ``*``, ``NEAR``, ``OR``) are never interpreted — only runs of letters and
+        digits are searched, and at most 16 of them.
+        """
+        self._authorize(Action.CATALOGUE_READ, Resource.platform())
+        if not isinstance(q, str):
+            raise InvalidInput(f"a search query is text, got {type(q).__name__}")
+        size = _limit(limit, 100)
+        query = search_store.Query.parse(q)
+        position = None
+        if after is not None:
+            fingerprint, tier, key, last = decode_cursor(after, 4)
+            if fingerprint != query.fingerprint or not isinstance(last, int):
+                raise InvalidInput(
+                    "this cursor belongs to another search; pass the same q as for the page "
+                    "whose next it was"
+                )
+            try:
+                position = (search_store.Tier(tier), str(key), last)
+            except ValueError:
+                raise InvalidInput("the cursor is damaged; start the search again") from None
+        with self._rt.read() as conn:
+            hits, end = search_store.search(conn, query, limit=size, after=position)
+        nxt = encode_cursor(query.fingerprint, int(end[0]), end[1], end[2]) if end else None
+        return Page([ItemSummary.of(h) for h in hits], next=nxt)
+
+    def browse(
+        self,
+        *,
+        department: str | None = None,
+        theme: str | None = None,
+        life_stage: str | None = None,
+        limit: int = 50,
+        after: str | None = None,
+    ) -> Page[ItemSummary]:
+        """Published items of a department (its credit code), a theme (主题) and/or a life
+        stage (人生阶段: 出生, 上学, 就业, 婚育, 开办企业, 退休 …), by name (keyset pages).
+        With no filter, every item by name. :meth:`facets` lists what there is."""
+        self._authorize(Action.CATALOGUE_READ, Resource.platform())
+        tags = []
+        for kind, value in (("theme", theme), ("life_stage", life_stage)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise InvalidInput(f"{kind} is text such as 社会保障 or 出生, got {value!r}")
+                tags.append((kind, value.strip()))
+        if department is not None and not isinstance(department, str):
+            raise InvalidInput(f"department is a credit code, got {department!r}")
+        position = None
+        if after is not None:
+            key, last = decode_cursor(after, 2)
+            position = (str(key), int(last))
+        with self._rt.read() as conn:
+            hits, end = search_store.browse(
+                conn,
+                department=department.strip().upper() if department else None,
+                tags=tags,
+                limit=_limit(limit, 1000),
+                after=position,
+            )
+        nxt = encode_cursor(*end) if end else None
+        return Page([ItemSummary.of(h) for h in hits], next=nxt)
+
+    def facets(self) -> CatalogueFacets:
+        """The departments, themes and life stages of the published catalogue, with counts
+        (for a portal's browsing menus), most items first."""
+        self._authorize(Action.CATALOGUE_READ, Resource.platform())
+        with self._rt.read() as conn:
+            found = search_store.facets(conn)
+        return CatalogueFacets(
+            departments={code: (name, n) for code, name, n in found["department"]},
+            themes={tag: n for tag, _, n in found["theme"]},
+            life_stages={tag: n for tag, _, n in found["life_stage"]},
+        )
+
+
+def _limit(limit: int, most: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+        raise InvalidInput(f"limit must be a whole number from 1 to {most}, got {limit!r}")
+    return limit

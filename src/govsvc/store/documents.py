@@ -35,6 +35,8 @@ SCHEMAS: dict[str, int] = {
     "item": 1,
     "item_version": 1,
     "party": 1,
+    "rating": 1,
+    "rating_event": 1,
 }
 """The current schema version of each kind of stored document."""
 

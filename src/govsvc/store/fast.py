@@ -114,6 +114,24 @@ class FastStatement:
         )
 
 
+    def all(self, conn: sa.Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of a SELECT, with SQLAlchemy's result processing."""
+        c = self._for(conn.dialect)
+        cursor = _cursor(conn)
+        try:
+            cursor.execute(c.sql, self._params(c, values))
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        procs = c.result_processors
+        if not any(procs):
+            return [tuple(row) for row in found]  # plain text and numbers: as the driver gives
+        return [
+            tuple(p(v) if p is not None else v for v, p in zip(row, procs, strict=True))
+            for row in found
+        ]
+
+
 def _cursor(conn: sa.Connection) -> Any:
     # The DBAPI connection under the SQLAlchemy connection: same transaction.
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

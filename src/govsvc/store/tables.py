@@ -14,7 +14,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from govsvc.cases import Case
@@ -26,6 +26,8 @@ __all__ = [
     "CaseEventRow",
     "CaseMaterialRow",
     "CaseRow",
+    "CatalogueSearchRow",
+    "CatalogueTagRow",
     "DeliveryRow",
     "ExchangeLogRow",
     "IdempotencyKeyRow",
@@ -33,6 +35,9 @@ __all__ = [
     "LogCheckpointRow",
     "OutboxRow",
     "PartyRow",
+    "RatingEventRow",
+    "RatingRow",
+    "RectificationRuleRow",
     "ReviewTaskRow",
     "ServiceItemRow",
     "StaffRow",
@@ -374,3 +379,132 @@ access_t: sa.Table = AccessLogRow.__table__  # type: ignore[attr-defined]
 idempotency_t: sa.Table = IdempotencyKeyRow.__table__  # type: ignore[attr-defined]
 checkpoints_t: sa.Table = LogCheckpointRow.__table__  # type: ignore[attr-defined]
 staff_t: sa.Table = StaffRow.__table__  # type: ignore[attr-defined]
+
+
+# --- ratings (好差评) ---------------------------------------------------------------------------
+
+
+class RatingRow(SQLModel, table=True):
+    """A rating (好差评): the aggregate as JSON plus the columns the queue and statistics read.
+
+    ``matter`` is what is rated once (``case:<id>``, ``occasion:<agency>:<occasion>``): the
+    unique constraint makes a second rating of one matter impossible even for a racing writer.
+    """
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        sa.Index("ix_ratings_queue", "department", "rect_status", "rect_due", "id"),
+    )
+    id: str = Field(primary_key=True, max_length=32)
+    matter: str = Field(unique=True, max_length=120)
+    basis: str = Field(max_length=10)
+    case_id: str | None = Field(default=None, index=True, max_length=32)
+    occasion: str | None = Field(default=None, max_length=64)
+    item_code: str | None = Field(default=None, index=True, max_length=36)
+    agency: str = Field(index=True, max_length=18)
+    department: str = Field(max_length=18)
+    division: str = Field(index=True, max_length=12)
+    party_type: str | None = Field(default=None, max_length=3)
+    party_number: str | None = Field(default=None, index=True, max_length=40)
+    rater_type: str | None = Field(default=None, max_length=3)
+    rater_number: str | None = Field(default=None, index=True, max_length=40)
+    level: str = Field(max_length=20)  # the RatingLevel's name, e.g. VERY_SATISFIED
+    current_level: str = Field(max_length=20)
+    bad: bool
+    channel: str = Field(max_length=16)
+    rated_at: dt.datetime = _when(nullable=False)
+    rated_on: dt.date = Field(index=True)  # the day in China: periods and deadlines
+    rated_month: str = Field(max_length=7)  # "2026-03": statistics per month without date SQL
+    rect_status: str | None = Field(default=None, max_length=10)
+    rect_due: dt.date | None = None
+    answered_at: dt.datetime | None = _when()
+    answered_on_time: bool | None = None
+    excluded: str | None = Field(default=None, max_length=10)
+    version: int
+    data: dict[str, Any] = _json()
+
+
+class RatingEventRow(SQLModel, table=True):
+    """The append-only trail of a rating; ``(rating_id, seq)`` is unique."""
+
+    __tablename__ = "rating_events"
+    __table_args__ = (
+        sa.UniqueConstraint("rating_id", "seq", name="uq_rating_events_rating_seq"),
+    )
+    id: int | None = Field(
+        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    rating_id: str = Field(max_length=32)
+    seq: int
+    kind: str = Field(max_length=40)
+    at: dt.datetime = _when(nullable=False)
+    actor_kind: str = Field(max_length=20)
+    actor_id: str = Field(max_length=100)
+    actor_name: str = Field(max_length=100)
+    actor_agency: str | None = Field(default=None, max_length=18)
+    data: dict[str, Any] = _json()
+
+
+class RectificationRuleRow(SQLModel, table=True):
+    """A rectification deadline (整改时限) in working days: the platform's (region "") or a
+    division's, set by an operator (``session.ratings.configure``)."""
+
+    __tablename__ = "rectification_rules"
+    region: str = Field(primary_key=True, max_length=12)
+    workdays: int
+    updated_at: dt.datetime = _when(nullable=False)
+    updated_by: str = Field(max_length=100)
+
+
+# --- catalogue search ---------------------------------------------------------------------------
+
+# Text compared by code point on PostgreSQL too (name prefixes and keyset order), whatever the
+# database's collation; SQLite compares TEXT that way already.
+_KEY_TEXT = sa.String(200).with_variant(sa.String(200, collation="C"), "postgresql")
+# The character bigrams of a text, for two-character queries on PostgreSQL (a GIN index over
+# the array; SQLite keeps its bigrams in FTS5 tables and leaves these NULL).
+_GRAMS = sa.Text().with_variant(ARRAY(sa.Text()), "postgresql")
+
+
+class CatalogueSearchRow(SQLModel, table=True):
+    """One published service item as the search index sees it (a projection of
+    ``service_items``, written by the publishing transaction; see ``store/search.py``).
+
+    ``name_key`` and ``keywords`` are normalised (NFKC, case folded): the full-text indexes
+    (FTS5 on SQLite, pg_trgm and GIN on PostgreSQL, created by migration 0005) cover them.
+    """
+
+    __tablename__ = "catalogue_search"
+    __table_args__ = (
+        sa.Index("ix_catalogue_search_name_key", "name_key", "id"),
+        sa.Index("ix_catalogue_search_agency", "agency", "name_key", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=36)
+    name: str = Field(max_length=200)
+    name_key: str = Field(sa_type=_KEY_TEXT)
+    keywords: str = Field(max_length=2000)
+    agency: str = Field(max_length=18)
+    agency_name: str = Field(max_length=200)
+    item_type: str = Field(max_length=2)
+    themes: str = Field(max_length=500)  # the tags, separated by ";" (no JSON on the hot path)
+    life_stages: str = Field(max_length=500)
+    name_grams: list[str] | None = Field(default=None, sa_type=_GRAMS, nullable=True)
+    keyword_grams: list[str] | None = Field(default=None, sa_type=_GRAMS, nullable=True)
+
+
+class CatalogueTagRow(SQLModel, table=True):
+    """A browsing tag of a published item (``kind`` theme or life_stage), in name order."""
+
+    __tablename__ = "catalogue_tags"
+    kind: str = Field(primary_key=True, max_length=12)
+    tag: str = Field(primary_key=True, max_length=40)
+    name_key: str = Field(primary_key=True, sa_type=_KEY_TEXT)
+    item_id: int = Field(primary_key=True)
+
+
+ratings_t: sa.Table = RatingRow.__table__  # type: ignore[attr-defined]
+rating_events_t: sa.Table = RatingEventRow.__table__  # type: ignore[attr-defined]
+rectification_rules_t: sa.Table = RectificationRuleRow.__table__  # type: ignore[attr-defined]
+search_t: sa.Table = CatalogueSearchRow.__table__  # type: ignore[attr-defined]
+tags_t: sa.Table = CatalogueTagRow.__table__  # type: ignore[attr-defined]
