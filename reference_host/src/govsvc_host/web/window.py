@@ -278,7 +278,7 @@ def apply(
         return _apply_page(
             request, me, item_code, applicant, errors=exc.errors, values=values, status=422
         )
-    except govsvc.MaterialNotAllowed as exc:
+    except govsvc.InvalidInput as exc:  # e.g. an item not for this kind of applicant
         return _apply_page(
             request, me, item_code, applicant, errors={"_": str(exc)}, values=values, status=422
         )
