@@ -238,12 +238,17 @@ def procrastinate_app(database_url: str, *, schema: str = "procrastinate") -> An
     @app.periodic(cron="* * * * * */30", periodic_id="retry_stalled")
     @app.task(name="govsvc_host.retry_stalled", queueing_lock="retry_stalled", pass_context=True)
     async def retry_stalled(context: Any, timestamp: int) -> None:
-        # A worker killed mid-job stops sending heartbeats; its job goes back to the queue.
-        manager = context.app.job_manager
-        for stalled in await manager.get_stalled_jobs(seconds_since_heartbeat=30):
-            await manager.retry_job(stalled)
+        await requeue_stalled(context.app.job_manager)
 
     return app
+
+
+async def requeue_stalled(manager: Any, *, seconds_since_heartbeat: float = 30) -> int:
+    """Put back the jobs of workers that stopped sending heartbeats (killed mid-job)."""
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    for job in stalled:
+        await manager.retry_job(job)
+    return len(stalled)
 
 
 def apply_schema(database_url: str, *, schema: str = "procrastinate") -> None:
