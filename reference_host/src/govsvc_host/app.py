@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import govsvc
 from govsvc import Platform
@@ -28,7 +29,7 @@ from govsvc_host import api
 from govsvc_host.auth import SESSION_KEY, LoginFailed, LoginResult, RelyingParty, login_router
 from govsvc_host.context import EXPIRED_KEY, SEEN_KEY, Host, NotLoggedIn
 from govsvc_host.materials import FilesystemMaterialStore, MaterialStore
-from govsvc_host.metrics import Metrics
+from govsvc_host.metrics import Metrics, MetricsMiddleware
 from govsvc_host.problems import problem_response, status_of
 from govsvc_host.security import RateLimiter, client_address, rotate_csrf
 from govsvc_host.settings import Settings
@@ -123,13 +124,14 @@ def create_app(
             detail=f"{error}（{error.reason}）", login=True,
         )
 
+    # The API first: routes are matched in order, and machine callers are the busiest.
+    app.include_router(api.router)
+    app.include_router(api.ops_router)
     login_routes = login_router(rp, on_login=on_login, on_error=on_error, after_logout="/")
     app.include_router(login_routes, include_in_schema=False)
     for router in (public.router, account.router, window.router, cases.router,
                    backoffice.router, supervision.router):
         app.include_router(router, include_in_schema=False)
-    app.include_router(api.router)
-    app.include_router(api.ops_router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -218,22 +220,30 @@ def create_app(
 
     # --- middleware (the last added runs first) ----------------------------------------------
 
-    @app.middleware("http")
-    async def limit_login(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        if path in ("/login", "/auth/callback") and not host.limiter.test(
-            settings.rate_login, "login", client_address(request)
-        ):
-            return host.render(
-                request, "error.html", status=429, title="尝试过于频繁",
-                detail="登录尝试过于频繁，请一分钟后再试。", login=False,
-            )
-        if path == "/login":
-            host.limiter.hit(settings.rate_login, "login", client_address(request))
-        response: Response = await call_next(request)
-        return response
+    class LoginLimit:
+        """Login attempts per client address (pure ASGI: nothing for other paths)."""
 
-    app.middleware("http")(metrics.middleware)
+        def __init__(self, inner: ASGIApp) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            path = scope.get("path", "") if scope["type"] == "http" else ""
+            if path in ("/login", "/auth/callback"):
+                request = Request(scope)
+                who = client_address(request)
+                if not host.limiter.test(settings.rate_login, "login", who):
+                    page = host.render(
+                        request, "error.html", status=429, title="尝试过于频繁",
+                        detail="登录尝试过于频繁，请一分钟后再试。", login=False,
+                    )
+                    await page(scope, receive, send)
+                    return
+                if path == "/login":
+                    host.limiter.hit(settings.rate_login, "login", who)
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(LoginLimit)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,

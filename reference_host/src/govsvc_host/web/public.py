@@ -79,13 +79,16 @@ def track(
         if len(suffix.strip()) != 4:
             errors["suffix"] = "请输入申请人证件号码的后 4 位"
         if not errors:
-            if not host.limiter.hit(host.settings.rate_lookup, "track", client_address(request)):
+            who = client_address(request)
+            # Misses are what guessing produces: they are counted, and too many refused.
+            if not host.limiter.test(host.settings.rate_lookup, "track", who):
                 errors["code"] = "查询过于频繁，请一分钟后再试"
                 status = 429
             else:
                 try:
                     summary = host.platform.public().cases.track(code, id_suffix=suffix)
                 except (govsvc.CaseNotFound, govsvc.InvalidInput):
+                    host.limiter.hit(host.settings.rate_lookup, "track", who)
                     errors["code"] = "未找到与该编码和证件号后 4 位相符的办件，请核对回执"
                     status = 404
         else:
