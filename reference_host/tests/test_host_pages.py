@@ -358,3 +358,15 @@ def test_provisional_calendar_banner_for_staff_only(host: Any) -> None:
     citizen = host.client("zhangwei").get("/")
     assert ("暂定日历模式" in staff.text) is missing
     assert "暂定日历模式" not in citizen.text
+
+
+def test_staff_pages_in_english(host: Any) -> None:
+    case = host.food_case()
+    client = host.client("liming")
+    client.cookies.set("govsvc_lang", "en", domain="127.0.0.1")
+    page = client.get(f"/cases/{case.tracking_code}")
+    assert page.status_code == 200
+    assert "Review decision" in page.text and "working days left" in page.text
+    assert "Reviewer" in page.text  # the role label, passed through the catalogue
+    queue = client.get("/backoffice")
+    assert "Review tasks" in queue.text and "Open" in queue.text
