@@ -203,3 +203,15 @@ def test_openapi_documents_problems(host: Any) -> None:
     assert "application/problem+json" in responses["403"]["content"]
     assert "application/problem+json" in responses["422"]["content"]
     assert "Problem" in schema["components"]["schemas"]
+
+
+def test_text_the_database_cannot_store_is_422_not_500(host: Any) -> None:
+    client = host.client()
+    client.cookies.clear()
+    pushed = client.post("/api/v1/callbacks/decisions", json={"task_id": "\x00", "approved": True},
+                         headers=bearer(SYSTEM_TOKEN))
+    assert pushed.status_code == 422
+    assert pushed.json()["errors"][0]["field"] == "body.task_id"
+    queue = client.get("/api/v1/tasks", params={"department": "\x00"},
+                       headers=bearer(SYSTEM_TOKEN))
+    assert queue.status_code == 422 and "department" in queue.json()["detail"]

@@ -370,3 +370,12 @@ def test_staff_pages_in_english(host: Any) -> None:
     assert "Reviewer" in page.text  # the role label, passed through the catalogue
     queue = client.get("/backoffice")
     assert "Review tasks" in queue.text and "Open" in queue.text
+
+
+def test_text_the_database_cannot_store_is_refused_on_pages(host: Any) -> None:
+    client = host.client("wangfang")
+    registered = client.post("/window/applicants", data={
+        "csrf_token": CSRF, "number": "230104199208090266", "name": "李\x00娜"})
+    assert registered.status_code == 422 and "NUL" in registered.text
+    queue = host.client("liming").get("/backoffice", params={"department": "\x00"})
+    assert queue.status_code == 422

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -66,7 +66,27 @@ CASE_ERRORS: dict[int | str, dict[str, Any]] = {
     503: _problem("a department system is unavailable"),
 }
 
-router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=COMMON)
+def _storable(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (PostgreSQL refuses NUL), or None."""
+    if "\x00" in value:
+        return "must not contain NUL (\\u0000)"
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        return "must not contain lone surrogates"
+    return None
+
+
+async def storable_parameters(request: Request) -> None:
+    """Path and query parameters the database can store, else 422 naming the parameter."""
+    for where, values in (("path", request.path_params.items()),
+                          ("query", request.query_params.multi_items())):
+        for name, value in values:
+            problem = _storable(str(value))
+            if problem:
+                raise govsvc.InvalidInput(f"{where} parameter {name!r} {problem}")
+
+
+router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=COMMON,
+                   dependencies=[Depends(storable_parameters)])
 ops_router = APIRouter(tags=["operations"])
 
 
@@ -134,6 +154,20 @@ MaybeCaller = Annotated[Principal, Depends(maybe_caller)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=5000)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text_is_storable(cls, value: Any) -> Any:
+        texts = (
+            [value] if isinstance(value, str)
+            else [*value.keys(), *value.values()] if isinstance(value, dict)
+            else []
+        )
+        for text in texts:
+            problem = _storable(text) if isinstance(text, str) else None
+            if problem:
+                raise ValueError(f"text {problem}")
+        return value
 
 
 class MaterialOut(BaseModel):

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -96,6 +96,9 @@ def create_app(
         ),
         docs_url=None,
         redoc_url=None,
+        # A request body is refused (413) past ten uploads' worth: the multipart parser would
+        # otherwise spool any size to disk before a handler could look at it.
+        max_body_size=settings.uploads.max_bytes * 10 + 1024 * 1024,
     )
     app.state.host = host
     metrics = Metrics(platform)
@@ -131,7 +134,8 @@ def create_app(
     app.include_router(login_routes, include_in_schema=False)
     for router in (public.router, account.router, window.router, cases.router,
                    backoffice.router, supervision.router):
-        app.include_router(router, include_in_schema=False)
+        app.include_router(router, include_in_schema=False,
+                           dependencies=[Depends(api.storable_parameters)])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse
 
+import govsvc
 from govsvc import Principal
 from govsvc_host.context import Host, LoginExpired, NotLoggedIn
 from govsvc_host.security import CSRF_FIELD, valid_csrf
@@ -137,6 +138,13 @@ async def checked_form(request: Request, _me: Me) -> Form:
     token = data.get(CSRF_FIELD)
     if not isinstance(token, str) or not valid_csrf(request, token):
         raise CsrfFailed()
+    for key, value in data.multi_items():
+        if isinstance(value, str) and ("\x00" in value or any(
+            "\ud800" <= ch <= "\udfff" for ch in value
+        )):
+            raise govsvc.InvalidInput(
+                f"表单字段 {key} 含有无法保存的字符（NUL 或孤立代理项），请删除后重试"
+            )
     return Form(data)
 
 
