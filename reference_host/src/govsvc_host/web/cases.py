@@ -160,7 +160,11 @@ def case_profile(request: Request, ref: str, me: Me) -> Response:
     host = host_of(request)
     session = host.session(me)
     case = session.cases.get(ref)
-    profile = session.parties.identify(case.applicant, case=case)
+    # Staff sessions carry their role's purpose of use; a person looking at their own data
+    # states theirs here.
+    profile = session.parties.identify(
+        case.applicant, case=case, purpose=session.purpose or "本人查询"
+    )
     return render_case(request, host, me, session, case, profile=profile)
 
 
