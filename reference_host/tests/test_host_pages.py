@@ -379,3 +379,13 @@ def test_text_the_database_cannot_store_is_refused_on_pages(host: Any) -> None:
     assert registered.status_code == 422 and "NUL" in registered.text
     queue = host.client("liming").get("/backoffice", params={"department": "\x00"})
     assert queue.status_code == 422
+
+
+def test_logout_needs_the_forms_token(host: Any) -> None:
+    client = host.client("wangfang")
+    forged = client.post("/logout", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+    assert client.get("/window").status_code == 200  # still logged in
+    out = client.post("/logout", data={"csrf_token": CSRF})
+    assert out.status_code == 303
+    assert client.get("/window").status_code == 303  # to the login

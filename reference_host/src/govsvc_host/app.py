@@ -31,7 +31,7 @@ from govsvc_host.context import EXPIRED_KEY, SEEN_KEY, Host, NotLoggedIn
 from govsvc_host.materials import FilesystemMaterialStore, MaterialStore
 from govsvc_host.metrics import Metrics, MetricsMiddleware
 from govsvc_host.problems import problem_response, status_of
-from govsvc_host.security import RateLimiter, client_address, rotate_csrf
+from govsvc_host.security import CSRF_FIELD, RateLimiter, client_address, rotate_csrf, valid_csrf
 from govsvc_host.settings import Settings
 from govsvc_host.store import HostStore
 from govsvc_host.web import account, backoffice, cases, public, supervision, window
@@ -130,8 +130,17 @@ def create_app(
     # The API first: routes are matched in order, and machine callers are the busiest.
     app.include_router(api.router)
     app.include_router(api.ops_router)
+    async def logout_csrf(request: Request) -> None:
+        # A logout posted from another site must not log the person out.
+        if request.method == "POST" and request.url.path == "/logout":
+            async with request.form() as form:
+                token = form.get(CSRF_FIELD)
+            if not isinstance(token, str) or not valid_csrf(request, token):
+                raise CsrfFailed()
+
     login_routes = login_router(rp, on_login=on_login, on_error=on_error, after_logout="/")
-    app.include_router(login_routes, include_in_schema=False)
+    app.include_router(login_routes, include_in_schema=False,
+                       dependencies=[Depends(logout_csrf)])
     for router in (public.router, account.router, window.router, cases.router,
                    backoffice.router, supervision.router):
         app.include_router(router, include_in_schema=False,
