@@ -112,3 +112,30 @@ def test_a_subject_in_the_staff_directory_logs_in_as_that_staff_member(
 def test_a_forged_callback_is_refused_with_a_page(live: LiveHost, http: httpx.Client) -> None:
     refused = http.get(f"{live.base}/auth/callback", params={"state": "forged", "code": "x"})
     assert refused.status_code == 400 and "登录失败" in refused.text
+
+
+def _machine_token(live: LiveHost, http: httpx.Client, client_id: str, scope: str) -> str:
+    answer = http.post(f"{live.idp.issuer}/token",
+                       data={"grant_type": "client_credentials", "scope": scope},
+                       auth=(client_id, f"demo-secret-{client_id}"))
+    assert answer.status_code == 200, answer.text
+    token: str = answer.json()["access_token"]
+    return token
+
+
+def test_department_systems_and_channels_call_the_api_with_client_credentials(
+    live: LiveHost, http: httpx.Client
+) -> None:
+    system = _machine_token(live, http, "samr-system", "reviews.record cases.read")
+    queue = http.get(f"{live.base}/api/v1/tasks", headers={"Authorization": f"Bearer {system}"})
+    assert queue.status_code == 200 and queue.json() == {"items": [], "next": None}
+    channel = _machine_token(live, http, "mobile-app", "catalogue.read cases.track")
+    refused = http.get(f"{live.base}/api/v1/tasks",
+                       headers={"Authorization": f"Bearer {channel}"})
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    items = http.get(f"{live.base}/api/v1/items", headers={"Authorization": f"Bearer {channel}"})
+    assert items.status_code == 200
+    forged = http.get(f"{live.base}/api/v1/tasks",
+                      headers={"Authorization": f"Bearer {system[:-4]}AAAA"})
+    assert forged.status_code == 401
