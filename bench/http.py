@@ -172,7 +172,7 @@ def run_wrk(port: int, seconds: int, concurrency: int, script: str, env: dict[st
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", f.name,
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", f.name,
          f"http://127.0.0.1:{port}"],
         capture_output=True, text=True, env={**os.environ, **env}, check=True,
     ).stdout

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import govsvc
 from govsvc import Assurance, Authentication, Principal
@@ -41,7 +42,7 @@ from govsvc_host.security import (
 )
 from govsvc_host.store import IdempotencyConflict, request_hash
 
-__all__ = ["ops_router", "router"]
+__all__ = ["StorableParameters", "ops_router", "router"]
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -75,18 +76,33 @@ def _storable(value: str) -> str | None:
     return None
 
 
-async def storable_parameters(request: Request) -> None:
-    """Path and query parameters the database can store, else 422 naming the parameter."""
-    for where, values in (("path", request.path_params.items()),
-                          ("query", request.query_params.multi_items())):
-        for name, value in values:
-            problem = _storable(str(value))
-            if problem:
-                raise govsvc.InvalidInput(f"{where} parameter {name!r} {problem}")
+class StorableParameters:
+    """Refuse (422) a path or query string carrying NUL, which PostgreSQL cannot store.
+
+    A pure ASGI check before routing, for pages and API alike: cheaper than a dependency on
+    every route. (Percent-decoded URLs cannot carry lone surrogates: invalid UTF-8 decodes to
+    U+FFFD.)
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+        ):
+            where = "path" if "\x00" in scope.get("path", "") else "query string"
+            response = problem_response(
+                422, "invalid-input", "输入有误",
+                f"the {where} contains NUL (\\u0000), which cannot be stored; remove it",
+                instance=scope.get("path", ""),
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
-router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=COMMON,
-                   dependencies=[Depends(storable_parameters)])
+router = APIRouter(prefix="/api/v1", tags=["api v1"], responses=COMMON)
 ops_router = APIRouter(tags=["operations"])
 
 

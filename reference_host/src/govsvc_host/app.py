@@ -143,8 +143,7 @@ def create_app(
                        dependencies=[Depends(logout_csrf)])
     for router in (public.router, account.router, window.router, cases.router,
                    backoffice.router, supervision.router):
-        app.include_router(router, include_in_schema=False,
-                           dependencies=[Depends(api.storable_parameters)])
+        app.include_router(router, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -256,6 +255,7 @@ def create_app(
             await self.inner(scope, receive, send)
 
     app.add_middleware(LoginLimit)
+    app.add_middleware(api.StorableParameters)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(
         SessionMiddleware,
