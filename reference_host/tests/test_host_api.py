@@ -215,3 +215,38 @@ def test_text_the_database_cannot_store_is_422_not_500(host: Any) -> None:
     queue = client.get("/api/v1/tasks", params={"department": "\x00"},
                        headers=bearer(SYSTEM_TOKEN))
     assert queue.status_code == 422 and "NUL" in queue.json()["detail"]
+
+
+def test_identity_provider_plugins_vouch_for_applicants(tmp_path: Any) -> None:
+    """A token verified by a plugin's govsvc_identity_providers entry acts as that person."""
+    from govsvc_host.app import create_app
+    from govsvc_host.settings import Settings
+    from starlette.testclient import TestClient
+
+    class Province:
+        @govsvc.hookimpl
+        def govsvc_identity_providers(self) -> list[govsvc.IdentityProvider]:
+            tokens = {"t-zhang": govsvc.PartyKey.of("230103198503120316")}
+            return [govsvc.IdentityProvider(name="hlj-app", label="黑龙江全省事一网通办",
+                                            verify=tokens.get)]
+
+    platform = govsvc.Platform.open(f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False,
+                                    plugins=[Province()], provisional_calendar=True)
+    platform.system().catalogue.import_items(govsvc.load_sample_catalogue())
+    platform.system().parties.register(
+        govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟"))
+    app = create_app(platform, Settings(database_url=f"sqlite:///{tmp_path / 'p.db'}",
+                                        materials_dir=tmp_path / "m"))
+    with TestClient(app) as client:
+        headers = {"Authorization": "Bearer t-zhang", "X-Identity-Provider": "hlj-app"}
+        created = client.post("/api/v1/applications", json=application(), headers=headers)
+        assert created.status_code == 201, created.text
+        case = platform.system().cases.get(created.json()["id"])
+        assert case.applicant == govsvc.PartyKey.of("230103198503120316")
+        trail = client.get(f"/api/v1/cases/{case.tracking_code}/trail", headers=headers)
+        assert trail.json()["events"][0]["actor"]["label"] == "申请人 张伟"
+        wrong = client.get("/api/v1/cases", headers={**headers, "Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        unknown = client.get("/api/v1/cases", headers={**headers, "X-Identity-Provider": "x"})
+        assert unknown.status_code == 401
+    platform.close()

@@ -118,12 +118,39 @@ class Unauthenticated(NotLoggedIn):
     pass
 
 
+PROVIDER_HEADER = "X-Identity-Provider"
+
+
+def _plugin_principal(host: Host, name: str, token: str) -> Principal:
+    """An applicant vouched for by an identity-provider plugin (``govsvc_identity_providers``).
+
+    The plugin's ``verify(token)`` answers the person's key (一号) or None. A provider plugged
+    into the platform is trusted to have checked the real name (assurance L2); the name is the
+    one the platform has registered for the key, else the masked number.
+    """
+    provider = host.platform.registry.identity_providers.get(name)
+    if provider is None:
+        raise Unauthenticated()
+    try:
+        key = provider.verify(token)
+    except Exception:  # a provider that fails is a failed login, not a server error
+        key = None
+    if key is None:
+        raise Unauthenticated()
+    party = host.platform.system().parties.get(key)
+    auth = Authentication(provider=name, assurance=Assurance.L2, subject=key.number)
+    return Principal.applicant(key, party.name if party else key.masked(), auth=auth)
+
+
 async def caller(request: Request) -> Principal:
     """The principal behind the request's bearer token (or browser session), else 401."""
     host = host_of(request)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
+        provider = request.headers.get(PROVIDER_HEADER)
+        if provider:
+            return await run_in_threadpool(_plugin_principal, host, provider, token)
         if token.startswith(API_TOKEN_PREFIX):
             digest = hash_api_token(token)
             for entry in host.settings.api_tokens:
