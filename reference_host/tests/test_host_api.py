@@ -250,3 +250,15 @@ def test_identity_provider_plugins_vouch_for_applicants(tmp_path: Any) -> None:
         unknown = client.get("/api/v1/cases", headers={**headers, "X-Identity-Provider": "x"})
         assert unknown.status_code == 401
     platform.close()
+
+
+def test_the_look_up_fast_path_answers_like_the_documented_route(host: Any) -> None:
+    client = host.client()
+    client.cookies.clear()
+    missing = client.get("/api/v1/track", params={"code": "ABCD"})
+    assert missing.status_code == 422
+    assert {e["field"] for e in missing.json()["errors"]} == {"query.suffix"}
+    assert missing.headers["content-type"] == "application/problem+json"
+    unknown = client.get("/api/v1/track", params={"code": "ABCD", "suffix": "1234"})
+    assert unknown.status_code == 404 and unknown.json()["status"] == 404
+    assert 'route="/api/v1/track",status="404"' in client.get("/metrics").text

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import govsvc
@@ -42,7 +43,7 @@ from govsvc_host.security import (
 )
 from govsvc_host.store import IdempotencyConflict, request_hash
 
-__all__ = ["StorableParameters", "ops_router", "router"]
+__all__ = ["TRACK_ROUTE", "StorableParameters", "fast_track", "ops_router", "router"]
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -594,14 +595,7 @@ def _loaded(session: govsvc.Session, ref: str, version: int | None) -> govsvc.Ca
 # --- public look-up --------------------------------------------------------------------------
 
 
-@router.get("/track", response_model=SummaryOut, summary="Progress look-up (办件进度查询)",
-            responses={404: _problem("no case matches"), 429: _problem("too many look-ups")})
-async def track(  # async: see the comment in the body
-    request: Request,
-    code: Annotated[str, Query(min_length=1, max_length=20)],
-    suffix: Annotated[str, Query(min_length=4, max_length=4)],
-    me: MaybeCaller,
-) -> Response | SummaryOut:
+async def _track(request: Request, me: Principal, code: str, suffix: str) -> Response:
     # The busiest public call runs on the event loop, not the thread pool: it is one indexed
     # read (WAL readers never wait on SQLite; a point query on PostgreSQL), which costs less
     # than the hop to a worker thread and back (bench/http.py measures the difference).
@@ -617,11 +611,53 @@ async def track(  # async: see the comment in the body
         summary = session.cases.track(code, id_suffix=suffix)
     except (govsvc.CaseNotFound, govsvc.InvalidInput):
         host.limiter.hit(host.settings.rate_lookup, "track", who)
-        raise govsvc.CaseNotFound(
-            "no case matches this tracking code and ID number suffix; check both on the receipt"
-        ) from None
+        return problem_response(
+            404, "case-not-found", "未找到办件",
+            "no case matches this tracking code and ID number suffix; check both on the receipt",
+            instance=request.url.path,
+        )
     # Serialized once here (the response model documents it; FastAPI need not check it again).
     return Response(_summary_out(summary).model_dump_json(), media_type="application/json")
+
+
+@router.get("/track", response_model=SummaryOut, summary="Progress look-up (办件进度查询)",
+            responses={404: _problem("no case matches"), 429: _problem("too many look-ups")})
+async def track(
+    request: Request,
+    code: Annotated[str, Query(min_length=1, max_length=20)],
+    suffix: Annotated[str, Query(min_length=4, max_length=4)],
+    me: MaybeCaller,
+) -> Response:
+    """Documents the look-up in the OpenAPI; :func:`fast_track` answers it (same behaviour)."""
+    return await _track(request, me, code, suffix)
+
+
+async def fast_track(request: Request) -> Response:
+    """``GET /api/v1/track`` without FastAPI's dependency machinery (a plain Starlette route
+    placed before the documented one): the same checks by hand, a fifth less time a call."""
+    request.scope.setdefault("route", TRACK_ROUTE)  # the metrics label by route template
+    params = request.query_params
+    errors = []
+    code, suffix = params.get("code"), params.get("suffix")
+    if code is None or not 1 <= len(code) <= 20:
+        errors.append(("query.code", "required, 1 to 20 characters"))
+    if suffix is None or len(suffix) != 4:
+        errors.append(("query.suffix", "required, exactly 4 characters"))
+    if errors:
+        return problem_response(
+            422, "invalid-request", "请求内容有误",
+            "the request does not match the schema; see errors",
+            instance=request.url.path, errors=errors,
+        )
+    assert code is not None and suffix is not None
+    try:
+        me = await maybe_caller(request)
+    except NotLoggedIn:
+        me = Principal.public()
+    return await _track(request, me, code, suffix)
+
+
+TRACK_ROUTE = Route("/api/v1/track", fast_track, methods=["GET"])
 
 
 # --- catalogue -----------------------------------------------------------------------------

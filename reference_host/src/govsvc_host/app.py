@@ -127,7 +127,9 @@ def create_app(
             detail=f"{error}（{error.reason}）", login=True,
         )
 
-    # The API first: routes are matched in order, and machine callers are the busiest.
+    # The API first: routes are matched in order, and machine callers are the busiest; the
+    # public look-up first of all, on its fast path (api.fast_track).
+    app.router.routes.append(api.TRACK_ROUTE)
     app.include_router(api.router)
     app.include_router(api.ops_router)
     async def logout_csrf(request: Request) -> None:
