@@ -389,3 +389,11 @@ def test_logout_needs_the_forms_token(host: Any) -> None:
     out = client.post("/logout", data={"csrf_token": CSRF})
     assert out.status_code == 303
     assert client.get("/window").status_code == 303  # to the login
+
+
+def test_login_attempts_are_rate_limited(host: Any) -> None:
+    client = host.client()
+    statuses = [client.get("/login").status_code for _ in range(21)]
+    assert statuses[0] == 400  # the test provider is not running: the login fails, counted
+    assert statuses[-1] == 429
+    assert "登录尝试过于频繁" in client.get("/auth/callback").text

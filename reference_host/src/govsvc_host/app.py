@@ -106,10 +106,7 @@ def create_app(
 
     async def on_login(request: Request, result: LoginResult) -> Response:
         # A fresh session at login: nothing set before it (by anyone) survives but the
-        # drafts kept across an expired login and the language choice.
-        if not host.limiter.hit(settings.rate_login, "login", client_address(request)):
-            request.session.pop(SESSION_KEY, None)
-            return RedirectResponse("/?limited=1", status_code=303)
+        # drafts kept across an expired login (the language is a cookie of its own).
         record = request.session.get(SESSION_KEY, {})
         drafts = request.session.get(DRAFTS_KEY, {})
         request.session.clear()
