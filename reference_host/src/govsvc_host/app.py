@@ -41,6 +41,14 @@ __all__ = ["create_app", "relying_party"]
 
 SESSION_COOKIE = "govsvc_host"
 
+# What a person reads first on an error page; the SDK's own message follows under 详细说明.
+EXPLAIN = {
+    403: "您无权查看或办理此项内容。本次访问已记入访问日志；如有疑问请联系本单位管理员。",
+    404: "未找到您要的内容，请核对办件编码或链接。",
+    409: "办件状态已变化或不允许此操作，请返回办件页面刷新后查看可办理的操作。",
+    503: "相关部门业务系统暂不可用，请稍后再试。",
+}
+
 
 def relying_party(settings: Settings) -> RelyingParty:
     ident = settings.identity
@@ -196,7 +204,7 @@ def create_app(
             me = None
         return host.render(
             request, "error.html", status=status, principal=me, title=title, detail=str(exc),
-            login=False,
+            login=False, explain=EXPLAIN.get(status, ""),
         )
 
     @app.exception_handler(RequestValidationError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+import govsvc
 from govsvc_host.web.common import Me, host_of
 
 router = APIRouter()
@@ -31,6 +32,7 @@ def supervision(request: Request, me: Me) -> Response:
         chain=chain,
         item_names=item_names,
         agencies=agencies,
+        state_labels={state.value: state.label for state in govsvc.CaseState},
         division=(
             host.divisions.path_names(me.division)
             if me.division and me.division in host.divisions
