@@ -397,3 +397,39 @@ def test_login_attempts_are_rate_limited(host: Any) -> None:
     assert statuses[0] == 400  # the test provider is not running: the login fails, counted
     assert statuses[-1] == 429
     assert "登录尝试过于频繁" in client.get("/auth/callback").text
+
+
+def test_case_page_and_receipt_render_in_every_state(host: Any) -> None:
+    clerk = host.session("wangfang")
+    samr = host.session("liming")
+    states: dict[str, govsvc.Case] = {}
+    states["submitted"] = host.food_case(accept=False)
+    waiting = host.food_case(accept=False)
+    states["supplement_needed"] = clerk.cases.prereview(waiting, defects={"M01": "未签字"})
+    states["not_accepted"] = clerk.cases.refuse(host.food_case(accept=False), reason="不符",
+                                                basis="第三十二条")
+    states["in_review"] = host.food_case()
+    suspended = host.session("zhaomin").cases.suspend(
+        host.food_case(), govsvc.SuspensionReason.HEARING, notice="听证")
+    states["suspended"] = suspended
+    denied = host.food_case()
+    task = next(t for t in denied.open_tasks if t.department == "11230100013114525L")
+    states["denied"] = samr.reviews.decide(denied, task.id, approve=False, reason="不符",
+                                           basis="食品安全法", remedies="复议")
+    states["withdrawn"] = clerk.cases.withdraw(host.food_case(), reason="申请人撤回")
+    done = host.food_case()
+    for t in done.open_tasks:
+        reviewer = samr if t.department == "11230100013114525L" else host.session("zhaomin")
+        done = reviewer.reviews.decide(done.id, t.id, approve=True)
+    states["approved"] = done
+    done = samr.cases.issue_result(done, govsvc.CaseResult(name="食品经营许可证", number="JY1"))
+    states["result_ready"] = done
+    states["completed"] = clerk.cases.complete(done, delivery="窗口领取")
+    for username in ("wangfang", "liming", "zhoujie", "zhangwei.bingcheng"):
+        client = host.client(username)
+        for state, case in states.items():
+            page = client.get(f"/cases/{case.tracking_code}")
+            receipt = client.get(f"/cases/{case.tracking_code}/receipt")
+            assert page.status_code == receipt.status_code == 200, (username, state, page.text[:500])
+            now = host.platform.system().cases.get(case.id).state  # a case moves on
+            assert now.label in page.text, (username, state)
