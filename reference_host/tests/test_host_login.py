@@ -23,10 +23,19 @@ SECRET_HASH = hash_secret(SECRET)
 
 
 @attrs.define
+class Seconds:
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@attrs.define
 class LiveHost:
     base: str
     idp: OpenIDProvider
     platform: govsvc.Platform
+    seconds: Seconds
 
     def login(self, http: httpx.Client, username: str, path: str = "/") -> httpx.Response:
         page = http.get(f"{self.base}{path}", follow_redirects=True)
@@ -58,7 +67,8 @@ def live(idp: OpenIDProvider, tmp_path: Any) -> Iterator[LiveHost]:
             identity=IdentitySettings(issuer=idp.issuer, client_id="live-host",
                                       client_secret=SECRET),
         )
-        holder["app"] = create_app(platform, settings)
+        seconds = Seconds(1_000_000.0)
+        holder["app"] = create_app(platform, settings, clock=seconds)
         idp.register_client(Client(
             client_id="live-host", name="测试宿主", secret_hash=SECRET_HASH,
             grant_types=("authorization_code", "refresh_token"),
@@ -66,7 +76,7 @@ def live(idp: OpenIDProvider, tmp_path: Any) -> Iterator[LiveHost]:
             redirect_uris=(f"{base}/auth/callback",),
             post_logout_redirect_uris=(f"{base}/logout/callback",),
         ))
-        yield LiveHost(base, idp, platform)
+        yield LiveHost(base, idp, platform, seconds)
     platform.close()
 
 
@@ -139,3 +149,29 @@ def test_department_systems_and_channels_call_the_api_with_client_credentials(
     forged = http.get(f"{live.base}/api/v1/tasks",
                       headers={"Authorization": f"Bearer {system[:-4]}AAAA"})
     assert forged.status_code == 401
+
+
+def test_an_expired_login_keeps_the_draft_through_a_real_login(
+    live: LiveHost, http: httpx.Client
+) -> None:
+    login = govsvc.Authentication(provider="t", assurance=govsvc.Assurance.L3)
+    clerk = live.platform.session(govsvc.Principal.clerk(
+        "c-0301", "王芳", agency="12230100MB1A03528R", serves=["11230100003109212K"],
+        hall="x", auth=login), purpose="窗口受理")
+    person = govsvc.Person(key=govsvc.PartyKey.of("230109198801150175"), name="刘洋")
+    case = clerk.cases.apply("11230100003109212K3002005001000", person)
+    page = live.login(http, "wangfang", f"/cases/{case.tracking_code}")
+    assert page.status_code == 200 and "不予受理" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    live.seconds.now += 3600  # the clerk went to lunch
+    back = http.post(
+        f"{live.base}/cases/{case.tracking_code}/do/refuse",
+        data={"csrf_token": csrf.group(1), "version": str(case.version), "command": "refuse",
+              "reason": "申请人不符合申领条件", "basis": "社会保险法第五十八条"},
+        headers={"referer": str(page.url)}, follow_redirects=True,
+    )
+    # Back at the case page after a login (single sign-on at the provider), draft restored.
+    assert back.url.path == f"/cases/{case.tracking_code}", back.url
+    assert "申请人不符合申领条件" in back.text and "社会保险法第五十八条" in back.text
+    assert live.platform.system().cases.get(case.id).state is govsvc.CaseState.SUBMITTED
