@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 import govsvc
 from govsvc import Action, Case, CaseState, Principal, Session
+from govsvc.vocabulary import VOCABULARY
 from govsvc_host.context import Host
 from govsvc_host.materials import MEDIA_TYPES, UploadRejected, check_upload
 from govsvc_host.web.common import (
@@ -136,6 +137,7 @@ def render_case(
         values={**draft, **(values or {})},
         open_form=open_form or draft.get("command", ""),
         profile=profile,
+        vocabulary=VOCABULARY,
         can_profile=bool(session.can(Action.PARTY_IDENTIFY, case.applicant)),
         reasons=list(govsvc.SuspensionReason),
         delivery=DELIVERY,
