@@ -13,11 +13,11 @@ export GOVSVC_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/
 $(STAMP): pyproject.toml reference_host/pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' -e ./reference_host $(foreach d,$(PLUGIN_DIRS),-e ./$(d))
+	$(BIN)/python -m pip install -q -e '.[dev]' -e './reference_host[test]' $(foreach d,$(PLUGIN_DIRS),-e ./$(d))
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m govsvc.demo
+	$(BIN)/govsvc-host demo
 
 test: lint typecheck pytest docs
 

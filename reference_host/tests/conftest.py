@@ -269,3 +269,186 @@ def site(make_site: Any) -> RpSite:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10) as client:
         yield client
+
+
+# --- the host application ----------------------------------------------------------------------
+#
+# Route tests drive the ASGI app in process (starlette's TestClient). A logged-in browser is a
+# session cookie signed with the app's secret holding what the login router stores after a
+# real login (the demo directory's claims for that user); the real authorization-code flow
+# with PKCE is exercised end to end in test_host_login.py.
+
+import base64 as _base64  # noqa: E402
+import json as _json  # noqa: E402
+import os as _os  # noqa: E402
+
+import itsdangerous  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from govsvc_host import courier  # noqa: E402
+from govsvc_host.app import create_app  # noqa: E402
+from govsvc_host.auth import SESSION_KEY, principal_from_claims  # noqa: E402
+from govsvc_host.context import SEEN_KEY  # noqa: E402
+from govsvc_host.idp import load_directory  # noqa: E402
+from govsvc_host.settings import ApiToken, IdentitySettings, Settings, UploadSettings  # noqa: E402
+from starlette.testclient import TestClient  # noqa: E402
+
+import govsvc  # noqa: E402
+
+HOST_SECRET = "host-test-secret-0123456789"
+CSRF_KEY = "govsvc_host.csrf"
+DIRECTORY = load_directory()
+CHANNEL_TOKEN = "gst_channel-test-token-000000000000000000000"
+SYSTEM_TOKEN = "gst_samr-system-test-token-0000000000000000"
+PG_URL = _os.environ.get("GOVSVC_TEST_POSTGRES_URL",
+                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def user_claims(username: str) -> dict[str, Any]:
+    user = DIRECTORY.user(username)
+    assert user is not None, username
+    return {**user.claims_for("openid profile phone govsvc"), "acr": user.acr}
+
+
+def sign_session(data: dict[str, Any]) -> str:
+    signer = itsdangerous.TimestampSigner(HOST_SECRET)
+    return signer.sign(_base64.b64encode(_json.dumps(data).encode())).decode()
+
+
+def read_session(cookie: str) -> dict[str, Any]:
+    signer = itsdangerous.TimestampSigner(HOST_SECRET)
+    data: dict[str, Any] = _json.loads(_base64.b64decode(signer.unsign(cookie)))
+    return data
+
+
+@attrs.define
+class Seconds:
+    """The host's clock for login idle time, moved by hand."""
+
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@attrs.define
+class HostKit:
+    platform: govsvc.Platform
+    settings: Settings
+    app: FastAPI
+    seconds: Seconds
+    clients: list[TestClient]
+
+    def principal(self, username: str) -> govsvc.Principal:
+        return principal_from_claims(user_claims(username), provider="hrb-idp")
+
+    def session(self, username: str) -> govsvc.Session:
+        return self.app.state.host.session(self.principal(username))
+
+    def client(self, username: str | None = None, *, csrf: str = "csrf-token-for-tests-0001"
+               ) -> TestClient:
+        client = TestClient(self.app, base_url="http://127.0.0.1:8000", follow_redirects=False)
+        self.clients.append(client)
+        data: dict[str, Any] = {CSRF_KEY: csrf}
+        if username is not None:
+            data[SESSION_KEY] = {"claims": user_claims(username), "id_token": "",
+                                 "provider": "hrb-idp"}
+            data[SEEN_KEY] = self.seconds.now
+        client.cookies.set("govsvc_host", sign_session(data), domain="127.0.0.1")
+        return client
+
+    def denied(self, principal: govsvc.Principal) -> int:
+        log = self.platform.system().supervision.access_log(
+            outcome="denied", principal_id=principal.id, limit=1000
+        )
+        return len(log)
+
+    # cases to work on ----------------------------------------------------------------------
+
+    def food_case(self, *, accept: bool = True) -> govsvc.Case:
+        """食品经营许可 for 冰城饺子馆 (SAMR implements; SAMR and HEALTH review)."""
+        clerk = self.session("wangfang")
+        code = FOOD
+        org = govsvc.Organisation(key=govsvc.PartyKey.of("91230103MA1BX4K238"),
+                                  name="哈尔滨市冰城饺子馆有限公司", legal_representative="张伟")
+        agent = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
+        case = clerk.cases.apply(code, org, materials=all_materials(self.platform, code),
+                                 agent=agent, form={"经营场所": "南岗区学府路52号"})
+        return clerk.cases.accept(case) if accept else case
+
+    def shop_case(self) -> govsvc.Case:
+        """个体工商户设立登记 by 张伟 himself (道里区 implements), submitted online."""
+        zhang = self.session("zhangwei")
+        person = govsvc.Person(key=govsvc.PartyKey.of("230103198503120316"), name="张伟")
+        return zhang.cases.apply(SHOP, person, materials=all_materials(self.platform, SHOP))
+
+
+FOOD = "11230100013114525L3000176010001"
+SHOP = "11230102MB1C3376104000175001001"
+
+
+def all_materials(platform: govsvc.Platform, code: str) -> list[govsvc.ProvidedMaterial]:
+    version = platform.public().catalogue.version(code)
+    return [
+        govsvc.ProvidedMaterial(code=m.code, kind=govsvc.MaterialKind.PAPER,
+                                reference="纸质原件已核")
+        for m in version.materials
+        if m.necessity is not govsvc.Necessity.OPTIONAL
+    ]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def host_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[tuple[str, str | None]]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'host.db'}", None
+        return
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:  # no server: skip, unless CI demands it
+        if _os.environ.get("GOVSVC_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_URL} is unreachable: {exc}")
+    schema = f"host_t_{secrets.token_hex(4)}"
+    yield PG_URL, schema
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
+
+
+def make_settings(url: str, schema: str | None, tmp_path: Any, **extra: Any) -> Settings:
+    from govsvc_host.security import hash_api_token
+
+    options: dict[str, Any] = {
+        "database_url": url,
+        "database_schema": schema,
+        "session_secret": HOST_SECRET,
+        "materials_dir": tmp_path / "materials",
+        "identity": IdentitySettings(issuer="http://127.0.0.1:9"),
+        "uploads": UploadSettings(max_bytes=64 * 1024),
+        "api_tokens": (
+            ApiToken(name="kiosk", hash=hash_api_token(CHANNEL_TOKEN), role="channel",
+                     scopes=("catalogue.read", "cases.track")),
+            ApiToken(name="samr-system", hash=hash_api_token(SYSTEM_TOKEN),
+                     role="department_system", department="11230100013114525L"),
+        ),
+        "demo": True,
+    }
+    options.update(extra)
+    return Settings(**options)
+
+
+@pytest.fixture
+def host(host_database: tuple[str, str | None], tmp_path: Any) -> Iterator[HostKit]:
+    url, schema = host_database
+    platform = govsvc.Platform.open(url, schema=schema, load_entry_points=False,
+                                    provisional_calendar=True, plugins=[courier])
+    platform.system().catalogue.import_items(govsvc.load_sample_catalogue())
+    settings = make_settings(url, schema, tmp_path)
+    seconds = Seconds(1_000_000.0)
+    app = create_app(platform, settings, clock=seconds)
+    kit = HostKit(platform, settings, app, seconds, [])
+    yield kit
+    for client in kit.clients:
+        client.close()
+    platform.close()

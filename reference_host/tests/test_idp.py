@@ -428,3 +428,16 @@ def test_an_es256_provider_signs_and_a_pem_key_loads(
 
 def test_the_clock_fixture_starts_now(clock: FakeClock) -> None:
     assert abs(clock().timestamp() - dt.datetime.now(dt.UTC).timestamp()) < 5
+
+
+def test_repeated_wrong_passwords_are_slowed_down(browser: Any) -> None:
+    _verifier, challenge = browser.pkce()
+    statuses = []
+    for _ in range(12):
+        page = browser.authorize(code_challenge=challenge, code_challenge_method="S256")
+        action, csrf = browser.login_form(page)
+        answer = browser.http.post(f"{browser.idp.issuer}{action}",
+                                   data={"csrf": csrf, "username": "lina", "password": "wrong"})
+        statuses.append(answer.status_code)
+    assert statuses[0] == 200 and statuses[-1] == 429
+    assert "密码错误次数过多" in answer.text

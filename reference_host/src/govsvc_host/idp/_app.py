@@ -47,6 +47,9 @@ _PAGE_HEADERS = {
 }
 
 
+_FAILED_LOGINS = "10 per 5 minutes"
+
+
 @functools.cache
 def _decoy_hash() -> str:
     return hash_secret(secrets.token_urlsafe(16))
@@ -54,6 +57,9 @@ def _decoy_hash() -> str:
 
 class _Web:
     def __init__(self, core: ProviderCore, *, allow_pick: bool, name: str) -> None:
+        from govsvc_host.security import RateLimiter
+
+        self.failures = RateLimiter()
         self.core = core
         self.allow_pick = allow_pick
         self.name = name
@@ -212,7 +218,17 @@ class _Web:
                 status=400,
                 detail="csrf: the form's token does not match the cookie",
             )
+        who = request.client.host if request.client else "unknown"
+        name = form.get("username", "").strip()
+        if "pick" not in form and not self.failures.test(_FAILED_LOGINS, who, name):
+            return self.login_page(
+                oauth, error="密码错误次数过多，请 5 分钟后再试。", username=name, status=429
+            )
         user, amr, problem = await run_in_threadpool(self.authenticate, form)
+        if user is None and "pick" not in form:
+            # Failed passwords per address and account: guessing slows to a crawl, a person
+            # who mistyped twice is not locked out.
+            self.failures.hit(_FAILED_LOGINS, who, name)
         if user is None:
             return self.login_page(
                 oauth, error=problem, username=form.get("username", ""), status=200

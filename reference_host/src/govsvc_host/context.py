@@ -1,0 +1,229 @@
+"""What every request handler shares: the platform, settings, relying party, stores, pages.
+
+One :class:`Host` lives on ``app.state.host``. It answers the two questions every handler
+asks — *who is this?* (:meth:`Host.principal`) and *bind them* (:meth:`Host.session`) — and
+renders pages. It decides nothing about permissions: that is the SDK's policy, asked by every
+service call the handlers make.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+import segno
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+import govsvc
+from govsvc import Platform, Principal, PrincipalKind
+from govsvc_host import i18n
+from govsvc_host.auth import SESSION_KEY, ClaimsError, RelyingParty, principal_from_claims
+from govsvc_host.materials import MaterialStore
+from govsvc_host.security import CSRF_FIELD, RateLimiter, csrf_token
+from govsvc_host.settings import Settings
+from govsvc_host.store import HostStore
+
+__all__ = ["Host", "LoginExpired", "NotLoggedIn"]
+
+SEEN_KEY = "govsvc_host.seen"
+EXPIRED_KEY = "govsvc_host.expired"
+
+ROLE_LABELS = {
+    PrincipalKind.APPLICANT: "申请人",
+    PrincipalKind.AGENT: "经办人",
+    PrincipalKind.CLERK: "窗口工作人员",
+    PrincipalKind.REVIEWER: "审查人员",
+    PrincipalKind.APPROVER: "审批负责人",
+    PrincipalKind.SUPERVISOR: "电子监察人员",
+    PrincipalKind.CATALOGUE_ADMIN: "事项管理员",
+    PrincipalKind.SYSTEM_ADMIN: "系统管理员",
+    PrincipalKind.DEPARTMENT_SYSTEM: "部门业务系统",
+    PrincipalKind.CHANNEL: "渠道应用",
+    PrincipalKind.PLATFORM: "政务服务平台",
+    PrincipalKind.PUBLIC: "访客",
+}
+
+PURPOSES = {
+    PrincipalKind.CLERK: "窗口受理",
+    PrincipalKind.REVIEWER: "办件审查",
+    PrincipalKind.APPROVER: "办件审批",
+    PrincipalKind.SUPERVISOR: "电子监察",
+    PrincipalKind.DEPARTMENT_SYSTEM: "部门业务系统办理",
+}
+
+
+class NotLoggedIn(Exception):
+    """The page needs a login: the handler answers with a redirect to /login."""
+
+
+class LoginExpired(NotLoggedIn):
+    """The login was idle too long (the draft of an unsafe request is kept)."""
+
+
+class Host:
+    def __init__(
+        self,
+        platform: Platform,
+        settings: Settings,
+        *,
+        rp: RelyingParty,
+        store: HostStore,
+        materials: MaterialStore,
+        limiter: RateLimiter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.platform = platform
+        self.settings = settings
+        self.rp = rp
+        self.store = store
+        self.materials = materials
+        self.limiter = limiter
+        self.clock = clock
+        self._envs = {lang: self._environment(lang) for lang in i18n.LANGUAGES}
+        self.departments = {code: d.name for code, d in platform.departments.items()}
+        self.divisions = govsvc.DivisionRegistry.default()
+
+    # --- who is this ---------------------------------------------------------------------------
+
+    def principal(self, request: Request) -> Principal | None:
+        """The logged-in principal of a browser request, or None (anonymous).
+
+        Raises :class:`LoginExpired` when the login was idle longer than allowed; the login
+        record is dropped then, so the next request is anonymous.
+        """
+        session: dict[str, Any] = request.session
+        record = session.get(SESSION_KEY)
+        if not record or "claims" not in record:
+            return None
+        now = self.clock()
+        seen = session.get(SEEN_KEY, 0)
+        if now - float(seen) > self.settings.session_idle_minutes * 60:
+            session.pop(SESSION_KEY, None)
+            session[EXPIRED_KEY] = True
+            raise LoginExpired()
+        session[SEEN_KEY] = now
+        try:
+            return principal_from_claims(
+                record["claims"], provider=self.rp.name, acr_values=self.rp.acr_values
+            )
+        except ClaimsError:
+            session.pop(SESSION_KEY, None)
+            return None
+
+    def require(self, request: Request) -> Principal:
+        principal = self.principal(request)
+        if principal is None:
+            raise NotLoggedIn()
+        return principal
+
+    def session(self, principal: Principal, purpose: str | None = None) -> govsvc.Session:
+        """The SDK session for one request; staff get their role's purpose of use."""
+        why = PURPOSES.get(principal.kind, "") if purpose is None else purpose
+        return self.platform.session(principal, purpose=why)
+
+    def staff_claims(self, claims: Mapping[str, Any]) -> dict[str, Any]:
+        """Claims of a login, with the staff directory's record for the subject applied.
+
+        A province's provider knows people, not the host's roles: a subject listed in the
+        host's staff directory (``govsvc-host users add``) logs in as that member of staff.
+        """
+        record = self.store.staff(f"{self.rp.name}:{claims.get('sub', '')}")
+        if record is None:
+            return dict(claims)
+        kept = {k: v for k, v in claims.items() if k in ("sub", "acr", "auth_time", "amr")}
+        return {**kept, **record.claims()}
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    def _environment(self, language: str) -> jinja2.Environment:
+        env = jinja2.Environment(
+            loader=jinja2.PackageLoader("govsvc_host", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        catalogue = i18n.translations(language)
+        env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+        env.filters["local"] = _local_time
+        env.filters["code"] = govsvc.TrackingCode.display
+        env.globals.update(
+            ROLE_LABELS=ROLE_LABELS,
+            LANGUAGES=i18n.LANGUAGES,
+            language=language,
+            qr_svg=_qr_svg,
+        )
+        return env
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int = 200,
+        principal: Principal | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        language = i18n.language_of(request, self.settings.language)
+        env = self._envs.get(language, self._envs[i18n.DEFAULT])
+        base = {
+            "request": request,
+            "me": principal,
+            "csrf_field": CSRF_FIELD,
+            "csrf": csrf_token(request),
+            "calendar_notice": self.calendar_notice(principal),
+            "departments": self.departments,
+            "demo": self.settings.demo,
+            "idp_label": self.settings.identity.label,
+            "flash": str(request.session.pop("govsvc_host.flash", "")),
+        }
+        base.update(context)
+        html = env.get_template(template).render(**base)
+        return HTMLResponse(
+            html,
+            status_code=status,
+            headers={
+                "Cache-Control": "no-store",
+                "X-Frame-Options": "DENY",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "same-origin",
+                # No script at all: every page works without JavaScript, and none may run.
+                "Content-Security-Policy": "default-src 'self'; script-src 'none'; "
+                "img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
+                "form-action 'self' http: https:",
+            },
+        )
+
+    def calendar_notice(self, principal: Principal | None) -> str:
+        """The staff banner of provisional-calendar mode, or ''."""
+        if principal is None or not principal.kind.is_staff:
+            return ""
+        today = self.platform.today()
+        calendar = self.platform.calendar
+        missing = [y for y in (today.year, today.year + 1) if not calendar.has_data(y)]
+        if not missing:
+            return ""
+        years = "、".join(str(y) for y in missing)
+        return (
+            f"{years} 年的国务院节假日安排尚未导入：落在这些年份的办理期限按规则暂定（标“暂定”），"
+            "导入后自动重算（govsvc-host calendar import FILE）。"
+        )
+
+
+def _local_time(value: dt.datetime | dt.date | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime):
+        china = dt.timezone(dt.timedelta(hours=8))
+        return value.astimezone(china).strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()
+
+
+def _qr_svg(text: str) -> str:
+    # An <svg> element inline (no file, no script); the template marks it safe.
+    return str(segno.make(text, error="m").svg_inline(scale=3, border=2))

@@ -1,0 +1,124 @@
+"""Pages anyone may open: home, the catalogue (办事指南), progress lookup, language."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+import govsvc
+from govsvc import Principal, PrincipalKind
+from govsvc_host import i18n
+from govsvc_host.security import client_address
+from govsvc_host.web.common import Anyone, host_of
+
+router = APIRouter()
+
+
+def _home_links(me: Principal | None) -> list[tuple[str, str, str]]:
+    """(path, title, what it is for) of the areas this principal's role works in."""
+    if me is None:
+        return []
+    kind = me.kind
+    links: list[tuple[str, str, str]] = []
+    if kind is PrincipalKind.CLERK:
+        links.append(
+            ("/window", "一窗受理", "查找或登记申请人，代为申请，预审、受理、出具回执，结果发放")
+        )
+    if kind in (PrincipalKind.REVIEWER, PrincipalKind.APPROVER):
+        links.append(("/backoffice", "审查任务", "本部门的审查任务、预警灯、审查决定、挂起与延期"))
+    if kind is PrincipalKind.SUPERVISOR:
+        links.append(("/supervision", "电子监察", "超期办件、各部门统计、拒绝访问记录"))
+    if kind is PrincipalKind.SYSTEM_ADMIN:
+        links.append(("/admin", "运维", "部门系统健康、待投递消息、交换日志校验、工作日历"))
+    if kind in (PrincipalKind.APPLICANT, PrincipalKind.AGENT):
+        links.append(("/account", "我的办件", "查看本人（本单位）的办件与数据使用记录"))
+    links.append(("/items", "办事指南", "所有已发布事项的办事指南"))
+    return links
+
+
+@router.get("/", name="home")
+def home(request: Request, me: Anyone) -> Response:
+    host = host_of(request)
+    return host.render(
+        request,
+        "home.html",
+        principal=me,
+        links=_home_links(me),
+        expired=bool(request.session.pop("govsvc_host.expired", False)),
+    )
+
+
+@router.get("/items", name="items")
+def items(request: Request, me: Anyone) -> Response:
+    host = host_of(request)
+    found = host.platform.public().catalogue.items()
+    return host.render(request, "items.html", principal=me, items=found)
+
+
+@router.get("/items/{code}", name="item")
+def item(request: Request, code: str, me: Anyone) -> Response:
+    host = host_of(request)
+    catalogue = host.platform.public().catalogue
+    found = catalogue.item(code)
+    version = catalogue.version(code)
+    return host.render(request, "item.html", principal=me, item=found, version=version)
+
+
+@router.get("/track", name="track")
+def track(
+    request: Request, me: Anyone, code: str = "", suffix: str = ""
+) -> Response:
+    """Public progress lookup (办件进度查询): tracking code + last 4 of the ID number."""
+    host = host_of(request)
+    errors: dict[str, str] = {}
+    summary = None
+    status = 200
+    if code or suffix:
+        if not code.strip():
+            errors["code"] = "请输入回执上的办件编码（全程一码）"
+        if len(suffix.strip()) != 4:
+            errors["suffix"] = "请输入申请人证件号码的后 4 位"
+        if not errors:
+            who = client_address(request)
+            # Misses are what guessing produces: they are counted, and too many refused.
+            if not host.limiter.test(host.settings.rate_lookup, "track", who):
+                errors["code"] = "查询过于频繁，请一分钟后再试"
+                status = 429
+            else:
+                try:
+                    summary = host.platform.public().cases.track(code, id_suffix=suffix)
+                except (govsvc.CaseNotFound, govsvc.InvalidInput):
+                    host.limiter.hit(host.settings.rate_lookup, "track", who)
+                    errors["code"] = "未找到与该编码和证件号后 4 位相符的办件，请核对回执"
+                    status = 404
+        else:
+            status = 422
+    return host.render(
+        request,
+        "track.html",
+        status=status,
+        principal=me,
+        summary=summary,
+        errors=errors,
+        values={"code": code, "suffix": suffix},
+        item_names={i.implementation_code: i.name for i in host.platform.public().catalogue.items()}
+        if summary
+        else {},
+    )
+
+
+@router.get("/lang/{language}", name="language")
+def language(request: Request, language: str, next: str = "/") -> Response:
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if language in i18n.LANGUAGES:
+        host = host_of(request)
+        response.set_cookie(
+            i18n.COOKIE,
+            language,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=host.settings.secure_cookies,
+        )
+    return response

@@ -1,0 +1,196 @@
+"""Every route, every role (own and another agency/department): the SDK policy's answer.
+
+For each route the test names the actions the handler asks the SDK for, and for each demo
+user computes what the policy says (``session.can``) — the host adds no rule of its own, so
+the HTTP answer must follow: allowed → the page or JSON; refused → 403 (a page, or
+problem+json under /api) and one more ``denied`` record in the SDK's access log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import pytest
+
+import govsvc
+from govsvc import Action, Resource
+
+CSRF = "csrf-token-for-tests-0001"
+USERS = ("zhangwei", "lina", "zhangwei.bingcheng", "wangxiuying.beifang", "wangfang", "sunli",
+         "liming", "zhaomin", "gaojun", "heyan", "chenqiang", "linxia", "zhoujie", "wuqiang",
+         "zhenghao")
+ORG = "91230103MA1BX4K238"
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+@attrs.frozen
+class Route:
+    name: str
+    method: str
+    path: Callable[[dict[str, govsvc.Case]], str]
+    # (session, cases) → whether the policy allows everything the handler asks
+    allowed: Callable[[govsvc.Session, dict[str, govsvc.Case]], bool]
+    data: Callable[[dict[str, govsvc.Case]], dict[str, Any]] | None = None
+    api: bool = False
+    fresh: bool = False  # the route changes the case: give every user a new one
+    ok: tuple[int, ...] = (200, 303)  # the answers when the policy allows
+    both_ways: bool = True  # some demo role may, and some may not
+
+def _can(session: govsvc.Session, action: Action, resource: Any) -> bool:
+    return bool(session.can(action, resource))
+
+
+def _queue(session: govsvc.Session) -> bool:
+    agency = session.principal.agency
+    return _can(session, Action.REVIEW_QUEUE, agency if agency else Resource.platform())
+
+
+def _apply_shop(session: govsvc.Session) -> bool:
+    shop = "11230102MB1C3376104000175001001"
+    return _can(session, Action.CASE_APPLY, Resource.application(
+        govsvc.PartyKey.of("230103198503120316"), agency=shop[:18], item_code=shop,
+        division=shop[2:8], today=dt.datetime.now(CHINA).date()))
+
+
+def _samr_task(case: govsvc.Case) -> str:
+    return next(t.id for t in case.open_tasks if t.department == "11230100013114525L")
+
+
+ROUTES = (
+    Route("case page", "GET", lambda c: f"/cases/{c['food'].tracking_code}",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])),
+    Route("own-agency case page", "GET", lambda c: f"/cases/{c['shop'].tracking_code}",
+          lambda s, c: _can(s, Action.CASE_READ, c["shop"])),
+    Route("receipt", "GET", lambda c: f"/cases/{c['food'].tracking_code}/receipt",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])),
+    Route("window", "GET", lambda c: "/window",
+          lambda s, c: _can(s, Action.CASE_LIST, Resource.platform())),
+    Route("window look-up", "GET", lambda c: f"/window?number={ORG}",
+          lambda s, c: _can(s, Action.CASE_LIST, Resource.platform())
+          and _can(s, Action.PARTY_READ, govsvc.PartyKey.of(ORG))
+          and _can(s, Action.CASE_LIST, govsvc.PartyKey.of(ORG))),
+    Route("back office", "GET", lambda c: "/backoffice", lambda s, c: _queue(s)),
+    Route("supervision", "GET", lambda c: "/supervision",
+          lambda s, c: _can(s, Action.SUPERVISION_OVERDUE, Resource.division_of(
+              s.principal.division)) and _can(s, Action.SUPERVISION_ACCESS_LOG, None)),
+    Route("admin", "GET", lambda c: "/admin",
+          lambda s, c: _can(s, Action.DEPARTMENT_HEALTH, None)
+          and _can(s, Action.OUTBOX_READ, None)),
+    Route("pre-review", "POST", lambda c: f"/cases/{c['waiting'].tracking_code}/do/prereview",
+          lambda s, c: _can(s, Action.CASE_READ, c["waiting"])
+          and _can(s, Action.CASE_PREREVIEW, c["waiting"]),
+          data=lambda c: {"version": str(c["waiting"].version)}, fresh=True),
+    Route("decide", "POST", lambda c: f"/cases/{c['food'].tracking_code}/do/decide",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])
+          and _can(s, Action.REVIEW_DECIDE, (c["food"], _samr_task(c["food"]))),
+          data=lambda c: {"version": str(c["food"].version), "task_id": _samr_task(c["food"]),
+                          "outcome": "approve"}, fresh=True),
+    Route("suspend", "POST", lambda c: f"/cases/{c['food'].tracking_code}/do/suspend",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])
+          and _can(s, Action.CASE_SUSPEND, c["food"]),
+          data=lambda c: {"version": str(c["food"].version), "reason": "现场勘验",
+                          "notice": "现场核查"}, fresh=True),
+    Route("profile", "GET", lambda c: f"/cases/{c['food'].tracking_code}/profile",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])
+          and _can(s, Action.CASE_TRAIL, c["food"])
+          and _can(s, Action.PARTY_IDENTIFY, c["food"].applicant)),
+    Route("material scan", "GET", lambda c: f"/cases/{c['food'].tracking_code}/materials/M01",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"]), ok=(404,)),  # paper: no scan
+    Route("apply form", "GET",
+          lambda c: f"/window/apply/{c['shop'].item_code}?applicant=230103198503120316",
+          lambda s, c: _can(s, Action.PARTY_READ, govsvc.PartyKey.of("230103198503120316"))),
+    Route("register applicant", "POST", lambda c: "/window/applicants",
+          lambda s, c: _can(s, Action.PARTY_REGISTER, govsvc.PartyKey.of("230102199001011230")),
+          data=lambda c: {"number": "230102199001011230", "name": "李娜"}),
+    Route("refuse", "POST", lambda c: f"/cases/{c['waiting'].tracking_code}/do/refuse",
+          lambda s, c: _can(s, Action.CASE_READ, c["waiting"])
+          and _can(s, Action.CASE_REFUSE, c["waiting"]),
+          data=lambda c: {"version": str(c["waiting"].version), "reason": "不符合条件",
+                          "basis": "行政许可法第三十二条"}, fresh=True),
+    Route("request extension", "POST",
+          lambda c: f"/cases/{c['food'].tracking_code}/do/request_extension",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])
+          and _can(s, Action.CASE_REQUEST_EXTENSION, c["food"]),
+          data=lambda c: {"version": str(c["food"].version), "workdays": "3",
+                          "reason": "需补充核查"}, fresh=True),
+    Route("withdraw", "POST", lambda c: f"/cases/{c['shop'].tracking_code}/do/withdraw",
+          lambda s, c: _can(s, Action.CASE_READ, c["shop"])
+          and _can(s, Action.CASE_WITHDRAW, c["shop"]),
+          data=lambda c: {"version": str(c["shop"].version), "reason": "不办了"}, fresh=True),
+    Route("account", "GET", lambda c: "/account", lambda s, c: True, both_ways=False),
+    Route("api apply", "POST", lambda c: "/api/v1/applications", lambda s, c: _apply_shop(s),
+          data=lambda c: {"item_code": "11230102MB1C3376104000175001001",
+                          "applicant": {"number": "230103198503120316", "name": "张伟"}},
+          api=True, ok=(201,)),
+    Route("api applicant's cases", "GET", lambda c: f"/api/v1/cases?applicant={ORG}",
+          lambda s, c: _can(s, Action.CASE_LIST, govsvc.PartyKey.of(ORG)), api=True),
+    Route("api decision", "POST",
+          lambda c: f"/api/v1/cases/{c['food'].tracking_code}/tasks/{_samr_task(c['food'])}/decision",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])
+          and _can(s, Action.REVIEW_DECIDE, (c["food"], _samr_task(c["food"]))),
+          data=lambda c: {"approve": True}, api=True, fresh=True),
+    Route("api callback", "POST", lambda c: "/api/v1/callbacks/decisions",
+          lambda s, c: _can(s, Action.REVIEW_RECORD, (c["food"], _samr_task(c["food"]))),
+          data=lambda c: {"task_id": _samr_task(c["food"]), "approved": True}, api=True,
+          both_ways=False),
+    Route("api track", "GET",
+          lambda c: f"/api/v1/track?code={c['shop'].tracking_code}&suffix=0316",
+          lambda s, c: _can(s, Action.CASE_TRACK, None), api=True),
+    Route("api case", "GET", lambda c: f"/api/v1/cases/{c['food'].tracking_code}",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"]), api=True),
+    Route("api trail", "GET", lambda c: f"/api/v1/cases/{c['food'].tracking_code}/trail",
+          lambda s, c: _can(s, Action.CASE_TRAIL, c["food"]), api=True),
+    Route("api tasks", "GET", lambda c: "/api/v1/tasks", lambda s, c: _queue(s), api=True),
+    Route("api accept", "POST",
+          lambda c: f"/api/v1/cases/{c['waiting'].tracking_code}/commands/accept",
+          lambda s, c: _can(s, Action.CASE_ACCEPT, c["waiting"]),
+          data=lambda c: {}, api=True, fresh=True),
+)
+
+
+def _cases(host: Any) -> dict[str, govsvc.Case]:
+    return {"food": host.food_case(), "waiting": host.food_case(accept=False),
+            "shop": host.shop_case()}
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])
+def test_every_role_gets_the_policys_answer(host: Any, route: Route) -> None:
+    shared = _cases(host)
+    outcomes = {True: 0, False: 0}
+    for username in USERS:
+        cases = _cases(host) if route.fresh else shared
+        session = host.session(username)
+        expected = route.allowed(session, cases)
+        principal = host.principal(username)
+        before = host.denied(principal)
+        client = host.client(username)
+        path = route.path(cases)
+        if route.method == "GET":
+            response = client.get(path)
+        elif route.api:
+            response = client.post(path, json=route.data(cases) if route.data else {},
+                                   headers={"X-CSRF-Token": CSRF})
+        else:
+            data = {"csrf_token": CSRF, **(route.data(cases) if route.data else {})}
+            response = client.post(path, data=data)
+        where = f"{route.name} as {username} ({principal.kind.value})"
+        if expected:
+            assert response.status_code in route.ok, f"{where}: {response.status_code} {response.text[:300]}"
+            assert host.denied(principal) == before, where
+        else:
+            assert response.status_code == 403, f"{where}: {response.status_code} {response.text[:300]}"
+            if route.api:
+                assert response.headers["content-type"] == "application/problem+json", where
+                assert response.json()["rule"], where
+            else:
+                assert "无权进行此操作" in response.text, where
+            assert host.denied(principal) == before + 1, where
+        outcomes[expected] += 1
+    # Every route is walked both ways: someone may, someone may not.
+    if route.both_ways:
+        assert outcomes[True] and outcomes[False], outcomes
+    else:
+        assert sum(outcomes.values()) == len(USERS)
