@@ -216,6 +216,11 @@ class Platform:
         return local_date(self.now())
 
     @property
+    def checkpoint_keys_configured(self) -> bool:
+        """True when the platform holds a key for the logs' checkpoints."""
+        return bool(self._runtime.checkpoint_keys)
+
+    @property
     def calendar(self) -> WorkCalendar:
         """The working-day calendar in force (packaged data plus years loaded by operators)."""
         return self._runtime.calendar

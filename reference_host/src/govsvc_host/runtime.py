@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
-from govsvc import Platform
+from govsvc import Platform, parse_checkpoint_keys
 from govsvc_host import courier
 from govsvc_host.settings import Settings
 from govsvc_host.store import HostStore
@@ -23,9 +24,12 @@ def open_platform(
 
     The departments' settings are exported as the plugins read them first. ``migrate=False``
     in the web and worker processes of a city (``govsvc-host db upgrade`` runs once per
-    deployment, before them). The demo courier is registered only in demo mode.
+    deployment, before them). The demo courier is registered only in demo mode. The logs'
+    checkpoint keys come from ``GOVSVC_CHECKPOINT_KEY`` (``id:hex[,id:hex]``), a secret the
+    settings file never holds.
     """
     settings.apply_department_environment()
+    keys = os.environ.get("GOVSVC_CHECKPOINT_KEY", "")
     extra = [*plugins, *([courier] if settings.demo else [])]
     return Platform.open(
         settings.database_url,
@@ -35,6 +39,7 @@ def open_platform(
         migrate_schema=migrate,
         plugins=extra,
         publish_plugin_items=publish_plugin_items,
+        checkpoint_keys=parse_checkpoint_keys(keys) if keys else None,
     )
 
 

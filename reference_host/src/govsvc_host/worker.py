@@ -6,11 +6,12 @@ Each job is one pass of the SDK's own leased, idempotent work, run as the platfo
 job                every   what it does
 =================  ======  ==========================================================
 deliver_outbox     2 s     push review tasks (and cancellations) to departments
-poll_reviews       5 s     ask legacy systems for decisions and results
-fetch_results      30 s    durable result fetching (SDK seam, see SDK_REQUESTS.md)
+poll_reviews       5 s     ask legacy systems for decisions (each task on its own schedule)
+fetch_results      5 s     fetch approved cases' results (durable, leased, retried)
 notify_applicants  10 s    hand applicant notices to the notifier, mark them sent
-sweep_lights       60 s    warning lights (SDK seam ``supervision.sweep_lights``)
-refresh_calendar   300 s   see calendar years another process loaded (SDK seam)
+sweep_lights       600 s   store warning lights; cases turning yellow or red are warned
+refresh_calendar   60 s    recompute provisional deadlines that loaded years now decide
+checkpoint_logs    60 s    keyed checkpoints of the exchange and access logs (with a key)
 =================  ======  ==========================================================
 
 **PostgreSQL**: the jobs are procrastinate periodic tasks. Every ``govsvc-host worker``
@@ -60,19 +61,13 @@ def deliver_outbox(platform: Platform) -> dict[str, Any]:
 
 def poll_reviews(platform: Platform) -> dict[str, Any]:
     report = platform.system().departments.poll()
-    return {"decided": report.decided, "pending": report.pending, "issued": report.issued,
-            "errors": list(report.errors)}
+    return {"decided": report.decided, "pending": report.pending, "errors": list(report.errors)}
 
 
 def fetch_results(platform: Platform) -> dict[str, Any]:
-    # SEAM (SDK_REQUESTS.md #1): until departments.fetch_results() exists, poll_reviews
-    # fetches a result in the same pass that records the last approval.
-    departments = platform.system().departments
-    fetch = getattr(departments, "fetch_results", None)
-    if fetch is None:
-        return {"skipped": "the SDK has no departments.fetch_results() yet"}
-    report = fetch()
-    return {"report": repr(report)}
+    report = platform.system().departments.fetch_results()
+    return {"issued": report.issued, "retrying": report.retrying, "manual": report.manual,
+            "errors": list(report.errors)}
 
 
 def notify_applicants(platform: Platform) -> dict[str, Any]:
@@ -92,19 +87,21 @@ def notify_applicants(platform: Platform) -> dict[str, Any]:
 
 
 def sweep_lights(platform: Platform) -> dict[str, Any]:
-    supervision = platform.system().supervision
-    sweep = getattr(supervision, "sweep_lights", None)  # SEAM (SDK_REQUESTS.md #2)
-    if sweep is not None:
-        return {"report": repr(sweep(on=platform.today()))}
-    return {"overdue": len(supervision.overdue(limit=5000))}
+    report = platform.system().supervision.sweep_lights()
+    return {"green": report.green, "yellow": report.yellow, "red": report.red,
+            "changed": report.changed, "warned": report.warned,
+            "errors": [f"{case}: {why}" for case, why in report.problems.items()]}
 
 
 def refresh_calendar(platform: Platform) -> dict[str, Any]:
-    calendar = platform.system().calendar
-    refresh = getattr(calendar, "refresh", None)  # SEAM (SDK_REQUESTS.md #3)
-    if refresh is None:
-        return {"skipped": "the SDK has no calendar.refresh() yet; restart to see new years"}
-    return {"years": repr(refresh())}
+    return {"rescheduled": platform.system().calendar.refresh()}
+
+
+def checkpoint_logs(platform: Platform) -> dict[str, Any]:
+    if not platform.checkpoint_keys_configured:
+        return {"skipped": "no checkpoint key (GOVSVC_CHECKPOINT_KEY)"}
+    made = platform.system().supervision.checkpoint()
+    return {"checkpoints": [point.to_dict() for point in made]}
 
 
 @attrs.frozen
@@ -117,10 +114,11 @@ class Job:
 JOBS: tuple[Job, ...] = (
     Job("deliver_outbox", deliver_outbox, 2),
     Job("poll_reviews", poll_reviews, 5),
-    Job("fetch_results", fetch_results, 30),
+    Job("fetch_results", fetch_results, 5),
     Job("notify_applicants", notify_applicants, 10),
-    Job("sweep_lights", sweep_lights, 60),
-    Job("refresh_calendar", refresh_calendar, 300),
+    Job("sweep_lights", sweep_lights, 600),
+    Job("refresh_calendar", refresh_calendar, 60),
+    Job("checkpoint_logs", checkpoint_logs, 60),
 )
 BY_NAME = {job.name: job for job in JOBS}
 
