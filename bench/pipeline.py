@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import hashlib
 import json
 import os
 import pstats
@@ -91,15 +92,15 @@ _SQL = {
     "select_case": "SELECT data FROM cases WHERE tracking_code = ?",
     "event": (
         "INSERT INTO case_events (case_id, seq, kind, at, actor_kind, actor_id, actor_name, "
-        "actor_agency, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "actor_agency, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "material": (
         "INSERT INTO case_materials (case_id, code, kind, reference, filename, media_type, size) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)"
     ),
     "outbox": (
-        "INSERT INTO outbox (id, case_id, topic, payload, created_at, available_at, attempts, "
-        "delivered_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO outbox (id, case_id, topic, payload, department, created_at, available_at, "
+        "attempts, delivered_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "task": (
         "INSERT INTO review_tasks (id, case_id, stage, department, status, opened_at, "
@@ -111,6 +112,37 @@ _SQL = {
 
 def _new_id() -> str:
     return secrets.token_hex(16)
+
+
+GENESIS = "0" * 64
+
+
+def _chained(prev: str, row: dict[str, Any]) -> str:
+    """The event's hash over the previous one (what a careful implementation of a
+    tamper-evident trail computes too: SHA-256 over canonical JSON)."""
+    text = json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256((prev + text).encode("utf-8")).hexdigest()
+
+
+def _event_row(
+    d: dict[str, Any], seq: int, kind: str, now: str, actor: tuple[Any, ...], data: Any
+) -> tuple[Any, ...]:
+    """An event row chained to the case's trail head, which it moves on."""
+    fields = {
+        "case_id": d["id"],
+        "seq": seq,
+        "kind": kind,
+        "at": now,
+        "actor_kind": actor[0],
+        "actor_id": actor[1],
+        "actor_name": actor[2],
+        "actor_agency": actor[3],
+        "data": data,
+    }
+    prev = d.get("trail_head") or GENESIS
+    head = _chained(prev, fields)
+    d["trail_head"] = head
+    return (d["id"], seq, kind, now, *actor, _dumps(data), prev, head)
 
 
 def _case_params(d: dict[str, Any]) -> list[Any]:
@@ -219,12 +251,25 @@ class RawPipeline:
 
     def _event(
         self, d: dict[str, Any], kind: str, now: str, actor: tuple[str, str, str, Any], data: Any
-    ) -> None:
-        self._x("event", (d["id"], d["version"], kind, now, *actor, _dumps(data)))
+    ) -> tuple[Any, ...]:
+        """The event row for the case's new version (moves ``trail_head``: call before
+        saving the case, insert after)."""
+        return _event_row(d, d["version"], kind, now, actor, data)
 
     def _outbox(self, case_id: str, now: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
         rows = [
-            (_new_id(), case_id, topic, _dumps(payload), now, now, 0, None, None)
+            (
+                _new_id(),
+                case_id,
+                topic,
+                _dumps(payload),
+                payload.get("department"),
+                now,
+                now,
+                0,
+                None,
+                None,
+            )
             for topic, payload in messages
         ]
         self._many("outbox", rows)
@@ -275,6 +320,7 @@ class RawPipeline:
             "decision": None,
             "refusal": None,
             "result": None,
+            "trail_head": None,
             "_schema": 2,
         }
         party = {
@@ -300,22 +346,15 @@ class RawPipeline:
             "_schema": 2,
         }
         # draft + submit in one transaction, the case row written once in its final state
+        events = [
+            _event_row(d, 1, "drafted", now, who, drafted),
+            _event_row(
+                d, 2, "submitted", now, who, {"tracking_code": d["tracking_code"], "_schema": 2}
+            ),
+        ]
         d.update(state="submitted", version=2, submitted_at=now)
         self._x("insert_case", _case_params(d))
-        self._many(
-            "event",
-            [
-                (case_id, 1, "drafted", now, *who, _dumps(drafted)),
-                (
-                    case_id,
-                    2,
-                    "submitted",
-                    now,
-                    *who,
-                    _dumps({"tracking_code": d["tracking_code"], "_schema": 2}),
-                ),
-            ],
-        )
+        self._many("event", events)
         self._many(
             "material",
             [
@@ -370,8 +409,7 @@ class RawPipeline:
                 "provisional": False,
             },
         )
-        self._save(d, previous)
-        self._event(
+        event = self._event(
             d,
             "accepted",
             now,
@@ -384,6 +422,8 @@ class RawPipeline:
                 "_schema": 2,
             },
         )
+        self._save(d, previous)
+        self._x("event", event)
         self._outbox(
             case_id,
             now,
@@ -436,9 +476,10 @@ class RawPipeline:
                 "at": now,
                 "by": reviewer.name,
             }
-        self._save(d, previous)
         actor = ("reviewer", reviewer.id, reviewer.name, reviewer.agency)
-        self._event(d, "approved" if last else "task_approved", now, actor, data)
+        event = self._event(d, "approved" if last else "task_approved", now, actor, data)
+        self._save(d, previous)
+        self._x("event", event)
         if last:
             self._outbox(
                 case_id,
@@ -453,7 +494,9 @@ class RawPipeline:
                             "kind": "approved",
                             "text": "您的申请已准予许可，正在制作结果。",
                         },
-                    )
+                    ),
+                    # the durable result fetch, committed with the approval
+                    ("result.fetch", {"case_id": case_id, "department": d["agency"]}),
                 ],
             )
         self._many("update_task", [("approved", now, task["id"])])
