@@ -12,8 +12,8 @@ transaction of the host's tables,
 
 Both rows are keyed by the event (``<case id>:<seq>``) and the recipient, so an event
 delivered twice (a listener re-run, two host processes) makes one message and one SMS. An
-SMS whose provider call failed stays ``pending`` and is sent again on the next event
-(:meth:`Notifications.flush`), or by an operator's ``flush()``.
+SMS whose provider call failed stays ``pending`` and is sent again on the next event and by
+the ``send_sms`` job (:meth:`Notifications.flush`, every 30 s).
 
 Events are matched **by name** (``event.kind.value``), so a kind the SDK adds later — the
 certificate library's ``certificate_expiring`` reminder — is notified as soon as it exists,
@@ -132,6 +132,11 @@ class OutboxSmsProvider:
         return SentSms(provider=self.name, provider_id=f"demo-{secrets.token_hex(6)}")
 
 
+gateway: SmsProvider = OutboxSmsProvider()
+"""The SMS gateway when none is passed: a city sets its own here (in the web processes and
+the workers alike, e.g. from a plugin's import) or passes one to ``create_app(sms=...)``."""
+
+
 @attrs.frozen(kw_only=True)
 class Message:
     id: str
@@ -160,7 +165,7 @@ class Notifications:
     ) -> None:
         self.platform = platform
         self.engine = platform.engine
-        self.provider: SmsProvider = provider or OutboxSmsProvider()
+        self.provider: SmsProvider = provider or gateway
         self._item_name = item_name or (lambda code: code)
         self._listener: govsvc.EventListener | None = None
 
