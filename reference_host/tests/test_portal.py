@@ -92,6 +92,17 @@ def _mine(host: Any, username: str = "zhangwei") -> list[Any]:
     return list(host.session(username).cases.mine(limit=100))
 
 
+def test_the_guide_and_home_lead_to_the_portal(host: Any) -> None:
+    guide = host.client().get(f"/items/{SHOP}")
+    assert f'href="/portal/apply/{SHOP}">在线申请' in guide.text and "需先登录" in guide.text
+    anonymous = host.client().get(f"/portal/apply/{SHOP}")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == f"/login?next=/portal/apply/{SHOP}"
+    home = host.client("zhangwei").get("/")
+    for link in ("/portal", "/portal/messages", "/portal/data-use"):
+        assert f'href="{link}"' in home.text
+
+
 def test_apply_form_is_prefilled_with_sources_and_locks_authoritative_fields(host: Any) -> None:
     page = host.client("zhangwei").get(f"/portal/apply/{SHOP}")
     assert page.status_code == 200, page.text
