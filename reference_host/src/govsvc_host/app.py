@@ -34,7 +34,7 @@ from govsvc_host.problems import problem_response, status_of
 from govsvc_host.security import CSRF_FIELD, RateLimiter, client_address, rotate_csrf, valid_csrf
 from govsvc_host.settings import Settings
 from govsvc_host.store import HostStore
-from govsvc_host.web import account, backoffice, cases, public, supervision, window
+from govsvc_host.web import account, backoffice, cases, public, ratings, supervision, window
 from govsvc_host.web.common import DRAFTS_KEY, CsrfFailed
 
 __all__ = ["create_app", "relying_party"]
@@ -149,7 +149,7 @@ def create_app(
     app.include_router(login_routes, include_in_schema=False,
                        dependencies=[Depends(logout_csrf)])
     for router in (public.router, account.router, window.router, cases.router,
-                   backoffice.router, supervision.router):
+                   backoffice.router, supervision.router, ratings.router):
         app.include_router(router, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
