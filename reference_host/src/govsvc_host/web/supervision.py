@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Any
 
 import pygal
 from fastapi import APIRouter, Request
@@ -214,6 +215,7 @@ def indicators_chart(
         graph = pygal.Bar(title="满意度分布（件）", value_formatter=lambda v: f"{v:.0f}", **options)
         graph.x_labels = [level.value for level in LEVEL_ORDER]
         graph.add("评价", [report.levels[level] for level in LEVEL_ORDER])
+    graph.add_xml_filter(_without_scripts)
     return Response(
         graph.render(),
         media_type="image/svg+xml",
@@ -224,6 +226,15 @@ def indicators_chart(
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
     )
+
+
+def _without_scripts(root: Any) -> Any:
+    """pygal always embeds its configuration as a <script>; a static image needs none."""
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
+                parent.remove(child)
+    return root
 
 
 @router.get("/admin", name="admin")
