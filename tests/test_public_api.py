@@ -77,6 +77,8 @@ EXPECTED = [
     "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",
+    "Indicator",
+    "IndicatorReport",
     "InvalidDivision",
     "InvalidIdentifier",
     "InvalidInput",

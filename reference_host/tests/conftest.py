@@ -459,3 +459,23 @@ def host(host_database: tuple[str, str | None], tmp_path: Any,
     for client in kit.clients:
         client.close()
     platform.close()
+
+
+@pytest.fixture
+def clocked_host(host_database: tuple[str, str | None], tmp_path: Any
+                 ) -> Iterator[tuple[HostKit, FakeClock]]:
+    """A host whose platform runs on a clock the test moves: 1 December, 09:00 China time, of
+    the last year with official calendar data (so the next year's deadlines are provisional)."""
+    url, schema = host_database
+    last = max(govsvc.WorkCalendar.default().years)
+    clock = FakeClock(moment=dt.datetime(last, 12, 1, 1, 0, tzinfo=dt.UTC))
+    platform = govsvc.Platform.open(url, schema=schema, load_entry_points=False, clock=clock,
+                                    provisional_calendar=True, plugins=[courier])
+    platform.system().catalogue.import_items(govsvc.load_sample_catalogue())
+    settings = make_settings(url, schema, tmp_path)
+    seconds = Seconds(1_000_000.0)
+    kit = HostKit(platform, settings, create_app(platform, settings, clock=seconds), seconds, [])
+    yield kit, clock
+    for client in kit.clients:
+        client.close()
+    platform.close()

@@ -183,6 +183,7 @@ from govsvc.services import (
     TaskView,
 )
 from govsvc.services.catalogue import CatalogueFacets, ItemSummary, SearchMatch
+from govsvc.services.indicators import Indicator, IndicatorReport
 from govsvc.services.ratings import RatingStatistics, RatingSummary
 from govsvc.store.chain import ChainReport
 
@@ -259,6 +260,8 @@ __all__ = [
     "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",
+    "Indicator",
+    "IndicatorReport",
     "InvalidDivision",
     "InvalidIdentifier",
     "InvalidInput",

@@ -42,6 +42,7 @@ from govsvc_host.web import (
     portal,
     portal_apply,
     public,
+    ratings,
     supervision,
     window,
 )
@@ -167,7 +168,8 @@ def create_app(
     app.include_router(login_routes, include_in_schema=False,
                        dependencies=[Depends(logout_csrf)])
     for router in (public.router, account.router, window.router, cases.router,
-                   backoffice.router, supervision.router, portal_apply.router, portal.router):
+                   backoffice.router, supervision.router, ratings.router, portal_apply.router,
+                   portal.router):
         app.include_router(router, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
