@@ -394,3 +394,60 @@ def test_staff_have_no_personal_portal(host: Any) -> None:
     assert clerk.status_code == 200 and "没有本人办件" in clerk.text
     applying = host.client("sunli").get(f"/portal/apply/{SHOP}")
     assert applying.status_code == 422 and "一窗受理" in applying.text
+
+
+class FakeLibrary:
+    """The SDK's certificate library as the portal uses it (offer, consent): the seam's
+    other side, until ``session.certificates`` is merged."""
+
+    def __init__(self) -> None:
+        self.consents: list[tuple[str, str, str]] = []
+
+    def offer(self, item_code: str, holder: govsvc.PartyKey, *, purpose: str) -> list[Any]:
+        from types import SimpleNamespace as NS
+
+        assert purpose == "在线申请用证"
+        card = NS(id="ecert-0001", type_name="居民身份证", number=holder.number,
+                  issuer=NS(name="哈尔滨市公安局"), valid_until=None)
+        return [NS(material="M02", certificates=(NS(certificate=card),))]
+
+    def consent(self, ref: str, *, item_code: str, material: str) -> govsvc.ProvidedMaterial:
+        self.consents.append((ref, item_code, material))
+        return govsvc.ProvidedMaterial(code=material, kind=govsvc.MaterialKind.ECERT,
+                                       reference=ref)
+
+
+def test_the_sdk_certificate_library_is_used_when_present(host: Any, monkeypatch: Any) -> None:
+    library = FakeLibrary()
+    monkeypatch.setattr(govsvc.Session, "certificates", property(lambda self: library),
+                        raising=False)
+    client = host.client("zhangwei")
+    page = client.get(f"/portal/apply/{SHOP}")
+    assert 'name="cert_M02" value="ecert-0001"' in page.text and "长期" in page.text
+    refused = _post_apply(client, files={"file_M01": ("a.pdf", PDF, "application/pdf")},
+                          cert_M02="ecert-0001", commit_M03="on")
+    assert refused.status_code == 422 and library.consents == []  # no consent, no record
+    done = _post_apply(client, files={"file_M01": ("a.pdf", PDF, "application/pdf")},
+                       cert_M02="ecert-0001", consent_M02="on", commit_M03="on")
+    assert done.status_code == 303, done.text
+    assert library.consents == [("ecert-0001", SHOP, "M02")]
+    case = host.session("zhangwei").cases.get(done.headers["location"].rsplit("/", 1)[-1])
+    assert next(m for m in case.materials if m.code == "M02").reference == "ecert-0001"
+
+
+def test_a_certificate_reminder_is_notified_once(host: Any) -> None:
+    import datetime as dt
+    from types import SimpleNamespace as NS
+
+    notes = host.app.state.notifications
+    holder = govsvc.PartyKey.of(PERSON)
+    cert = NS(id="ecert-0002", name="食品经营许可证", number="JY12301030012345",
+              valid_until=dt.date(2027, 1, 5), holder=holder, case_id=None)
+    for _ in range(2):
+        notes.certificate_event(NS(kind=NS(value="reminded"), seq=4), cert)
+    notes.certificate_event(NS(kind=NS(value="issued"), seq=1), cert)  # not a reminder
+    found, _ = notes.messages([holder])
+    assert [(m.kind, m.title) for m in found] == [("certificate_expiring", "证照即将到期")]
+    assert "“食品经营许可证”（编号 JY12301030012345）将于 2027-01-05 到期" in found[0].body
+    page = host.client("zhangwei").get("/portal/messages")
+    assert "证照即将到期" in page.text and "1 条未读" in page.text
