@@ -451,3 +451,12 @@ def test_a_certificate_reminder_is_notified_once(host: Any) -> None:
     assert "“食品经营许可证”（编号 JY12301030012345）将于 2027-01-05 到期" in found[0].body
     page = host.client("zhangwei").get("/portal/messages")
     assert "证照即将到期" in page.text and "1 条未读" in page.text
+
+
+def test_the_portal_in_english(host: Any) -> None:
+    client = host.client("zhangwei")
+    client.cookies.set("govsvc_lang", "en", domain="127.0.0.1")
+    cases = client.get("/portal")
+    assert "My data use" in cases.text and "My messages" in cases.text
+    form = client.get(f"/portal/apply/{SHOP}")
+    assert "Save a draft" in form.text and "authoritative source, locked" in form.text
