@@ -136,8 +136,12 @@ def test_online_application_with_prefill_certificate_and_commitment(host: Any) -
     assert page.status_code == 200 and "申请已提交" in page.text and "办理过程" in page.text
 
 
-def test_a_tampered_authoritative_field_is_refused_and_nothing_is_created(host: Any) -> None:
+def test_a_tampered_authoritative_field_is_refused_and_nothing_is_created(
+    host: Any, host_plugins: list[Any]
+) -> None:
+    register = host_plugins[0].register
     response = _complete_shop(host.client("zhangwei"), p_name="李四", p_sex="女")
+    assert register.calls == [f"profile {PERSON}"]  # asked once, for the check and the page
     assert response.status_code == 422
     assert "“姓名（名称）”来自哈尔滨市公安局（权威来源），不能在此修改" in response.text
     assert "“性别”来自哈尔滨市公安局" in response.text

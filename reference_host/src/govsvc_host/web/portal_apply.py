@@ -201,7 +201,10 @@ def _page(
     values: Mapping[str, str] | None = None,
     notice: list[str] | None = None,
     status: int = 200,
+    asked: tuple[govsvc.Profile, dict[str, list[CertificateOffer]]] | None = None,
 ) -> Response:
+    """The form; ``asked`` is the profile and offers a POST already fetched (not asked
+    of the departments twice)."""
     host = host_of(request)
     session = host.session(me, purpose=PREFILL_PURPOSE)
     key = own_key(session)
@@ -213,7 +216,8 @@ def _page(
     if draft is not None and draft.state is not CaseState.DRAFT:
         flash(request, "该申请已提交，无需重复提交")
         return redirect(f"/portal/cases/{draft.tracking_code}")
-    profile = session.parties.identify(key, purpose=PREFILL_PURPOSE)
+    profile, held = asked or (
+        session.parties.identify(key, purpose=PREFILL_PURPOSE), offers(session, key, version))
     lines = prefill(profile)
     if draft is not None:
         shown.setdefault("other", "\n".join(
@@ -230,7 +234,7 @@ def _page(
         key=key,
         lines=lines,
         profile=profile,
-        offers=offers(session, key, version),
+        offers=held,
         draft=draft,
         given={m.code: m for m in draft.materials} if draft else {},
         errors=dict(errors or {}),
@@ -353,15 +357,15 @@ def apply(request: Request, item_code: str, me: Me, form: CheckedForm) -> Respon
     errors: dict[str, str] = {}
     profile = session.parties.identify(key, purpose=PREFILL_PURPOSE)
     data = _form_data(form, prefill(profile), errors)
-    materials, chosen = _materials(
-        host, form, version, offers(session, key, version), draft, errors)
+    held = offers(session, key, version)
+    materials, chosen = _materials(host, form, version, held, draft, errors)
     submitting = form.text("action", "submit") != "draft"
     given = [*materials, *(govsvc.ProvidedMaterial(code=o.material, kind=govsvc.MaterialKind.ECERT)
                            for o in chosen)]
     notice = _missing(version, given) if submitting else []
     if errors or notice:
         return _page(request, me, item_code, errors=errors, values=values, notice=notice,
-                     status=422)
+                     status=422, asked=(profile, held))
     request_id = form.text("request_id") or None
     try:
         materials += [consented(session, version, offer) for offer in chosen]
