@@ -464,3 +464,25 @@ def test_the_portal_in_english(host: Any) -> None:
     assert "My data use" in cases.text and "My messages" in cases.text
     form = client.get(f"/portal/apply/{SHOP}")
     assert "Save a draft" in form.text and "authoritative source, locked" in form.text
+
+
+def test_every_step_of_a_case_reaches_the_organisation_once(host: Any) -> None:
+    case = host.food_case()  # taken at the window for 冰城饺子馆, accepted
+    samr, health = host.session("liming"), host.session("zhaomin")
+    task = {t.department: t.id for t in case.open_tasks}
+    samr.reviews.decide(case.id, task["11230100013114525L"], approve=True, reason="材料齐全")
+    health.cases.suspend(case.id, govsvc.SuspensionReason("现场勘验"), notice="需现场核查经营场所")
+    health.cases.resume(case.id)
+    health.reviews.decide(case.id, task["11230100MB1935270B"], approve=True)
+    samr.cases.issue_result(case.id, govsvc.CaseResult(name="食品经营许可证",
+                                                       number="JY12301030000001"))
+    found, _ = host.app.state.notifications.messages([govsvc.PartyKey.of(ORG)])
+    assert sorted(m.kind for m in found) == sorted(
+        ["accepted", "suspended", "approved", "result_ready"])
+    bodies = {m.kind: m.body for m in found}
+    assert "现场勘验，需现场核查经营场所" in bodies["suspended"]
+    assert "食品经营许可证 JY12301030000001" in bodies["result_ready"]
+    page = host.client("zhangwei.bingcheng").get("/portal/messages")
+    assert page.status_code == 200 and "4 条未读" in page.text and "准予许可" in page.text
+    case_page = host.client("zhangwei.bingcheng").get(f"/portal/cases/{case.tracking_code}")
+    assert "书面告知" in case_page.text and "需现场核查经营场所" in case_page.text
