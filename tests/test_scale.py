@@ -204,9 +204,7 @@ def test_scale_bench_smoke_mode_runs_and_prints_growth_last() -> None:
 
 
 @pytest.mark.parametrize("size", [1, 2])
-def test_overdue_pages_by_keyset(
-    make_platform: MakePlatform, clock: FakeClock, size: int
-) -> None:
+def test_overdue_pages_by_keyset(make_platform: MakePlatform, clock: FakeClock, size: int) -> None:
     p = make_platform(plugin_for(standard_departments()))
     _workload(p)
     clock.advance(days=40)
