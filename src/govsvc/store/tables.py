@@ -199,8 +199,18 @@ class DeliveryRow(SQLModel, table=True):
     department's answer, kept beside the aggregate so a delivery never bumps the case)."""
 
     __tablename__ = "deliveries"
-    # Polls are fair: each department's due tasks, by when each is next due.
-    __table_args__ = (sa.Index("ix_deliveries_due", "department", "next_poll_at"),)
+    # Polls are fair: each department's due tasks, by when each is next due. Only tasks
+    # still to be asked about (decided and closed ones have no next poll), so it stays as
+    # small as the work in hand however many tasks were ever delivered (0006).
+    __table_args__ = (
+        sa.Index(
+            "ix_deliveries_due",
+            "department",
+            "next_poll_at",
+            sqlite_where=sa.text("next_poll_at IS NOT NULL"),
+            postgresql_where=sa.text("next_poll_at IS NOT NULL"),
+        ),
+    )
     task_id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
     department: str = Field(max_length=18)
@@ -243,8 +253,18 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         sa.Index("ix_outbox_pending", "delivered_at", "available_at"),
-        # Workers take each department's due work fairly, a slice per department.
-        sa.Index("ix_outbox_work", "topic", "department", "delivered_at", "available_at"),
+        # Pending work by topic and department (workers take a slice per department; the
+        # host's notifier its notices): partial, so delivered messages, which the outbox
+        # keeps for good, never enter it and it stays as small as the work in hand (0006).
+        sa.Index(
+            "ix_outbox_open",
+            "topic",
+            "department",
+            "created_at",
+            "id",
+            sqlite_where=sa.text("delivered_at IS NULL"),
+            postgresql_where=sa.text("delivered_at IS NULL"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
