@@ -90,6 +90,9 @@ RESOURCE_KIND = {
     "ratings.queue": ResourceKind.DEPARTMENT,
     "ratings.statistics": ResourceKind.DEPARTMENT,
     "ratings.configure": ResourceKind.PLATFORM,
+    "certificates.library": ResourceKind.PARTY,
+    "certificates.verify": ResourceKind.PLATFORM,
+    "certificates.work": ResourceKind.PLATFORM,
 }
 
 
@@ -101,6 +104,7 @@ def resource_kind(action: Action) -> ResourceKind:
             "parties": ResourceKind.PARTY,
             "cases": ResourceKind.CASE,
             "ratings": ResourceKind.RATING,
+            "certificates": ResourceKind.CERTIFICATE,
         }.get(service, ResourceKind.PLATFORM),
     )
 

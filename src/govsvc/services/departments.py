@@ -614,18 +614,31 @@ class DepartmentService(Service):
         self, job: _Job, worker: str, now: dt.datetime, records: list[ExchangeRecord]
     ) -> None:
         issued: IssuedResult = job.outcome
-        result = CaseResult(name=issued.name, number=issued.number, data=issued.data)
+        ecert = self._rt.ecert
+        certificates: list[Any] = []  # the e-certificate issued with the result (电子证照)
 
         def issue(c: Case, v: ItemVersion, at: dt.datetime, actor: Actor) -> Step:
+            cid = ecert.certificate_id(v, issued.number)
+            result = CaseResult(
+                name=issued.name,
+                number=issued.number,
+                data=issued.data,
+                ecert_id=None if cid is None else str(cid),
+            )
             return c.issue_result(result, now=at, actor=actor)
 
         def settle(conn: sa.Connection, case: Case) -> None:
             exchange_store.append(conn, records)
             work.settle(conn, job.row, worker=worker, now=now, attempted=True)
+            # Signed and stored in this transaction, or queued durably (certificate.issue).
+            version = self._rt.version_in(conn, case.item_code, case.item_version)
+            actor = self.system_of(job.department).principal.actor
+            certificates[:] = [ecert.issue_in(conn, case, version, issued, actor=actor, now=now)]
 
         self.system_of(job.department).cases.run_command(
             job.row.case_id, Action.CASE_ISSUE_RESULT, issue, also=settle, retry_conflicts=True
         )
+        ecert.broadcast([s for s in certificates if s is not None])
 
 
 def _outcome_of(job: _Job, by_attempt: dict[int, ExchangeRecord]) -> list[ExchangeRecord]:
