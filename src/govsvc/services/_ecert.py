@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,7 @@ from govsvc.ecert import (
     sign_credential,
     status_list_credential,
 )
+from govsvc.ecert._jose import b64url_decode
 from govsvc.errors import InvalidInput, PluginError
 from govsvc.principals import Actor
 from govsvc.store import certificates as store
@@ -75,6 +78,16 @@ class CertificateListener:
 
     name: str
     handle: CertificateHandler
+
+
+def _kid(jws: str) -> str | None:
+    """The ``kid`` of a compact JWS we signed (None if unreadable)."""
+    try:
+        header = json.loads(b64url_decode(jws.split(".", 1)[0]))
+    except ValueError:
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def _snake(key: str) -> str:
@@ -140,6 +153,13 @@ class EcertRuntime:
         self._plugins = plugins
         self._clock = clock
         self.listeners: list[CertificateListener] = []
+        # Signed status lists by (issuer, number, purpose), with when they were read: a
+        # verification reads the database at most every list_cache_seconds per list (other
+        # processes' changes are seen within that; this process's own at once).
+        self._lists: dict[tuple[str, int, StatusPurpose], tuple[str, float]] = {}
+        self.list_cache_seconds = 5.0
+        self._by_url: dict[str, tuple[FetchedStatusList, float]] = {}
+        self.resolver: Callable[..., FetchedStatusList | None] | None = None
         self._event_hooks = plugins.hook.govsvc_certificate_event.get_hookimpls()
         for entry in signers:
             entry.add_to(keys)
@@ -368,10 +388,20 @@ class EcertRuntime:
     ) -> str:
         """The signed status list credential of an issuer's list, re-signed (and kept) when
         its bits changed since it was last signed. ``connect`` opens a write transaction."""
+        key = (issuer, number, purpose)
+        cached = self._lists.get(key)
+        if cached is not None and time.monotonic() - cached[1] < self.list_cache_seconds:
+            return cached[0]
         with connect() as conn:
             found = store.load_list(conn, issuer, number, purpose)
             version = found.version if found else 0
-            if found is not None and found.credential and found.signed_version == version:
+            if (
+                found is not None
+                and found.credential
+                and found.signed_version == version
+                and self._current_kid(issuer) in (None, _kid(found.credential))
+            ):
+                self._lists[key] = (found.credential, time.monotonic())
                 return found.credential
             bits = found.bits if found else StatusList.empty(purpose)
             now = self._clock()
@@ -384,16 +414,39 @@ class EcertRuntime:
             store.save_signed_list(
                 conn, issuer, number, purpose, credential=credential, version=version, now=now
             )
-            return credential
+        self._lists[key] = (credential, time.monotonic())
+        return credential
+
+    def _current_kid(self, issuer: str) -> str | None:
+        try:
+            return self.keys.signer_for(issuer).key_id
+        except Exception:  # no current key: keep serving what was signed
+            return None
+
+    def forget_lists(self, certificates: Sequence[Certificate]) -> None:
+        """Drop this process's cached status lists of these certificates (after a commit
+        that changed their bits: the next verification sees the change at once)."""
+        if certificates:
+            self._by_url.clear()
+        for cert in certificates:
+            for purpose in StatusPurpose:
+                self._lists.pop((cert.issuer.credit_code, cert.status_list, purpose), None)
 
     def status_resolver(
         self, connect: Callable[[], Any]
     ) -> Callable[..., FetchedStatusList | None]:
+        by_url = self._by_url
+
         def resolve(url: str, *, online: bool = True) -> FetchedStatusList | None:
+            hit = by_url.get(url)
+            if hit is not None and time.monotonic() - hit[1] < self.list_cache_seconds:
+                return hit[0]  # the hot path: no parsing, no database
             parsed = self.parse_status_url(url)
             if parsed is None:
                 return None  # not this platform's list: it cannot be fetched here
-            return FetchedStatusList(self.status_credential(connect, *parsed))
+            fetched = FetchedStatusList(self.status_credential(connect, *parsed))
+            by_url[url] = (fetched, time.monotonic())
+            return fetched
 
         return resolve
 
@@ -405,7 +458,9 @@ class EcertRuntime:
 
     def broadcast(self, steps: Sequence[CertificateStep]) -> None:
         """Tell listeners and ``govsvc_certificate_event`` hooks, after commit; a failing
-        listener is logged and affects nothing."""
+        listener is logged and affects nothing. Cached status lists of the certificates are
+        dropped first (their bits may have changed)."""
+        self.forget_lists([step.certificate for step in steps])
         for step in steps:
             for impl in self._event_hooks:
                 try:

@@ -395,10 +395,13 @@ class CertificateService(Service):
         (:class:`govsvc.ecert.VerificationResult`), and nothing is "valid" without a status."""
         self._authorize(Action.CERTIFICATE_VERIFY, Resource.platform())
         rt = self._rt
+        ecert = rt.ecert
+        if ecert.resolver is None:  # made once: the status lists come from the platform's store
+            ecert.resolver = ecert.status_resolver(rt.write)
         return verify(
             document_or_qr_payload,
-            keys=rt.ecert.keys,
-            status=rt.ecert.status_resolver(rt.write),
+            keys=ecert.keys,
+            status=ecert.resolver,
             online=online,
             now=rt.now(),
             documents=self._document,
