@@ -85,6 +85,7 @@ RESOURCE_KIND = {
     "reviews.record": ResourceKind.TASK,
     "supervision.overdue": ResourceKind.DIVISION,
     "supervision.statistics": ResourceKind.DIVISION,
+    "indicators.report": ResourceKind.DIVISION,
     "departments.prereview": ResourceKind.CASE,
     "ratings.rate": ResourceKind.CASE,
     "ratings.queue": ResourceKind.DEPARTMENT,

@@ -85,6 +85,8 @@ EXPECTED = [
     "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",
+    "Indicator",
+    "IndicatorReport",
     "InvalidDivision",
     "InvalidIdentifier",
     "InvalidInput",

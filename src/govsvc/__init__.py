@@ -196,6 +196,7 @@ from govsvc.services.certificates import (
     PendingIssue,
 )
 from govsvc.services.certificates import Consent as CertificateConsent
+from govsvc.services.indicators import Indicator, IndicatorReport
 from govsvc.services.ratings import RatingStatistics, RatingSummary
 from govsvc.store.chain import ChainReport
 
@@ -279,6 +280,8 @@ __all__ = [
     "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",
+    "Indicator",
+    "IndicatorReport",
     "InvalidDivision",
     "InvalidIdentifier",
     "InvalidInput",

@@ -110,6 +110,7 @@ class Action(enum.Enum):
     SUPERVISION_STATISTICS = "supervision.statistics"
     SUPERVISION_ACCESS_LOG = "supervision.access_log"
     LIGHTS_SWEEP = "supervision.sweep_lights"
+    INDICATORS_REPORT = "indicators.report"  # the national evaluation's indicators
     # outbox
     OUTBOX_READ = "outbox.read"
     OUTBOX_MARK = "outbox.mark_delivered"
@@ -302,6 +303,8 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
     Action.SUPERVISION_STATISTICS: {K.SUPERVISOR: OWN, K.CHANNEL: SCOPED, K.PLATFORM: ANY},
     Action.SUPERVISION_ACCESS_LOG: {K.SUPERVISOR: ANY, K.PLATFORM: ANY},
     Action.LIGHTS_SWEEP: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    # Aggregates only (no personal data): supervisors of the division read them.
+    Action.INDICATORS_REPORT: {K.SUPERVISOR: OWN, K.PLATFORM: ANY},
     Action.OUTBOX_READ: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.OUTBOX_MARK: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.DEPARTMENT_HEALTH: {K.SYSTEM_ADMIN: ANY, K.SUPERVISOR: ANY, K.PLATFORM: ANY},

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from govsvc.services.catalogue import CatalogueService
     from govsvc.services.certificates import CertificateService
     from govsvc.services.departments import DepartmentService
+    from govsvc.services.indicators import IndicatorService
     from govsvc.services.outbox import OutboxService
     from govsvc.services.parties import PartyService
     from govsvc.services.ratings import RatingService
@@ -102,6 +103,14 @@ class Session:
         from govsvc.services.supervision import SupervisionService
 
         return SupervisionService(self)
+
+    @cached_property
+    def indicators(self) -> IndicatorService:
+        """The national evaluation's indicators (政务服务能力评估): online depth, visits,
+        time limits, online acceptance, handling time, satisfaction, rectification."""
+        from govsvc.services.indicators import IndicatorService
+
+        return IndicatorService(self)
 
     @cached_property
     def outbox(self) -> OutboxService:

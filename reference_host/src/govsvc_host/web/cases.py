@@ -213,6 +213,12 @@ def case_receipt(request: Request, ref: str, me: Me) -> Response:
         case=case,
         version=version,
         track_url=f"{base}/track?code={govsvc.TrackingCode.display(case.tracking_code)}",
+        # 一次一评: a window visit is rated by the QR on its receipt (the visit: this version).
+        rate_url=(
+            f"{base}/rate/visit?case={case.tracking_code}&occasion={case.tracking_code}-v{case.version}"
+            if case.channel == govsvc.Channel.WINDOW.value
+            else ""
+        ),
         hall=me.hall or "",
     )
 
