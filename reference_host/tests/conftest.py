@@ -452,10 +452,17 @@ def make_settings(url: str, schema: str | None, tmp_path: Any, **extra: Any) -> 
 
 
 @pytest.fixture
-def host(host_database: tuple[str, str | None], tmp_path: Any) -> Iterator[HostKit]:
+def host_plugins() -> list[Any]:
+    """Plugins the host's platform loads besides the courier (a test module overrides it)."""
+    return []
+
+
+@pytest.fixture
+def host(host_database: tuple[str, str | None], tmp_path: Any,
+         host_plugins: list[Any]) -> Iterator[HostKit]:
     url, schema = host_database
     platform = govsvc.Platform.open(url, schema=schema, load_entry_points=False,
-                                    provisional_calendar=True, plugins=[courier])
+                                    provisional_calendar=True, plugins=[courier, *host_plugins])
     platform.system().catalogue.import_items(govsvc.load_sample_catalogue())
     settings = make_settings(url, schema, tmp_path)
     seconds = Seconds(1_000_000.0)

@@ -55,6 +55,26 @@ def _apply_shop(session: govsvc.Session) -> bool:
         division=shop[2:8], today=dt.datetime.now(CHINA).date()))
 
 
+def _portal(session: govsvc.Session, *also: Action) -> bool:
+    """The portal's landing: one's own cases (a principal without a party: the platform's
+    lists), then ``also`` on each of one's own keys (the person and whom they act for)."""
+    me = session.principal
+    if me.party is None:
+        return _can(session, Action.CASE_LIST, Resource.platform())
+    keys = [k for k in (me.party, me.acting_for) if k is not None]
+    return _can(session, Action.CASE_LIST, me.party) and all(
+        _can(session, action, key) for action in also for key in keys)
+
+
+def _portal_apply(session: govsvc.Session) -> bool:
+    me = session.principal
+    key = me.acting_for or me.party
+    if key is None:
+        return _can(session, Action.CASE_LIST, Resource.platform())
+    return _can(session, Action.PARTY_IDENTIFY, key) and _can(
+        session, Action.PARTY_CERTIFICATES, key)
+
+
 def _samr_task(case: govsvc.Case) -> str:
     return next(t.id for t in case.open_tasks if t.department == "11230100013114525L")
 
@@ -123,6 +143,27 @@ ROUTES = (
           and _can(s, Action.CASE_WITHDRAW, c["shop"]),
           data=lambda c: {"version": str(c["shop"].version), "reason": "不办了"}, fresh=True),
     Route("account", "GET", lambda c: "/account", lambda s, c: True, both_ways=False),
+    Route("portal: my cases", "GET", lambda c: "/portal", lambda s, c: _portal(s)),
+    Route("portal: apply form", "GET", lambda c: f"/portal/apply/{c['shop'].item_code}",
+          lambda s, c: _portal_apply(s), ok=(200, 422)),  # 422: staff are sent to the window
+    Route("portal: apply", "POST", lambda c: f"/portal/apply/{c['shop'].item_code}",
+          lambda s, c: _portal_apply(s), data=lambda c: {"action": "submit"},
+          ok=(422,)),  # allowed, and told in one notice which materials are missing
+    Route("portal: case", "GET", lambda c: f"/portal/cases/{c['shop'].tracking_code}",
+          lambda s, c: _can(s, Action.CASE_READ, c["shop"])
+          and _can(s, Action.CASE_TRAIL, c["shop"])),
+    Route("portal: supplement", "POST",
+          lambda c: f"/portal/cases/{c['shop'].tracking_code}/supplement",
+          lambda s, c: _can(s, Action.CASE_READ, c["shop"])
+          and _can(s, Action.CASE_RESUBMIT, c["shop"]),
+          ok=(409,)),  # allowed, but a submitted case has no notice to answer
+    Route("portal: data use", "GET", lambda c: "/portal/data-use",
+          lambda s, c: _portal(s, Action.PARTY_DATA_USE)),
+    Route("portal: messages", "GET", lambda c: "/portal/messages", lambda s, c: _portal(s)),
+    Route("portal: mark read", "POST", lambda c: "/portal/messages/read",
+          lambda s, c: _portal(s)),
+    Route("portal: SMS outbox", "GET", lambda c: "/portal/sms",
+          lambda s, c: _can(s, Action.OUTBOX_READ, Resource.platform())),
     Route("api apply", "POST", lambda c: "/api/v1/applications", lambda s, c: _apply_shop(s),
           data=lambda c: {"item_code": "11230102MB1C3376104000175001001",
                           "applicant": {"number": "230103198503120316", "name": "张伟"}},
