@@ -152,3 +152,15 @@ def test_the_window_receipt_carries_a_qr_to_rate_that_visit(host: Any) -> None:
     online = host.shop_case()
     own = host.client("zhangwei").get(f"/cases/{online.tracking_code}/receipt")
     assert own.status_code == 200 and own.text.count("<svg") == 1
+
+
+def test_the_rating_pages_come_in_english_from_the_catalogue(host: Any) -> None:
+    case = host.finish(host.food_case())
+    agent = host.client(AGENT)
+    assert agent.get("/lang/en?next=/").status_code == 303
+    form = agent.get(f"/cases/{case.tracking_code}/rate")
+    assert "How satisfied are you with this service?" in form.text
+    assert "Very dissatisfied" in form.text and 'value="非常不满意"' in form.text  # ids stay
+    reviewer = host.client("liming")
+    reviewer.get("/lang/en?next=/")
+    assert "Rectifications" in reviewer.get("/ratings").text
