@@ -236,3 +236,24 @@ def test_bad_input_names_what_was_wrong(
         return
     with pytest.raises(govsvc.InvalidInput, match=message):
         supervisor.indicators.report(**arguments)
+
+
+def test_provisional_deadlines_are_listed_until_the_year_is_loaded(
+    make_platform: Any, clock: FakeClock, zhang: govsvc.Person
+) -> None:
+    last = max(govsvc.WorkCalendar.default().years)
+    at(clock, last, 12, 15, 9)
+    p = make_platform(provisional_calendar=True)
+    people = People(p)
+    # 食品经营许可: 5 promised days end in December, 20 statutory days in January.
+    late = make_case(p, FOOD_LICENCE, zhang, accept=True)
+    assert late.deadline is not None and late.deadline.provisional
+    supervisor = people.supervisor()
+    listed = supervisor.supervision.provisional()
+    assert [s.tracking_code for s in listed] == [late.tracking_code]
+    assert listed.items[0].due_provisional and listed.items[0].applicant_name == "张*"
+    assert list(people.supervisor("450100").supervision.provisional()) == []
+    with pytest.raises(govsvc.PermissionDenied):
+        people.reviewer(SAMR).supervision.provisional()
+    with pytest.raises(govsvc.InvalidInput, match="limit"):
+        supervisor.supervision.provisional(limit=0)

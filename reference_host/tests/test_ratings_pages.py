@@ -13,21 +13,7 @@ import govsvc
 
 CSRF = "csrf-token-for-tests-0001"
 SAMR, HEALTH = "11230100013114525L", "11230100MB1935270B"
-REVIEWERS = {SAMR: "liming", HEALTH: "zhaomin"}
 AGENT = "zhangwei.bingcheng"  # 张伟 acting for 哈尔滨市冰城饺子馆有限公司, the food case's applicant
-
-
-def finish(host: Any, case: govsvc.Case) -> govsvc.Case:
-    """Both reviews approved, the licence issued and handed over at the window (办结)."""
-    while case.state is govsvc.CaseState.IN_REVIEW:
-        task = case.open_tasks[0]
-        case = host.session(REVIEWERS[task.department]).reviews.decide(case, task.id,
-                                                                         approve=True)
-    clerk = host.session("wangfang")
-    case = clerk.cases.issue_result(
-        case, govsvc.CaseResult(name="食品经营许可证", number="JY12301030000001")
-    )
-    return clerk.cases.complete(case, delivery="窗口领取")
 
 
 def rating_id(response: Any) -> str:
@@ -42,7 +28,7 @@ def text_of(page: Any) -> str:
 
 
 def test_the_rater_rates_the_department_answers_and_the_rater_rates_again(host: Any) -> None:
-    case = finish(host, host.food_case())
+    case = host.finish(host.food_case())
     agent = host.client(AGENT)
     page = agent.get(f"/cases/{case.tracking_code}")
     assert f'href="/cases/{case.tracking_code}/rate"' in page.text  # 评价 on a finished case
@@ -97,7 +83,7 @@ def test_an_unfinished_case_and_a_second_rating_are_refused_in_chinese(host: Any
     assert "还没办完就想评" in page and 'value="满意" checked' in refused.text  # input kept
     assert host.platform.system().ratings.of_case(open_case) is None  # nothing stored
 
-    done = finish(host, host.food_case())
+    done = host.finish(host.food_case())
     first = agent.post(f"/cases/{done.tracking_code}/rate", data={"csrf_token": CSRF,
                                                                   "level": "满意"})
     rating_id(first)
@@ -113,7 +99,7 @@ def test_an_unfinished_case_and_a_second_rating_are_refused_in_chinese(host: Any
 
 
 def test_an_appeal_is_decided_by_the_supervisor(host: Any) -> None:
-    case = finish(host, host.food_case())
+    case = host.finish(host.food_case())
     agent = host.client(AGENT)
     rid = rating_id(agent.post(f"/cases/{case.tracking_code}/rate",
                                data={"csrf_token": CSRF, "level": "非常不满意", "text": "骂人话"}))
@@ -166,3 +152,15 @@ def test_the_window_receipt_carries_a_qr_to_rate_that_visit(host: Any) -> None:
     online = host.shop_case()
     own = host.client("zhangwei").get(f"/cases/{online.tracking_code}/receipt")
     assert own.status_code == 200 and own.text.count("<svg") == 1
+
+
+def test_the_rating_pages_come_in_english_from_the_catalogue(host: Any) -> None:
+    case = host.finish(host.food_case())
+    agent = host.client(AGENT)
+    assert agent.get("/lang/en?next=/").status_code == 303
+    form = agent.get(f"/cases/{case.tracking_code}/rate")
+    assert "How satisfied are you with this service?" in form.text
+    assert "Very dissatisfied" in form.text and 'value="非常不满意"' in form.text  # ids stay
+    reviewer = host.client("liming")
+    reviewer.get("/lang/en?next=/")
+    assert "Rectifications" in reviewer.get("/ratings").text

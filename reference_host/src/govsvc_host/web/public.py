@@ -1,4 +1,4 @@
-"""Pages anyone may open: home, the catalogue (办事指南), progress lookup, language."""
+"""Pages anyone may open: home, the catalogue (办事指南), progress lookup, language, display."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.responses import RedirectResponse, Response
 import govsvc
 from govsvc import Principal, PrincipalKind
 from govsvc_host import i18n
+from govsvc_host.context import DISPLAY_COOKIE, DISPLAYS
 from govsvc_host.security import client_address
 from govsvc_host.web.common import Anyone, host_of
 
@@ -122,5 +123,22 @@ def language(request: Request, language: str, next: str = "/") -> Response:
             httponly=True,
             samesite="lax",
             secure=host.settings.secure_cookies,
+        )
+    return response
+
+
+@router.get("/display/{mode}", name="display")
+def display(request: Request, mode: str, next: str = "/") -> Response:
+    """长辈模式 on or off (``elder`` / ``standard``): a cookie, so a plain link does it, no JS."""
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if mode in DISPLAYS:
+        response.set_cookie(
+            DISPLAY_COOKIE,
+            mode,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=host_of(request).settings.secure_cookies,
         )
     return response

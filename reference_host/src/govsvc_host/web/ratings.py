@@ -210,7 +210,10 @@ def ratings_queue(
 def ratings_mine(request: Request, me: Me, after: str = "") -> Response:
     """The ratings a person gave and those of their cases, with the departments' answers."""
     host = host_of(request)
-    page = host.session(me).ratings.mine(after=after or None)
+    session = host.session(me)
+    if me.party is None:  # staff give no ratings of their own: the policy's refusal, recorded
+        session.authorize(Action.RATING_READ, govsvc.Resource.platform())
+    page = session.ratings.mine(after=after or None)
     return host.render(
         request, "ratings_mine.html", principal=me, page=page, after=after,
         status_labels=STATUS_LABELS, agencies=_agency_names(host),
