@@ -85,7 +85,7 @@ def _post_apply(client: Any, item: str = SHOP, *, files: dict[str, Any] | None =
 def _complete_shop(client: Any, **fields: str) -> Any:
     return _post_apply(
         client, files={"file_M01": ("申请书.pdf", PDF, "application/pdf")},
-        cert_M02=PERSON, consent_M02="on", commit_M03="on", **fields)
+        cert_M02=f"reported:{PERSON}", consent_M02="on", commit_M03="on", **fields)
 
 
 def _mine(host: Any, username: str = "zhangwei") -> list[Any]:
@@ -114,7 +114,7 @@ def test_apply_form_is_prefilled_with_sources_and_locks_authoritative_fields(hos
     assert "哈尔滨市公安局" in page.text and "权威来源，不可修改" in page.text
     assert "性别" in page.text and "男" in page.text  # vocabulary labels and values
     # The held ID card is offered for M02, with a consent box.
-    assert 'name="cert_M02" value="230103198503120316"' in page.text
+    assert 'name="cert_M02" value="reported:230103198503120316"' in page.text
     assert "我同意本次申请调用该电子证照" in page.text
 
 
@@ -171,10 +171,10 @@ def test_missing_materials_come_back_as_one_notice(host: Any) -> None:
 def test_a_certificate_is_used_only_with_consent(host: Any) -> None:
     client = host.client("zhangwei")
     response = _post_apply(client, files={"file_M01": ("a.pdf", PDF, "application/pdf")},
-                           cert_M02=PERSON, commit_M03="on")
+                           cert_M02=f"reported:{PERSON}", commit_M03="on")
     assert response.status_code == 422 and "须勾选同意" in response.text
     foreign = _post_apply(client, files={"file_M01": ("a.pdf", PDF, "application/pdf")},
-                          cert_M02="230104199208090266", consent_M02="on", commit_M03="on")
+                          cert_M02="reported:230104199208090266", consent_M02="on", commit_M03="on")
     assert foreign.status_code == 422 and "不在您名下" in foreign.text
     assert _mine(host) == []
 
@@ -182,9 +182,10 @@ def test_a_certificate_is_used_only_with_consent(host: Any) -> None:
 def test_an_agent_applies_for_the_organisation_reusing_its_licence(host: Any) -> None:
     client = host.client("zhangwei.bingcheng")
     page = client.get(f"/portal/apply/{FOOD}")
-    assert page.status_code == 200 and 'name="cert_M02" value="91230103MA1BX4K238"' in page.text
+    assert page.status_code == 200
+    assert 'name="cert_M02" value="reported:91230103MA1BX4K238"' in page.text
     response = _post_apply(client, FOOD, p_name="哈尔滨市冰城饺子馆有限公司",
-                           cert_M02=ORG, consent_M02="on", action="draft")
+                           cert_M02=f"reported:{ORG}", consent_M02="on", action="draft")
     assert response.status_code == 303, response.text
     code = re.search(r"draft=([A-Z0-9]+)", response.headers["location"])
     assert code
@@ -215,7 +216,7 @@ def test_a_draft_is_saved_and_continued_later(host: Any) -> None:
     assert draft
     listed = client.get("/portal")
     assert "继续填写" in listed.text and "草稿" in listed.text
-    done = _post_apply(client, draft=draft.group(1), cert_M02=PERSON, consent_M02="on",
+    done = _post_apply(client, draft=draft.group(1), cert_M02=f"reported:{PERSON}", consent_M02="on",
                        commit_M03="on", p_address="哈尔滨市道里区友谊路1号", request_id="req-2")
     assert done.status_code == 303 and done.headers["location"].startswith("/portal/cases/")
     cases = _mine(host)
@@ -401,8 +402,8 @@ def test_staff_have_no_personal_portal(host: Any) -> None:
 
 
 class FakeLibrary:
-    """The SDK's certificate library as the portal uses it (offer, consent): the seam's
-    other side, until ``session.certificates`` is merged."""
+    """The SDK's certificate library (offer, consent) holding one issued ID card: what the
+    portal does with the library's offers (issuing a real one needs a whole signed case)."""
 
     def __init__(self) -> None:
         self.consents: list[tuple[str, str, str]] = []
@@ -421,10 +422,11 @@ class FakeLibrary:
                                        reference=ref)
 
 
-def test_the_sdk_certificate_library_is_used_when_present(host: Any, monkeypatch: Any) -> None:
+def test_a_library_certificate_is_offered_and_consented_through_the_sdk(
+    host: Any, monkeypatch: Any
+) -> None:
     library = FakeLibrary()
-    monkeypatch.setattr(govsvc.Session, "certificates", property(lambda self: library),
-                        raising=False)
+    monkeypatch.setattr(govsvc.Session, "certificates", property(lambda self: library))
     client = host.client("zhangwei")
     page = client.get(f"/portal/apply/{SHOP}")
     assert 'name="cert_M02" value="ecert-0001"' in page.text and "长期" in page.text
@@ -443,13 +445,15 @@ def test_a_certificate_reminder_is_notified_once(host: Any) -> None:
     import datetime as dt
     from types import SimpleNamespace as NS
 
+    from govsvc.ecert import CertificateEventKind
+
     notes = host.app.state.notifications
     holder = govsvc.PartyKey.of(PERSON)
     cert = NS(id="ecert-0002", name="食品经营许可证", number="JY12301030012345",
               valid_until=dt.date(2027, 1, 5), holder=holder, case_id=None)
     for _ in range(2):
-        notes.certificate_event(NS(kind=NS(value="reminded"), seq=4), cert)
-    notes.certificate_event(NS(kind=NS(value="issued"), seq=1), cert)  # not a reminder
+        notes.certificate_event(NS(kind=CertificateEventKind.REMINDED, seq=4), cert)
+    notes.certificate_event(NS(kind=CertificateEventKind.ISSUED, seq=1), cert)  # no reminder
     found, _ = notes.messages([holder])
     assert [(m.kind, m.title) for m in found] == [("certificate_expiring", "证照即将到期")]
     assert "“食品经营许可证”（编号 JY12301030012345）将于 2027-01-05 到期" in found[0].body

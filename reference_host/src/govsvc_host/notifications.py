@@ -17,9 +17,9 @@ the ``send_sms`` job (:meth:`Notifications.flush`, every 30 s).
 
 Events are matched **by name** (``event.kind.value``), so a kind the SDK adds later is
 notified as soon as it exists, without a change here. The certificate library's renewal
-reminder (a certificate event ``reminded``, 到期提醒, through
-``Platform.subscribe_certificates`` where the SDK has it) becomes ``certificate_expiring``;
-other reminders call :meth:`Notifications.notify` directly.
+reminder (the certificate event ``reminded``, 到期提醒, heard through
+``Platform.subscribe_certificates``) becomes ``certificate_expiring``; other reminders call
+:meth:`Notifications.notify` directly.
 
 The demo's provider (:class:`OutboxSmsProvider`) sends nothing: the queued SMS, marked sent,
 are what the 短信发件箱 page (``/portal/sms``) shows staff. A city plugs its gateway in by
@@ -39,6 +39,7 @@ import sqlalchemy as sa
 
 import govsvc
 from govsvc import Case, CaseEvent, PartyKey, Platform
+from govsvc.ecert import Certificate, CertificateEvent, CertificateEventKind
 from govsvc_host.store import metadata
 
 __all__ = [
@@ -178,9 +179,7 @@ class Notifications:
         certificate library's events where this SDK has them (:meth:`certificate_event`)."""
         if self._listener is None:
             self._listener = self.platform.subscribe((), self.handle, name="host-notifications")
-            certificates = getattr(self.platform, "subscribe_certificates", None)
-            if callable(certificates):
-                certificates(self.certificate_event, name="host-notifications")
+            self.platform.subscribe_certificates(self.certificate_event, name="host-notifications")
 
     def unsubscribe(self) -> None:
         if self._listener is not None:
@@ -213,10 +212,10 @@ class Notifications:
             phone=self._phone_of(case.applicant),
         )
 
-    def certificate_event(self, event: Any, certificate: Any) -> None:
+    def certificate_event(self, event: CertificateEvent, certificate: Certificate) -> None:
         """A certificate event: the renewal reminder (``reminded``, 到期提醒) is notified as
         ``certificate_expiring``, once per certificate version."""
-        if getattr(event.kind, "value", "") not in ("reminded", "certificate_expiring"):
+        if event.kind is not CertificateEventKind.REMINDED:
             return
         title, text = NOTIFIED["certificate_expiring"]
         until = certificate.valid_until.isoformat() if certificate.valid_until else ""
@@ -227,7 +226,7 @@ class Notifications:
             kind="certificate_expiring",
             title=title,
             body=text.format(detail=detail),
-            case_id=getattr(certificate, "case_id", None),
+            case_id=certificate.case_id,
             phone=self._phone_of(certificate.holder),
         )
 

@@ -59,13 +59,13 @@ class Prefilled:
 class CertificateOffer:
     """A certificate a department holds for the applicant, offered for one material."""
 
-    id: str  # what the form posts (the certificate number)
+    id: str  # what the form posts: the library's certificate id, or "reported:<number>"
     material: str  # the material code it can stand for
     type_name: str
     number: str
     issuer: str
     valid_until: str
-    library: bool = False  # offered by the SDK's certificate library (else a department)
+    library: bool = False  # in the SDK's certificate library (else reported by a department)
 
 
 def own_key(session: Session) -> govsvc.PartyKey:
@@ -106,15 +106,6 @@ def name_order(name: str) -> int:
     return order.index(name) if name in order else len(order)
 
 
-def _library(session: Session) -> Any:
-    """The SDK's certificate library (``session.certificates``) when this SDK has one with
-    offers and consent (免提交), else None: the departments' records are offered instead."""
-    library = getattr(session, "certificates", None)
-    if callable(getattr(library, "offer", None)) and callable(getattr(library, "consent", None)):
-        return library
-    return None
-
-
 def _valid_until(value: Any) -> str:
     return value.isoformat() if value is not None else "长期"
 
@@ -124,27 +115,25 @@ def offers(
 ) -> dict[str, list[CertificateOffer]]:
     """Certificates held for ``key``, per material of ``version`` they can stand for.
 
-    With the SDK's certificate library: its ``offer`` (the holder's valid e-certificates of
-    the type each material names; the read recorded with its purpose). Without it (SEAM,
-    SDK_REQUESTS.md §6): the certificates the departments report
-    (``session.parties.certificates``, recorded likewise), matched to a material by the name
-    of the certificate type the guide names.
+    First the SDK's certificate library (``session.certificates.offer``: the holder's valid
+    e-certificates of the type each material names, 免提交, consent recorded by the SDK);
+    then the certificates the departments report that the library does not hold
+    (``session.parties.certificates``, matched to a material by the name of the type the
+    guide names; consent given on the form and kept with the material). Both reads are
+    recorded with their purpose.
     """
-    library = _library(session)
-    if library is not None:
-        found: dict[str, list[CertificateOffer]] = {}
-        for offer in library.offer(version.item_code, key, purpose=CERTIFICATE_PURPOSE):
-            for issued in offer.certificates:
-                cert = issued.certificate
-                found.setdefault(offer.material, []).append(CertificateOffer(
-                    id=str(cert.id), material=offer.material, type_name=cert.type_name,
-                    number=cert.number, issuer=getattr(cert.issuer, "name", str(cert.issuer)),
-                    valid_until=_valid_until(cert.valid_until), library=True,
-                ))
-        return found
     wanted = {m.code: m.ecert_type for m in version.materials if m.ecert_type}
     if not wanted:
         return {}
+    found: dict[str, list[CertificateOffer]] = {}
+    for offer in session.certificates.offer(version.item_code, key, purpose=CERTIFICATE_PURPOSE):
+        for issued in offer.certificates:
+            cert = issued.certificate
+            found.setdefault(offer.material, []).append(CertificateOffer(
+                id=str(cert.id), material=offer.material, type_name=cert.type_name,
+                number=cert.number, issuer=cert.issuer.name,
+                valid_until=_valid_until(cert.valid_until), library=True,
+            ))
     names = {}
     for code, type_code in wanted.items():
         try:
@@ -152,35 +141,33 @@ def offers(
         except (KeyError, govsvc.GovsvcError):
             continue
     held = session.parties.certificates(key, purpose=CERTIFICATE_PURPOSE)
-    reported: dict[str, list[CertificateOffer]] = {}
     for record in held.records:
         if record.status != "valid":
             continue
         for code, type_name in names.items():
-            if record.type_name == type_name:
-                reported.setdefault(code, []).append(CertificateOffer(
-                    id=record.number, material=code, type_name=record.type_name,
+            known = {o.number for o in found.get(code, [])}
+            if record.type_name == type_name and record.number not in known:
+                found.setdefault(code, []).append(CertificateOffer(
+                    id=f"reported:{record.number}", material=code, type_name=record.type_name,
                     number=record.number, issuer=record.issuer,
                     valid_until=_valid_until(record.valid_until),
                 ))
-    return reported
+    return found
 
 
 def consented(
     session: Session, version: govsvc.ItemVersion, offer: CertificateOffer
 ) -> govsvc.ProvidedMaterial:
-    """The material a consented certificate becomes: through the SDK library's ``consent``
-    (the consent recorded there), else an ``ecert`` reference to the reported certificate."""
-    library = _library(session)
-    if offer.library and library is not None:
-        material: govsvc.ProvidedMaterial = library.consent(
+    """The material a consented certificate becomes: the library's ``consent`` (which
+    records the consent), or an ``ecert`` reference to a department-reported certificate."""
+    if offer.library:
+        return session.certificates.consent(
             offer.id, item_code=version.item_code, material=offer.material)
-        return material
     spec = version.material(offer.material)
     return govsvc.ProvidedMaterial(
         code=offer.material, kind=govsvc.MaterialKind.ECERT,
         reference=f"{spec.ecert_type}:{offer.number}",
-        filename=f"{offer.type_name}（{offer.number}，已授权调用）")
+        filename=f"{offer.type_name}（{offer.number}，{offer.issuer}，已授权调用）")
 
 
 def _draft_case(session: Session, ref: str, item_code: str) -> Case | None:
