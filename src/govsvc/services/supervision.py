@@ -224,6 +224,39 @@ class SupervisionService(Service):
         ]
         return self._by_due_date(where, limit=limit, after=after)
 
+    def provisional(self, *, limit: int = 100, after: str | None = None) -> Page[CaseSummary]:
+        """Running cases in the division whose due dates are provisional (a year without the
+        State Council's calendar: counted on rules until it is loaded), by promised due date."""
+        self._authorize(Action.SUPERVISION_OVERDUE, self._division())
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be a whole number from 1 to 1000, got {limit!r}")
+        where = [
+            cases_t.c.state == CaseState.IN_REVIEW.value,
+            cases_t.c.due_provisional.is_(True),
+            *self._session.cases.scope(),
+        ]
+        if after is not None:
+            due, case_id = decode_cursor(after, 2)
+            where.append(
+                sa.tuple_(cases_t.c.due_promised, cases_t.c.id)
+                > (dt.date.fromisoformat(due), case_id)
+            )
+        with self._rt.read() as conn:
+            cases = store.iter_cases(
+                conn, where, limit=limit + 1, order=[cases_t.c.due_promised, cases_t.c.id]
+            )
+        more = len(cases) > limit
+        cases = cases[:limit]
+        last = cases[-1] if more and cases else None
+        return Page(
+            [CaseSummary.of(c, mask_names=True) for c in cases],
+            next=(
+                encode_cursor(last.deadline.promised, last.id)
+                if last is not None and last.deadline is not None
+                else None
+            ),
+        )
+
     def awaiting_results(self, *, limit: int = 500) -> list[AwaitingResult]:
         """Approved cases whose result is not recorded yet, oldest decision first, with the
         state of the work fetching it (attempts, last error, next try) — what an operator

@@ -26,6 +26,7 @@ __all__ = [
     "lock_chain",
     "lock_of",
     "verify",
+    "walk_trail",
 ]
 
 GENESIS = "0" * 64
@@ -172,3 +173,26 @@ def verify(
             expected_seq += 1
             checked += 1
             last_seq = row["seq"]
+
+
+def walk_trail(rows: Iterable[Any], fields: Sequence[str]) -> tuple[ChainReport | None, int, str]:
+    """Walk one aggregate's trail (event rows in ``seq`` order, each with ``prev_hash`` and
+    ``hash``): ``(report of the first broken event, or None; events checked; last hash)``."""
+    prev, checked = GENESIS, 0
+    for expected_seq, r in enumerate(rows, start=1):
+        row = dict(r._mapping)
+        if row["seq"] != expected_seq:
+            return (
+                ChainReport(checked, expected_seq, f"event {expected_seq} is missing"),
+                checked,
+                prev,
+            )
+        if row["prev_hash"] != prev:
+            report = ChainReport(checked, row["seq"], "its link to the previous event is broken")
+            return report, checked, prev
+        if digest(row, fields, prev) != row["hash"]:
+            report = ChainReport(checked, row["seq"], "its content does not match its hash")
+            return report, checked, prev
+        prev = row["hash"]
+        checked += 1
+    return None, checked, prev
