@@ -32,16 +32,27 @@ and last ``growth=<largest ratio>`` (target ≤ 1.5).
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/http.py is named like the standard library's http package, and Python puts the
+# script's directory first on sys.path: take it off while the standard library's http (which
+# httpx, urllib and so govsvc import) is imported, then put it back for _common.
+_HERE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PATH = sys.path[:]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE_DIR]
+import http.client  # noqa: F401
+
+sys.path[:] = _PATH
+
 import argparse
 import datetime as dt
 import hashlib
 import json
-import os
 import random
 import re
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -337,9 +348,14 @@ def _verbatim(text: Any) -> str:
 
 
 class Insert:
-    """An INSERT compiled once for the dialect, run with the driver's executemany."""
+    """An INSERT compiled once for the dialect, run with the driver's executemany; on
+    PostgreSQL a plain insert into ``copy_into`` goes by ``COPY`` (psycopg adapts the same
+    values; one stream instead of a statement per row: several times faster)."""
 
-    def __init__(self, statement: Any, dialect: Any, columns: Sequence[str]) -> None:
+    def __init__(
+        self, statement: Any, dialect: Any, columns: Sequence[str], copy_into: str | None = None
+    ) -> None:
+        self.copy_into = copy_into if dialect.name == "postgresql" else None
         compiled: Any = statement.compile(dialect=dialect, column_keys=list(columns))
         self.positional = bool(compiled.positional)
         self.names = tuple(compiled.positiontup) if self.positional else tuple(compiled.binds)
@@ -360,6 +376,12 @@ class Insert:
             return
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
+            if self.copy_into is not None:
+                columns = ", ".join(self.names)
+                with cursor.copy(f"COPY {self.copy_into} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                return
             params = (
                 rows if self.positional else [dict(zip(self.names, r, strict=True)) for r in rows]
             )
@@ -400,7 +422,7 @@ class Template:
         olds = [*self.ids, self.code, *numbers, self.head]
         self.pattern = re.compile("|".join(re.escape(s) for s in olds))
         self.inserts = {
-            t.name: Insert(t.insert(), dialect, [c.name for c in t.columns])
+            t.name: Insert(t.insert(), dialect, [c.name for c in t.columns], copy_into=t.name)
             for t in TABLES
             if t is not events_t
         }
@@ -415,7 +437,7 @@ class Template:
         # Events: the canonical text their hash covers (ids substituted in it give the clone's
         # text exactly: same-length ASCII tokens, JSON keys untouched), and their parameters.
         columns = [c.name for c in events_t.columns if c.name != "id"]
-        self.event_insert = Insert(events_t.insert(), dialect, columns)
+        self.event_insert = Insert(events_t.insert(), dialect, columns, copy_into="case_events")
         self.event_texts = [
             _Split(chain.canonical_text(e, EVENT_FIELDS), self.pattern) for e in events
         ]
