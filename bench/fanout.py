@@ -117,12 +117,12 @@ def simulated_profile(index: int, number: str) -> dict[str, Any]:
             "household_number": f"HH{number[-6:]}",
         }
     if index % len(DEPARTMENTS) == 1:
-        return {"name": "张三", "social_security_card": f"S{number}", "insured_status": "参保缴费"}
+        return {"name": "张三", "social_security_card": f"S{number}", "insured_status": "paying"}
     if index % len(DEPARTMENTS) == 2:
         return {"enterprises": [{"name": "哈尔滨张三餐饮有限公司", "role": "法定代表人"}]}
     if index % len(DEPARTMENTS) == 3:
-        return {"birth_certificate": f"O23{number[8:14]}{number[-4:]}"}
-    return {"marital_status": "已婚"}
+        return {"birth_certificate": f"Q{number[8:17]}"}  # the canonical form: edition + 9 digits
+    return {"marital_status": "married"}
 
 
 # --------------------------------------------------------------------------------------------
