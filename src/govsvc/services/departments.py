@@ -646,19 +646,32 @@ class DepartmentService(Service):
         rest: Sequence[Any],
     ) -> None:
         issued: IssuedResult = job.outcome
-        result = CaseResult(name=issued.name, number=issued.number, data=issued.data)
+        ecert = self._rt.ecert
+        certificates: list[Any] = []  # the e-certificate issued with the result (电子证照)
 
         def issue(c: Case, v: ItemVersion, at: dt.datetime, actor: Actor) -> Step:
+            cid = ecert.certificate_id(v, issued.number)
+            result = CaseResult(
+                name=issued.name,
+                number=issued.number,
+                data=issued.data,
+                ecert_id=None if cid is None else str(cid),
+            )
             return c.issue_result(result, now=at, actor=actor)
 
         def settle(conn: sa.Connection, case: Case) -> None:
             work.settle(conn, job.row, worker=worker, now=now, attempted=True)
             self._keep(conn, rest, worker)
+            # Signed and stored in this transaction, or queued durably (certificate.issue).
+            version = self._rt.version_in(conn, case.item_code, case.item_version)
+            actor = self.system_of(job.department).principal.actor
+            certificates[:] = [ecert.issue_in(conn, case, version, issued, actor=actor, now=now)]
             exchange_store.append(conn, records)  # last: the lock order
 
         self.system_of(job.department).cases.run_command(
             job.row.case_id, Action.CASE_ISSUE_RESULT, issue, also=settle, retry_conflicts=True
         )
+        ecert.broadcast([s for s in certificates if s is not None])
 
 
 def _outcome_of(job: _Job, by_attempt: dict[int, ExchangeRecord]) -> list[ExchangeRecord]:

@@ -31,7 +31,7 @@ def take(
     """Checkpoint ``table``'s current head (None for an empty log, or one whose head has a
     checkpoint already). Runs in the caller's write transaction, after the log's own lock,
     so no append slips between reading the head and storing its checkpoint."""
-    chain.lock(conn, table)
+    chain.lock_chain(conn, table)
     last = conn.execute(
         sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
     ).first()
