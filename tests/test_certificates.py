@@ -675,3 +675,25 @@ def test_the_food_licence_face_is_found_by_its_printed_labels() -> None:
     )
     food = load_certificate_types().get(FOOD_TYPE)
     assert food.check_face(generic_face(food, printed.data))["premises"].endswith("红军街15号")
+
+
+def test_an_altered_certificate_event_is_found(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    import sqlalchemy as sa
+
+    from govsvc.store.tables import certificate_events_t
+
+    p, legacies = open_platform(make_platform, clock)
+    with_key(p, clock)
+    _, issued = issued_case(p, legacies, clock)
+    p.session(approver_of(SAMR)).certificates.suspend(issued.id, reason="暂扣")
+    assert p.system().certificates.verify_trail(issued.id).ok
+    with p.engine.begin() as conn:  # someone with database access rewrites the reason
+        conn.execute(
+            sa.update(certificate_events_t)
+            .where(certificate_events_t.c.seq == 2)
+            .values(data={"reason": "无"})
+        )
+    report = p.system().certificates.verify_trail(issued.id)
+    assert not report.ok and report.first_bad == 2
