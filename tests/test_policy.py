@@ -91,6 +91,9 @@ RESOURCE_KIND = {
     "ratings.queue": ResourceKind.DEPARTMENT,
     "ratings.statistics": ResourceKind.DEPARTMENT,
     "ratings.configure": ResourceKind.PLATFORM,
+    "certificates.library": ResourceKind.PARTY,
+    "certificates.verify": ResourceKind.PLATFORM,
+    "certificates.work": ResourceKind.PLATFORM,
 }
 
 
@@ -102,6 +105,7 @@ def resource_kind(action: Action) -> ResourceKind:
             "parties": ResourceKind.PARTY,
             "cases": ResourceKind.CASE,
             "ratings": ResourceKind.RATING,
+            "certificates": ResourceKind.CERTIFICATE,
         }.get(service, ResourceKind.PLATFORM),
     )
 

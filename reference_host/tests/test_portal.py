@@ -92,6 +92,17 @@ def _mine(host: Any, username: str = "zhangwei") -> list[Any]:
     return list(host.session(username).cases.mine(limit=100))
 
 
+def test_the_guide_and_home_lead_to_the_portal(host: Any) -> None:
+    guide = host.client().get(f"/items/{SHOP}")
+    assert f'href="/portal/apply/{SHOP}">在线申请' in guide.text and "需先登录" in guide.text
+    anonymous = host.client().get(f"/portal/apply/{SHOP}")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == f"/login?next=/portal/apply/{SHOP}"
+    home = host.client("zhangwei").get("/")
+    for link in ("/portal", "/portal/messages", "/portal/data-use"):
+        assert f'href="{link}"' in home.text
+
+
 def test_apply_form_is_prefilled_with_sources_and_locks_authoritative_fields(host: Any) -> None:
     page = host.client("zhangwei").get(f"/portal/apply/{SHOP}")
     assert page.status_code == 200, page.text
@@ -125,8 +136,12 @@ def test_online_application_with_prefill_certificate_and_commitment(host: Any) -
     assert page.status_code == 200 and "申请已提交" in page.text and "办理过程" in page.text
 
 
-def test_a_tampered_authoritative_field_is_refused_and_nothing_is_created(host: Any) -> None:
+def test_a_tampered_authoritative_field_is_refused_and_nothing_is_created(
+    host: Any, host_plugins: list[Any]
+) -> None:
+    register = host_plugins[0].register
     response = _complete_shop(host.client("zhangwei"), p_name="李四", p_sex="女")
+    assert register.calls == [f"profile {PERSON}"]  # asked once, for the check and the page
     assert response.status_code == 422
     assert "“姓名（名称）”来自哈尔滨市公安局（权威来源），不能在此修改" in response.text
     assert "“性别”来自哈尔滨市公安局" in response.text
@@ -383,3 +398,91 @@ def test_staff_have_no_personal_portal(host: Any) -> None:
     assert clerk.status_code == 200 and "没有本人办件" in clerk.text
     applying = host.client("sunli").get(f"/portal/apply/{SHOP}")
     assert applying.status_code == 422 and "一窗受理" in applying.text
+
+
+class FakeLibrary:
+    """The SDK's certificate library as the portal uses it (offer, consent): the seam's
+    other side, until ``session.certificates`` is merged."""
+
+    def __init__(self) -> None:
+        self.consents: list[tuple[str, str, str]] = []
+
+    def offer(self, item_code: str, holder: govsvc.PartyKey, *, purpose: str) -> list[Any]:
+        from types import SimpleNamespace as NS
+
+        assert purpose == "在线申请用证"
+        card = NS(id="ecert-0001", type_name="居民身份证", number=holder.number,
+                  issuer=NS(name="哈尔滨市公安局"), valid_until=None)
+        return [NS(material="M02", certificates=(NS(certificate=card),))]
+
+    def consent(self, ref: str, *, item_code: str, material: str) -> govsvc.ProvidedMaterial:
+        self.consents.append((ref, item_code, material))
+        return govsvc.ProvidedMaterial(code=material, kind=govsvc.MaterialKind.ECERT,
+                                       reference=ref)
+
+
+def test_the_sdk_certificate_library_is_used_when_present(host: Any, monkeypatch: Any) -> None:
+    library = FakeLibrary()
+    monkeypatch.setattr(govsvc.Session, "certificates", property(lambda self: library),
+                        raising=False)
+    client = host.client("zhangwei")
+    page = client.get(f"/portal/apply/{SHOP}")
+    assert 'name="cert_M02" value="ecert-0001"' in page.text and "长期" in page.text
+    refused = _post_apply(client, files={"file_M01": ("a.pdf", PDF, "application/pdf")},
+                          cert_M02="ecert-0001", commit_M03="on")
+    assert refused.status_code == 422 and library.consents == []  # no consent, no record
+    done = _post_apply(client, files={"file_M01": ("a.pdf", PDF, "application/pdf")},
+                       cert_M02="ecert-0001", consent_M02="on", commit_M03="on")
+    assert done.status_code == 303, done.text
+    assert library.consents == [("ecert-0001", SHOP, "M02")]
+    case = host.session("zhangwei").cases.get(done.headers["location"].rsplit("/", 1)[-1])
+    assert next(m for m in case.materials if m.code == "M02").reference == "ecert-0001"
+
+
+def test_a_certificate_reminder_is_notified_once(host: Any) -> None:
+    import datetime as dt
+    from types import SimpleNamespace as NS
+
+    notes = host.app.state.notifications
+    holder = govsvc.PartyKey.of(PERSON)
+    cert = NS(id="ecert-0002", name="食品经营许可证", number="JY12301030012345",
+              valid_until=dt.date(2027, 1, 5), holder=holder, case_id=None)
+    for _ in range(2):
+        notes.certificate_event(NS(kind=NS(value="reminded"), seq=4), cert)
+    notes.certificate_event(NS(kind=NS(value="issued"), seq=1), cert)  # not a reminder
+    found, _ = notes.messages([holder])
+    assert [(m.kind, m.title) for m in found] == [("certificate_expiring", "证照即将到期")]
+    assert "“食品经营许可证”（编号 JY12301030012345）将于 2027-01-05 到期" in found[0].body
+    page = host.client("zhangwei").get("/portal/messages")
+    assert "证照即将到期" in page.text and "1 条未读" in page.text
+
+
+def test_the_portal_in_english(host: Any) -> None:
+    client = host.client("zhangwei")
+    client.cookies.set("govsvc_lang", "en", domain="127.0.0.1")
+    cases = client.get("/portal")
+    assert "My data use" in cases.text and "My messages" in cases.text
+    form = client.get(f"/portal/apply/{SHOP}")
+    assert "Save a draft" in form.text and "authoritative source, locked" in form.text
+
+
+def test_every_step_of_a_case_reaches_the_organisation_once(host: Any) -> None:
+    case = host.food_case()  # taken at the window for 冰城饺子馆, accepted
+    samr, health = host.session("liming"), host.session("zhaomin")
+    task = {t.department: t.id for t in case.open_tasks}
+    samr.reviews.decide(case.id, task["11230100013114525L"], approve=True, reason="材料齐全")
+    health.cases.suspend(case.id, govsvc.SuspensionReason("现场勘验"), notice="需现场核查经营场所")
+    health.cases.resume(case.id)
+    health.reviews.decide(case.id, task["11230100MB1935270B"], approve=True)
+    samr.cases.issue_result(case.id, govsvc.CaseResult(name="食品经营许可证",
+                                                       number="JY12301030000001"))
+    found, _ = host.app.state.notifications.messages([govsvc.PartyKey.of(ORG)])
+    assert sorted(m.kind for m in found) == sorted(
+        ["accepted", "suspended", "approved", "result_ready"])
+    bodies = {m.kind: m.body for m in found}
+    assert "现场勘验，需现场核查经营场所" in bodies["suspended"]
+    assert "食品经营许可证 JY12301030000001" in bodies["result_ready"]
+    page = host.client("zhangwei.bingcheng").get("/portal/messages")
+    assert page.status_code == 200 and "4 条未读" in page.text and "准予许可" in page.text
+    case_page = host.client("zhangwei.bingcheng").get(f"/portal/cases/{case.tracking_code}")
+    assert "书面告知" in case_page.text and "需现场核查经营场所" in case_page.text

@@ -28,9 +28,13 @@ from govsvc_host.security import CSRF_FIELD, RateLimiter, csrf_token
 from govsvc_host.settings import Settings
 from govsvc_host.store import HostStore
 
-__all__ = ["Host", "LoginExpired", "NotLoggedIn"]
+__all__ = ["DISPLAYS", "DISPLAY_COOKIE", "Host", "LoginExpired", "NotLoggedIn"]
 
 SEEN_KEY = "govsvc_host.seen"
+# 长辈模式 (elderly mode, 适老化): "elder" for large text and high contrast, else the standard
+# look; a cookie of its own like the language, so it outlives logins (web.public.display).
+DISPLAY_COOKIE = "govsvc_display"
+DISPLAYS = ("standard", "elder")
 EXPIRED_KEY = "govsvc_host.expired"
 
 ROLE_LABELS = {
@@ -184,6 +188,7 @@ class Host:
             "idp_label": self.settings.identity.label,
             "flash": str(request.session.pop("govsvc_host.flash", "")),
             "unread": self.unread(principal),
+            "display": request.cookies.get(DISPLAY_COOKIE, "standard"),
         }
         base.update(context)
         html = env.get_template(template).render(**base)

@@ -15,9 +15,11 @@ delivered twice (a listener re-run, two host processes) makes one message and on
 SMS whose provider call failed stays ``pending`` and is sent again on the next event and by
 the ``send_sms`` job (:meth:`Notifications.flush`, every 30 s).
 
-Events are matched **by name** (``event.kind.value``), so a kind the SDK adds later — the
-certificate library's ``certificate_expiring`` reminder — is notified as soon as it exists,
-without a change here. Non-case reminders can call :meth:`Notifications.notify` directly.
+Events are matched **by name** (``event.kind.value``), so a kind the SDK adds later is
+notified as soon as it exists, without a change here. The certificate library's renewal
+reminder (a certificate event ``reminded``, 到期提醒, through
+``Platform.subscribe_certificates`` where the SDK has it) becomes ``certificate_expiring``;
+other reminders call :meth:`Notifications.notify` directly.
 
 The demo's provider (:class:`OutboxSmsProvider`) sends nothing: the queued SMS, marked sent,
 are what the 短信发件箱 page (``/portal/sms``) shows staff. A city plugs its gateway in by
@@ -102,7 +104,7 @@ NOTIFIED: dict[str, tuple[str, str]] = {
         "您申请的“{item}”（办件编码 {code}）办理结果已制作完成：{detail}。",
     ),
     # Named by the certificate library's expiry reminder; notified once that kind exists.
-    "certificate_expiring": ("证照即将到期", "您的证照 {detail} 即将到期，请及时办理延续或换证。"),
+    "certificate_expiring": ("证照即将到期", "您的证照{detail}，请及时办理延续或换证。"),
 }
 
 
@@ -172,9 +174,13 @@ class Notifications:
     # --- the listener ------------------------------------------------------------------------
 
     def subscribe(self) -> None:
-        """Listen to every case event (matched by name in :meth:`handle`)."""
+        """Listen to every case event (matched by name in :meth:`handle`), and to the
+        certificate library's events where this SDK has them (:meth:`certificate_event`)."""
         if self._listener is None:
             self._listener = self.platform.subscribe((), self.handle, name="host-notifications")
+            certificates = getattr(self.platform, "subscribe_certificates", None)
+            if callable(certificates):
+                certificates(self.certificate_event, name="host-notifications")
 
     def unsubscribe(self) -> None:
         if self._listener is not None:
@@ -205,6 +211,24 @@ class Notifications:
             case_id=case.id,
             tracking_code=case.tracking_code,
             phone=self._phone_of(case.applicant),
+        )
+
+    def certificate_event(self, event: Any, certificate: Any) -> None:
+        """A certificate event: the renewal reminder (``reminded``, 到期提醒) is notified as
+        ``certificate_expiring``, once per certificate version."""
+        if getattr(event.kind, "value", "") not in ("reminded", "certificate_expiring"):
+            return
+        title, text = NOTIFIED["certificate_expiring"]
+        until = certificate.valid_until.isoformat() if certificate.valid_until else ""
+        detail = f"“{certificate.name}”（编号 {certificate.number}）将于 {until} 到期"
+        self.notify(
+            certificate.holder,
+            event=f"certificate:{certificate.id}:{event.seq}",
+            kind="certificate_expiring",
+            title=title,
+            body=text.format(detail=detail),
+            case_id=getattr(certificate, "case_id", None),
+            phone=self._phone_of(certificate.holder),
         )
 
     def _phone_of(self, key: PartyKey) -> str | None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from govsvc.services.calendar import CalendarService
     from govsvc.services.cases import CaseService
     from govsvc.services.catalogue import CatalogueService
+    from govsvc.services.certificates import CertificateService
     from govsvc.services.departments import DepartmentService
     from govsvc.services.indicators import IndicatorService
     from govsvc.services.outbox import OutboxService
@@ -145,6 +146,13 @@ class Session:
         from govsvc.services.calendar import CalendarService
 
         return CalendarService(self)
+
+    @cached_property
+    def certificates(self) -> CertificateService:
+        """E-certificates (电子证照): library, lifecycle, verification, sharing, reuse."""
+        from govsvc.services.certificates import CertificateService
+
+        return CertificateService(self)
 
     # --- authorization -----------------------------------------------------------------------
 

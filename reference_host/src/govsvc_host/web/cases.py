@@ -95,6 +95,17 @@ def upload_material(
     )
 
 
+def lights_of(session: Session, case: Case) -> govsvc.CaseLights | None:
+    """The warning lights of a case under review, else None (also when they cannot be
+    computed, e.g. a due year without calendar data: the page still shows)."""
+    if case.state is not CaseState.IN_REVIEW:
+        return None
+    try:
+        return session.cases.lights(case)
+    except govsvc.GovsvcError:
+        return None
+
+
 def render_case(
     request: Request,
     host: Host,
@@ -115,12 +126,7 @@ def render_case(
         if "decide" in commands
         else []
     )
-    lights = None
-    if case.state is CaseState.IN_REVIEW:
-        try:
-            lights = session.cases.lights(case)
-        except govsvc.GovsvcError:
-            lights = None  # e.g. a due year without calendar data: the page still shows
+    lights = lights_of(session, case)
     draft = take_draft(request, f"/cases/{request.path_params['ref']}")
     return host.render(
         request,

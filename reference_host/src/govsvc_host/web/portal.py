@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 import govsvc
-from govsvc import Action, CaseState, Principal, Resource, Session
+from govsvc import Action, Principal, Resource, Session
 from govsvc.events import Suspended
 from govsvc_host.notifications import Notifications, keys_of
-from govsvc_host.web.cases import FormInvalid, upload_material
+from govsvc_host.web.cases import FormInvalid, lights_of, upload_material
 from govsvc_host.web.common import CheckedForm, Me, flash, host_of, redirect
 
 __all__ = ["router"]
@@ -72,12 +72,7 @@ def _render_case(
 ) -> Response:
     host = host_of(request)
     version = host.platform.public().catalogue.version(case.item_code, case.item_version)
-    lights = None
-    if case.state is CaseState.IN_REVIEW:
-        try:
-            lights = session.cases.lights(case)
-        except govsvc.GovsvcError:
-            lights = None  # e.g. a due year without calendar data: the page still shows
+    lights = lights_of(session, case)
     trail = session.cases.trail(case)
     # Written notices to the applicant on the trail: suspensions with their notice.
     notices = [

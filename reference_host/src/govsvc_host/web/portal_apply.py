@@ -65,6 +65,7 @@ class CertificateOffer:
     number: str
     issuer: str
     valid_until: str
+    library: bool = False  # offered by the SDK's certificate library (else a department)
 
 
 def own_key(session: Session) -> govsvc.PartyKey:
@@ -105,16 +106,42 @@ def name_order(name: str) -> int:
     return order.index(name) if name in order else len(order)
 
 
+def _library(session: Session) -> Any:
+    """The SDK's certificate library (``session.certificates``) when this SDK has one with
+    offers and consent (免提交), else None: the departments' records are offered instead."""
+    library = getattr(session, "certificates", None)
+    if callable(getattr(library, "offer", None)) and callable(getattr(library, "consent", None)):
+        return library
+    return None
+
+
+def _valid_until(value: Any) -> str:
+    return value.isoformat() if value is not None else "长期"
+
+
 def offers(
     session: Session, key: govsvc.PartyKey, version: govsvc.ItemVersion
 ) -> dict[str, list[CertificateOffer]]:
-    """Certificates the departments hold for ``key``, per material they can stand for.
+    """Certificates held for ``key``, per material of ``version`` they can stand for.
 
-    SEAM (SDK_REQUESTS.md §6): when the SDK has ``session.certificates`` with offers and a
-    recorded consent, this asks it instead; until then the departments' certificate
-    records (``session.parties.certificates``, a recorded read with its purpose) are
-    matched to the materials by the certificate type the guide names.
+    With the SDK's certificate library: its ``offer`` (the holder's valid e-certificates of
+    the type each material names; the read recorded with its purpose). Without it (SEAM,
+    SDK_REQUESTS.md §6): the certificates the departments report
+    (``session.parties.certificates``, recorded likewise), matched to a material by the name
+    of the certificate type the guide names.
     """
+    library = _library(session)
+    if library is not None:
+        found: dict[str, list[CertificateOffer]] = {}
+        for offer in library.offer(version.item_code, key, purpose=CERTIFICATE_PURPOSE):
+            for issued in offer.certificates:
+                cert = issued.certificate
+                found.setdefault(offer.material, []).append(CertificateOffer(
+                    id=str(cert.id), material=offer.material, type_name=cert.type_name,
+                    number=cert.number, issuer=getattr(cert.issuer, "name", str(cert.issuer)),
+                    valid_until=_valid_until(cert.valid_until), library=True,
+                ))
+        return found
     wanted = {m.code: m.ecert_type for m in version.materials if m.ecert_type}
     if not wanted:
         return {}
@@ -125,18 +152,35 @@ def offers(
         except (KeyError, govsvc.GovsvcError):
             continue
     held = session.parties.certificates(key, purpose=CERTIFICATE_PURPOSE)
-    found: dict[str, list[CertificateOffer]] = {}
+    reported: dict[str, list[CertificateOffer]] = {}
     for record in held.records:
         if record.status != "valid":
             continue
         for code, type_name in names.items():
             if record.type_name == type_name:
-                found.setdefault(code, []).append(CertificateOffer(
+                reported.setdefault(code, []).append(CertificateOffer(
                     id=record.number, material=code, type_name=record.type_name,
                     number=record.number, issuer=record.issuer,
-                    valid_until=record.valid_until.isoformat() if record.valid_until else "长期",
+                    valid_until=_valid_until(record.valid_until),
                 ))
-    return found
+    return reported
+
+
+def consented(
+    session: Session, version: govsvc.ItemVersion, offer: CertificateOffer
+) -> govsvc.ProvidedMaterial:
+    """The material a consented certificate becomes: through the SDK library's ``consent``
+    (the consent recorded there), else an ``ecert`` reference to the reported certificate."""
+    library = _library(session)
+    if offer.library and library is not None:
+        material: govsvc.ProvidedMaterial = library.consent(
+            offer.id, item_code=version.item_code, material=offer.material)
+        return material
+    spec = version.material(offer.material)
+    return govsvc.ProvidedMaterial(
+        code=offer.material, kind=govsvc.MaterialKind.ECERT,
+        reference=f"{spec.ecert_type}:{offer.number}",
+        filename=f"{offer.type_name}（{offer.number}，已授权调用）")
 
 
 def _draft_case(session: Session, ref: str, item_code: str) -> Case | None:
@@ -157,7 +201,10 @@ def _page(
     values: Mapping[str, str] | None = None,
     notice: list[str] | None = None,
     status: int = 200,
+    asked: tuple[govsvc.Profile, dict[str, list[CertificateOffer]]] | None = None,
 ) -> Response:
+    """The form; ``asked`` is the profile and offers a POST already fetched (not asked
+    of the departments twice)."""
     host = host_of(request)
     session = host.session(me, purpose=PREFILL_PURPOSE)
     key = own_key(session)
@@ -169,7 +216,8 @@ def _page(
     if draft is not None and draft.state is not CaseState.DRAFT:
         flash(request, "该申请已提交，无需重复提交")
         return redirect(f"/portal/cases/{draft.tracking_code}")
-    profile = session.parties.identify(key, purpose=PREFILL_PURPOSE)
+    profile, held = asked or (
+        session.parties.identify(key, purpose=PREFILL_PURPOSE), offers(session, key, version))
     lines = prefill(profile)
     if draft is not None:
         shown.setdefault("other", "\n".join(
@@ -186,7 +234,7 @@ def _page(
         key=key,
         lines=lines,
         profile=profile,
-        offers=offers(session, key, version),
+        offers=held,
         draft=draft,
         given={m.code: m for m in draft.materials} if draft else {},
         errors=dict(errors or {}),
@@ -236,9 +284,12 @@ def _materials(
     held: dict[str, list[CertificateOffer]],
     draft: Case | None,
     errors: dict[str, str],
-) -> list[govsvc.ProvidedMaterial]:
+) -> tuple[list[govsvc.ProvidedMaterial], list[CertificateOffer]]:
+    """Uploaded, kept and committed materials, and the certificates chosen with consent
+    (turned into materials by :func:`consented` once the whole form is valid)."""
     kept = {m.code: m for m in draft.materials} if draft else {}
     out: list[govsvc.ProvidedMaterial] = []
+    chosen_offers: list[CertificateOffer] = []
     for spec in version.materials:
         field = f"file_{spec.code}"
         try:
@@ -258,17 +309,14 @@ def _materials(
                     f"使用电子证照“{offer.type_name}”须勾选同意，授权本次申请调用"
                 )
             else:
-                out.append(govsvc.ProvidedMaterial(
-                    code=spec.code, kind=govsvc.MaterialKind.ECERT,
-                    reference=f"{spec.ecert_type}:{offer.number}",
-                    filename=f"{offer.type_name}（{offer.number}，已授权调用）"))
+                chosen_offers.append(offer)
         elif form.checked(f"commit_{spec.code}") and spec.commitment_allowed:
             out.append(govsvc.ProvidedMaterial(
                 code=spec.code, kind=govsvc.MaterialKind.COMMITMENT,
                 reference="告知承诺书（网上签署）"))
         elif spec.code in kept:
             out.append(kept[spec.code])
-    return out
+    return out, chosen_offers
 
 
 def _missing(version: govsvc.ItemVersion, materials: list[govsvc.ProvidedMaterial]) -> list[str]:
@@ -309,14 +357,18 @@ def apply(request: Request, item_code: str, me: Me, form: CheckedForm) -> Respon
     errors: dict[str, str] = {}
     profile = session.parties.identify(key, purpose=PREFILL_PURPOSE)
     data = _form_data(form, prefill(profile), errors)
-    materials = _materials(host, form, version, offers(session, key, version), draft, errors)
+    held = offers(session, key, version)
+    materials, chosen = _materials(host, form, version, held, draft, errors)
     submitting = form.text("action", "submit") != "draft"
-    notice = _missing(version, materials) if submitting else []
+    given = [*materials, *(govsvc.ProvidedMaterial(code=o.material, kind=govsvc.MaterialKind.ECERT)
+                           for o in chosen)]
+    notice = _missing(version, given) if submitting else []
     if errors or notice:
         return _page(request, me, item_code, errors=errors, values=values, notice=notice,
-                     status=422)
+                     status=422, asked=(profile, held))
     request_id = form.text("request_id") or None
     try:
+        materials += [consented(session, version, offer) for offer in chosen]
         applicant = _applicant(me, key, data)
         if draft is not None:
             case = session.cases.update_draft(draft, materials=materials, form=data)

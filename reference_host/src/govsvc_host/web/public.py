@@ -1,4 +1,4 @@
-"""Pages anyone may open: home, the catalogue (办事指南), progress lookup, language."""
+"""Pages anyone may open: home, the catalogue (办事指南), progress lookup, language, display."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from starlette.responses import RedirectResponse, Response
 import govsvc
 from govsvc import Principal, PrincipalKind
 from govsvc_host import i18n
+from govsvc_host.context import DISPLAY_COOKIE, DISPLAYS
 from govsvc_host.security import client_address
 from govsvc_host.web.common import Anyone, host_of
 
@@ -31,7 +32,9 @@ def _home_links(me: Principal | None) -> list[tuple[str, str, str]]:
     if kind is PrincipalKind.SYSTEM_ADMIN:
         links.append(("/admin", "运维", "部门系统健康、待投递消息、交换日志校验、工作日历"))
     if kind in (PrincipalKind.APPLICANT, PrincipalKind.AGENT):
-        links.append(("/account", "我的办件", "查看本人（本单位）的办件与数据使用记录"))
+        links.append(("/portal", "我的办件", "查看本人（本单位）的办件、进度、一次性告知与补正"))
+        links.append(("/portal/messages", "我的消息", "受理、补正、挂起、审批结果等办件通知"))
+        links.append(("/portal/data-use", "我的数据使用", "谁在何时、出于什么用途使用了您的信息"))
     links.append(("/items", "办事指南", "所有已发布事项的办事指南"))
     return links
 
@@ -120,5 +123,22 @@ def language(request: Request, language: str, next: str = "/") -> Response:
             httponly=True,
             samesite="lax",
             secure=host.settings.secure_cookies,
+        )
+    return response
+
+
+@router.get("/display/{mode}", name="display")
+def display(request: Request, mode: str, next: str = "/") -> Response:
+    """长辈模式 on or off (``elder`` / ``standard``): a cookie, so a plain link does it, no JS."""
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if mode in DISPLAYS:
+        response.set_cookie(
+            DISPLAY_COOKIE,
+            mode,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="lax",
+            secure=host_of(request).settings.secure_cookies,
         )
     return response
