@@ -35,7 +35,7 @@ FAILING = ("serious", "critical")
 MAX_PAGES = 30  # per role: the crawl's bound
 # Not pages: what logs out, switches language or display, downloads a file, or leaves.
 SKIP = re.compile(r"^/(logout|login|lang/|display/|static/|auth/|api/|metrics|healthz|openapi)"
-                  r"|/materials/")
+                  r"|/materials/|\.csv$")
 
 
 def shape(path: str) -> str:
