@@ -32,7 +32,13 @@ timeout, retries add load and the circuits open.
     python bench/fanout.py --httpx-defaults  # plain httpx limits: shows the collapse
     python bench/fanout.py --profile         # cProfile of the loop thread (and the caller)
 
-The last line is ``ratio=<mean identify ms ÷ slowest department's mean ms>``.
+3. The same calls from a bare aiohttp client (one session per department, as many
+   connections as an adapter's pool, one loop), ``--concurrent`` fan-outs at once, alternating
+   with the concurrent phase for ``--rounds`` (2) rounds each (ABBA).
+
+Printed last: ``ratio=<mean identify ms ÷ slowest department's mean ms>``, ``errors=`` (both
+sides, target 0) and ``concurrency_ratio=<govsvc identify()/s ÷ aiohttp fan-outs/s>``
+(target ≥ 0.5).
 """
 
 from __future__ import annotations
@@ -402,7 +408,7 @@ def loop_profiler(
         return
     # The loop is private to the platform; the bench reaches in to profile the thread it runs
     # on (a cProfile.Profile only sees the thread that enabled it).
-    loop: asyncio.AbstractEventLoop = platform._loop.loop
+    loop: asyncio.AbstractEventLoop = platform._runtime.loop.loop
     on_loop, here = cProfile.Profile(), cProfile.Profile()
     loop.call_soon_threadsafe(on_loop.enable)
     if caller:
@@ -441,7 +447,7 @@ class Probe:
 
     def __init__(self, platform: govsvc.Platform) -> None:
         self.platform = platform
-        self.loop: asyncio.AbstractEventLoop = platform._loop.loop
+        self.loop: asyncio.AbstractEventLoop = platform._runtime.loop.loop
         self.log_seconds: list[float] = []
         self.lags: list[float] = []
         self.loop_cpu = 0.0
@@ -460,14 +466,16 @@ class Probe:
             self.lags.append(time.perf_counter() - started - 0.01)
 
     def __enter__(self) -> Probe:
-        original = self.platform._log_exchanges
+        runtime = self.platform._runtime
+        original = runtime.log_exchanges
 
-        def timed_log(records: Any) -> None:
+        def timed_log(records: Any) -> Any:
             started = time.perf_counter()
-            original(records)
+            written = original(records)
             self.log_seconds.append(time.perf_counter() - started)
+            return written
 
-        self.platform._log_exchanges = timed_log  # type: ignore[method-assign]
+        runtime.log_exchanges = timed_log  # type: ignore[method-assign]
         self.loop_cpu = -self._on_loop(time.thread_time)
         self._watcher = asyncio.run_coroutine_threadsafe(self._watch(), self.loop)
         return self
@@ -476,7 +484,7 @@ class Probe:
         self._stop.set()
         self._watcher.result(30)
         self.loop_cpu += self._on_loop(time.thread_time)
-        del self.platform._log_exchanges
+        del self.platform._runtime.log_exchanges
 
     def summary(self, wall: float) -> str:
         lag = f"p50 {ms(percentile(self.lags, 0.5))} max {ms(max(self.lags))}" if self.lags else ""
@@ -501,7 +509,9 @@ def sequential(
     """Run the sequential phase, print its numbers; return the ratio."""
     adapters = adapters_of(departments)
     for i in range(warmup):
-        check_profile(platform.identify(citizen_number(i), purpose=PURPOSE), len(departments))
+        check_profile(
+            platform.system().parties.identify(citizen_number(i), purpose=PURPOSE), len(departments)
+        )
     reset(adapters)
     durations: list[float] = []
     with (
@@ -511,7 +521,7 @@ def sequential(
         began = time.perf_counter()
         for i in range(warmup, warmup + calls):
             started = time.perf_counter()
-            answer = platform.identify(citizen_number(i), purpose=PURPOSE)
+            answer = platform.system().parties.identify(citizen_number(i), purpose=PURPOSE)
             durations.append(time.perf_counter() - started)
             check_profile(answer, len(departments))
         wall = time.perf_counter() - began
@@ -544,18 +554,19 @@ def concurrent(
     count: int,
     server_pid: int,
     profile: bool,
-) -> None:
-    """Release ``count`` identify() calls at once from a thread pool; print what happened."""
+    base: int = 100_000,
+) -> tuple[float, int]:
+    """Release ``count`` identify() calls at once from a thread pool; print what happened;
+    return (calls/s, errors)."""
     adapters = adapters_of(departments)
     reset(adapters)
     barrier = threading.Barrier(count + 1)
-    base = 100_000
 
     def one(i: int) -> tuple[float, str | None]:
         barrier.wait()
         started = time.perf_counter()
         try:
-            answer = platform.identify(citizen_number(base + i), purpose=PURPOSE)
+            answer = platform.system().parties.identify(citizen_number(base + i), purpose=PURPOSE)
         except Exception as exc:
             return time.perf_counter() - started, f"{type(exc).__name__}: {exc}"
         took = time.perf_counter() - started
@@ -611,6 +622,64 @@ def concurrent(
             kinds[error[:160]] = kinds.get(error[:160], 0) + 1
         for text, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:5]:
             print(f"  {n:4d}× {text}")
+    return count / wall, len(errors)
+
+
+# --------------------------------------------------------------------------------------------
+# The same calls made by a bare aiohttp client (PERF_FACTS: the fastest asyncio client here).
+
+
+def aiohttp_concurrent(
+    ports: Sequence[int], count: int, *, timeout: float, connections: int, base: int
+) -> tuple[float, int]:
+    """``count`` fan-outs at once, each the same GETs identify() makes (one per department,
+    in parallel, JSON decoded), from one aiohttp session per department with as many
+    connections as an adapter's pool, on a loop of its own; returns (fan-outs/s, errors).
+    Sessions are made and warmed before the clock starts, as the platform's adapters are."""
+    import aiohttp
+
+    async def run() -> tuple[float, int]:
+        sessions = [
+            aiohttp.ClientSession(
+                base_url=f"http://127.0.0.1:{port}",
+                connector=aiohttp.TCPConnector(limit=connections),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            )
+            for port in ports
+        ]
+        try:
+
+            async def get(session: aiohttp.ClientSession, number: str) -> Any:
+                async with session.get(f"/profile/{number}") as response:
+                    response.raise_for_status()
+                    return await response.json()
+
+            async def fan_out(number: str) -> int:
+                answers = await asyncio.gather(
+                    *(get(s, number) for s in sessions), return_exceptions=True
+                )
+                return sum(isinstance(a, BaseException) or not isinstance(a, dict) for a in answers)
+
+            await asyncio.gather(  # warm: each session opens its connections
+                *(fan_out(citizen_number(i)) for i in range(connections))
+            )
+            started = time.perf_counter()
+            failed = await asyncio.gather(
+                *(fan_out(citizen_number(base + i)) for i in range(count)), return_exceptions=True
+            )
+            wall = time.perf_counter() - started
+        finally:
+            for session in sessions:
+                await session.close()
+        errors = sum(1 for f in failed if isinstance(f, BaseException) or f)
+        return count / wall, errors
+
+    rate, errors = asyncio.run(run())
+    print(
+        f"aiohttp {aiohttp.__version__}: {count} fan-outs at once, {rate:.1f} fan-outs/s, "
+        f"errors {errors}"
+    )
+    return rate, errors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -643,6 +712,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--httpx-defaults",
         action="store_true",
         help="plain httpx.AsyncClient limits (100 connections, 20 keep-alive), no in-flight cap",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="concurrent rounds per side (govsvc, aiohttp)"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile both phases")
     parser.add_argument("--serve", type=int, default=0, help=argparse.SUPPRESS)
@@ -681,15 +753,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             ratio = sequential(platform, departments, args.calls, args.warmup, args.profile)
-            if args.concurrent:
-                concurrent(platform, departments, args.concurrent, server_pid, args.profile)
-            report = platform.verify_exchange_log()
+            rates: dict[str, list[float]] = {"govsvc": [], "aiohttp": []}
+            errors = 0
+            for r in range(args.rounds if args.concurrent else 0):
+                # ABBA: the CPU speed changes of a shared machine hit both sides alike.
+                sides = ("govsvc", "aiohttp") if r % 2 == 0 else ("aiohttp", "govsvc")
+                for side in sides:
+                    base = 100_000 + 10_000 * (2 * r + (side == "aiohttp"))
+                    if side == "govsvc":
+                        rate, failed = concurrent(
+                            platform, departments, args.concurrent, server_pid, args.profile, base
+                        )
+                    else:
+                        rate, failed = aiohttp_concurrent(
+                            ports,
+                            args.concurrent,
+                            timeout=args.timeout,
+                            connections=limits.max_connections or 10,
+                            base=base,
+                        )
+                    rates[side].append(rate)
+                    errors += failed
+            report = platform.system().departments.verify_exchange_log()
             print(f"\nexchange log: {report.checked} records, chain ok={report.ok}")
         finally:
             for adapter in adapters_of(departments):
                 adapter.close()
             platform.close()
     print(f"ratio={ratio:.3f}")
+    if rates["govsvc"]:
+        ours, theirs = statistics.median(rates["govsvc"]), statistics.median(rates["aiohttp"])
+        print(
+            f"concurrent: govsvc {ours:.1f} identify()/s, aiohttp {theirs:.1f} fan-outs/s "
+            f"(medians of {args.rounds} rounds each); errors {errors}"
+        )
+        print(f"errors={errors}")
+        print(f"concurrency_ratio={ours / theirs:.3f}")
     return 0
 
 

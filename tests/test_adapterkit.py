@@ -1009,3 +1009,42 @@ def test_serve_app_without_uvicorn_says_how_to_get_it(monkeypatch: pytest.Monkey
         serve_app(hello),
     ):
         pass  # pragma: no cover
+
+
+# --- a blocking call inside an async adapter operation ---------------------------------------
+
+
+class _BlockingLegacy:
+    """An adapter whose coroutine calls a blocking function (as with `requests` in async def)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def profile(self, key: Any) -> None:
+        import time
+
+        await asyncio.sleep(0)  # the block comes after the first await, as with a real client
+        time.sleep(self.seconds)
+        return None
+
+
+@pytest.mark.parametrize("seconds", [1.2, 2.4], ids=["within-timeout", "past-timeout"])
+def test_a_blocking_call_in_an_async_adapter_is_reported_as_such(
+    tmp_path: Path, seconds: float
+) -> None:
+    import govsvc
+    from tests.departments import PEOPLE_PSB, PSB, SAMR, ZHANG, FakeLegacy, plugin_for
+
+    plugin = plugin_for(
+        {PSB: FakeLegacy(PSB, PEOPLE_PSB), SAMR: _BlockingLegacy(seconds)}, timeout=2.0
+    )
+    with govsvc.Platform.open(
+        f"sqlite:///{tmp_path / 'p.db'}", load_entry_points=False, plugins=[plugin]
+    ) as p:
+        profile = p.system().parties.identify(ZHANG, purpose="核验身份")
+        problem = profile.unavailable[SAMR]
+        assert "blocked the event loop" in problem and "in profile" in problem, problem
+        assert "CancelledError" not in problem
+        assert PSB not in profile.unavailable  # the healthy department is not blamed
+        records = p.system().departments.exchange_log(limit=10)
+        assert any("blocked the event loop" in r.detail for r in records)

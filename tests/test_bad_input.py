@@ -209,3 +209,71 @@ def test_lookups_refuse_unstorable_text_naming_the_argument(
     with pytest.raises(govsvc.InvalidInput, match=name):
         run(platform, f"ab{bad}c")
     assert everything(platform) == before
+
+
+def test_an_import_that_fails_on_its_eighth_version_publishes_none_of_them(
+    platform: govsvc.Platform,
+) -> None:
+    """Imports are atomic: seven good versions before a bad eighth are not published either."""
+    catalogue = platform.system().catalogue
+    before = everything(platform), catalogue.items()
+    item, first = make_item(SAMR, name="食品小作坊登记（测试）")
+    versions = [first]
+    for _ in range(6):
+        versions.append(versions[-1].revise())
+    broken = attrs.evolve(versions[-1].revise(), visits=2, visit_reason="")
+    with pytest.raises(govsvc.CatalogueRejected, match="version 8 cannot be published"):
+        catalogue.import_items([(item, [*versions, broken])])
+    assert (everything(platform), catalogue.items()) == before
+    with pytest.raises(govsvc.UnknownItem):
+        catalogue.version(item.implementation_code)
+
+
+def test_the_import_command_is_atomic_too(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that reads well but cannot be published whole (its second item's version 3
+    follows the store's version 1) publishes nothing, not the seven versions before it."""
+    from govsvc import cli
+    from govsvc.catalogue_io import export_json
+
+    monkeypatch.setenv("GOVSVC_LOAD_PLUGINS", "")
+    db = f"sqlite:///{tmp_path / 'ops.db'}"
+    item, first = make_item(SAMR, name="食品小作坊登记（测试）")
+    versions = [first]
+    for _ in range(6):
+        versions.append(versions[-1].revise())
+    other, one = make_item(SAMR, name="小餐饮登记（测试）")
+    two = one.revise()
+    with govsvc.Platform.open(db, load_entry_points=False) as p:
+        p.system().catalogue.publish(other, one)
+    path = tmp_path / "items.json"
+    path.write_text(export_json([(item, versions), (other, [two.revise()])]), encoding="utf-8")
+    assert cli.main(["items", "import", str(path), "--db", db]) == 2
+    assert "version 3 cannot be published" in capsys.readouterr().err
+    with govsvc.Platform.open(db, load_entry_points=False) as p:
+        catalogue = p.public().catalogue
+        assert [i.implementation_code for i in catalogue.items()] == [other.implementation_code]
+        assert [v.version for v in catalogue.versions(other.implementation_code)] == [1]
+
+
+def test_read_only_commands_and_a_plain_open_publish_no_plugin_items(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference plugins installed here bring sample items; only the explicit step
+    (``items publish-plugins``, ``publish_plugin_items``) publishes them."""
+    from govsvc import cli
+
+    monkeypatch.delenv("GOVSVC_LOAD_PLUGINS", raising=False)
+    db = f"sqlite:///{tmp_path / 'ops.db'}"
+    with govsvc.Platform.open(db) as p:  # entry points loaded: the reference plugins
+        assert p.public().catalogue.items() == []
+    for command in (["items", "export"], ["calendar", "show", "2026"]):
+        assert cli.main([*command, "--db", db]) == 0
+    capsys.readouterr()
+    with govsvc.Platform.open(db) as p:
+        assert p.public().catalogue.items() == []
+    assert cli.main(["items", "publish-plugins", "--db", db]) == 0
+    assert "published 0 " not in capsys.readouterr().out
+    with govsvc.Platform.open(db) as p:
+        assert p.public().catalogue.items() != []

@@ -85,11 +85,15 @@ RESOURCE_KIND = {
     "reviews.record": ResourceKind.TASK,
     "supervision.overdue": ResourceKind.DIVISION,
     "supervision.statistics": ResourceKind.DIVISION,
+    "indicators.report": ResourceKind.DIVISION,
     "departments.prereview": ResourceKind.CASE,
     "ratings.rate": ResourceKind.CASE,
     "ratings.queue": ResourceKind.DEPARTMENT,
     "ratings.statistics": ResourceKind.DEPARTMENT,
     "ratings.configure": ResourceKind.PLATFORM,
+    "certificates.library": ResourceKind.PARTY,
+    "certificates.verify": ResourceKind.PLATFORM,
+    "certificates.work": ResourceKind.PLATFORM,
 }
 
 
@@ -101,6 +105,7 @@ def resource_kind(action: Action) -> ResourceKind:
             "parties": ResourceKind.PARTY,
             "cases": ResourceKind.CASE,
             "ratings": ResourceKind.RATING,
+            "certificates": ResourceKind.CERTIFICATE,
         }.get(service, ResourceKind.PLATFORM),
     )
 

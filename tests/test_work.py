@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+import sqlalchemy as sa
 
 import govsvc
 from govsvc import CaseState, ProvidedMaterial
@@ -269,3 +270,102 @@ def test_two_departments_deciding_one_case_at_once_both_land(
         ]
         run_together(*calls)
         assert p.system().cases.get(case.id).state is CaseState.APPROVED
+
+
+# --- found by bench/faults.py ---------------------------------------------------------------
+
+
+class _Statements:
+    """The SQL each transaction ran, in order (SQLAlchemy's events on the platform's engine)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.open: dict[int, list[str]] = {}
+        self.done: list[list[str]] = []
+        sa.event.listen(engine, "begin", self._begin)
+        sa.event.listen(engine, "commit", self._end)
+        sa.event.listen(engine, "rollback", self._end)
+        sa.event.listen(engine, "before_cursor_execute", self._statement)
+
+    def _begin(self, conn: sa.Connection) -> None:
+        self.open[id(conn.connection.dbapi_connection)] = []
+
+    def _end(self, conn: sa.Connection) -> None:
+        self.done.append(self.open.pop(id(conn.connection.dbapi_connection), []))
+
+    def _statement(self, conn: sa.Connection, cursor: object, sql: str, *_: object) -> None:
+        self.open.setdefault(id(conn.connection.dbapi_connection), []).append(
+            " ".join(sql.split()[:3]).upper()
+        )
+
+
+def test_a_settlement_takes_the_exchange_log_last(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    """Found by bench/faults.py on PostgreSQL with two workers: a worker settling its pass
+    took the exchange log's lock first and then the outbox rows, while another worker's claim
+    held outbox rows and waited for the log's lock — deadlock detected, the pass rolled back,
+    its answered calls made again by the next worker. Every transaction now appends to the
+    log after its row updates (the claim already did), so the lock order is the same
+    everywhere."""
+    legacies = {HRSS: FakeLegacy(HRSS)}
+    p = make_platform(plugin_for(legacies), call_policy=FAST, work_policy=EAGER)
+    cases = accepted(p, CARD, 4)
+    seen = _Statements(p.engine)
+    departments = p.system().departments
+    legacies[HRSS].fail_next = 1  # one failure: its retry is settled too
+    departments.deliver()
+    departments.deliver()
+    for case in cases:
+        legacies[HRSS].decide(case.tasks[0].id)
+    clock.advance(seconds=5)
+    departments.poll()
+    legacies[HRSS].fail_next = 1
+    departments.fetch_results()
+    clock.advance(minutes=5)
+    departments.fetch_results()
+    assert {p.system().cases.get(c.id).state for c in cases} == {CaseState.RESULT_READY}
+    late = [
+        (n, statements)
+        for n, statements in enumerate(seen.done)
+        for at, sql in enumerate(statements)
+        if sql.startswith("INSERT INTO EXCHANGE_LOG")
+        and any(s.startswith(("UPDATE", "DELETE")) for s in statements[at + 1 :])
+    ]
+    assert late == [], "a transaction changed rows after taking the exchange log's lock"
+
+
+def test_a_slow_settlement_keeps_its_leases(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    """Found by bench/faults.py: results are recorded one case at a time after the calls;
+    when that took longer than what was left of the lease, a second worker took the rows not
+    yet recorded and fetched those results again. Each recorded result now renews the leases
+    of the pass's remaining rows."""
+    legacies = {HRSS: FakeLegacy(HRSS)}
+
+    class SlowRecording:
+        """After each result is recorded: 20 s pass, and another worker runs a pass."""
+
+        def __init__(self) -> None:
+            self.others: list[govsvc.Platform] = []
+
+        @govsvc.hookimpl
+        def govsvc_case_event(self, event: govsvc.CaseEvent, case: govsvc.Case) -> None:
+            if event.kind is govsvc.EventKind.RESULT_READY:
+                clock.advance(seconds=20)
+                for other in self.others:
+                    other.system().departments.fetch_results()
+
+    slow = SlowRecording()
+    paced = govsvc.WorkPolicy(retry_base=0, retry_cap=0, poll_base=0, poll_cap=0)
+    one = make_platform(plugin_for(legacies), slow, call_policy=FAST, work_policy=paced)
+    two = make_platform(plugin_for(legacies), call_policy=FAST, work_policy=paced)
+    cases = accepted(one, CARD, 4)
+    departments = one.system().departments
+    departments.deliver()
+    for case in cases:
+        legacies[HRSS].decide(case.tasks[0].id)
+    departments.poll()
+    slow.others.append(two)
+    assert departments.fetch_results().issued == 4
+    assert sorted(legacies[HRSS].issued.values()) == [1] * 4, "a result was fetched twice"

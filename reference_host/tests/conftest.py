@@ -375,6 +375,19 @@ class HostKit:
                                  agent=agent, form={"经营场所": "南岗区学府路52号"})
         return clerk.cases.accept(case) if accept else case
 
+    def finish(self, case: govsvc.Case) -> govsvc.Case:
+        """A food case's reviews approved (SAMR by 李明, HEALTH by 赵敏), the licence issued and
+        handed over at the window by 王芳 (办结)."""
+        reviewers = {"11230100013114525L": "liming", "11230100MB1935270B": "zhaomin"}
+        while case.state is govsvc.CaseState.IN_REVIEW:
+            task = case.open_tasks[0]
+            case = self.session(reviewers[task.department]).reviews.decide(
+                case, task.id, approve=True)
+        clerk = self.session("wangfang")
+        case = clerk.cases.issue_result(
+            case, govsvc.CaseResult(name="食品经营许可证", number="JY12301030000001"))
+        return clerk.cases.complete(case, delivery="窗口领取")
+
     def shop_case(self) -> govsvc.Case:
         """个体工商户设立登记 by 张伟 himself (道里区 implements), submitted online."""
         zhang = self.session("zhangwei")
@@ -439,16 +452,43 @@ def make_settings(url: str, schema: str | None, tmp_path: Any, **extra: Any) -> 
 
 
 @pytest.fixture
-def host(host_database: tuple[str, str | None], tmp_path: Any) -> Iterator[HostKit]:
+def host_plugins() -> list[Any]:
+    """Plugins the host's platform loads besides the courier (a test module overrides it)."""
+    return []
+
+
+@pytest.fixture
+def host(host_database: tuple[str, str | None], tmp_path: Any,
+         host_plugins: list[Any]) -> Iterator[HostKit]:
     url, schema = host_database
     platform = govsvc.Platform.open(url, schema=schema, load_entry_points=False,
-                                    provisional_calendar=True, plugins=[courier])
+                                    provisional_calendar=True, plugins=[courier, *host_plugins])
     platform.system().catalogue.import_items(govsvc.load_sample_catalogue())
     settings = make_settings(url, schema, tmp_path)
     seconds = Seconds(1_000_000.0)
     app = create_app(platform, settings, clock=seconds)
     kit = HostKit(platform, settings, app, seconds, [])
     yield kit
+    for client in kit.clients:
+        client.close()
+    platform.close()
+
+
+@pytest.fixture
+def clocked_host(host_database: tuple[str, str | None], tmp_path: Any
+                 ) -> Iterator[tuple[HostKit, FakeClock]]:
+    """A host whose platform runs on a clock the test moves: 1 December, 09:00 China time, of
+    the last year with official calendar data (so the next year's deadlines are provisional)."""
+    url, schema = host_database
+    last = max(govsvc.WorkCalendar.default().years)
+    clock = FakeClock(moment=dt.datetime(last, 12, 1, 1, 0, tzinfo=dt.UTC))
+    platform = govsvc.Platform.open(url, schema=schema, load_entry_points=False, clock=clock,
+                                    provisional_calendar=True, plugins=[courier])
+    platform.system().catalogue.import_items(govsvc.load_sample_catalogue())
+    settings = make_settings(url, schema, tmp_path)
+    seconds = Seconds(1_000_000.0)
+    kit = HostKit(platform, settings, create_app(platform, settings, clock=seconds), seconds, [])
+    yield kit, clock
     for client in kit.clients:
         client.close()
     platform.close()

@@ -55,6 +55,26 @@ def _apply_shop(session: govsvc.Session) -> bool:
         division=shop[2:8], today=dt.datetime.now(CHINA).date()))
 
 
+def _portal(session: govsvc.Session, *also: Action) -> bool:
+    """The portal's landing: one's own cases (a principal without a party: the platform's
+    lists), then ``also`` on each of one's own keys (the person and whom they act for)."""
+    me = session.principal
+    if me.party is None:
+        return _can(session, Action.CASE_LIST, Resource.platform())
+    keys = [k for k in (me.party, me.acting_for) if k is not None]
+    return _can(session, Action.CASE_LIST, me.party) and all(
+        _can(session, action, key) for action in also for key in keys)
+
+
+def _portal_apply(session: govsvc.Session) -> bool:
+    me = session.principal
+    key = me.acting_for or me.party
+    if key is None:
+        return _can(session, Action.CASE_LIST, Resource.platform())
+    return _can(session, Action.PARTY_IDENTIFY, key) and _can(
+        session, Action.PARTY_CERTIFICATES, key)
+
+
 def _samr_task(case: govsvc.Case) -> str:
     return next(t.id for t in case.open_tasks if t.department == "11230100013114525L")
 
@@ -75,7 +95,9 @@ ROUTES = (
     Route("back office", "GET", lambda c: "/backoffice", lambda s, c: _queue(s)),
     Route("supervision", "GET", lambda c: "/supervision",
           lambda s, c: _can(s, Action.SUPERVISION_OVERDUE, Resource.division_of(
-              s.principal.division)) and _can(s, Action.SUPERVISION_ACCESS_LOG, None)),
+              s.principal.division)) and _can(s, Action.SUPERVISION_STATISTICS,
+              Resource.division_of(s.principal.division))
+          and _can(s, Action.SUPERVISION_ACCESS_LOG, None)),
     Route("admin", "GET", lambda c: "/admin",
           lambda s, c: _can(s, Action.DEPARTMENT_HEALTH, None)
           and _can(s, Action.OUTBOX_READ, None)),
@@ -121,6 +143,27 @@ ROUTES = (
           and _can(s, Action.CASE_WITHDRAW, c["shop"]),
           data=lambda c: {"version": str(c["shop"].version), "reason": "不办了"}, fresh=True),
     Route("account", "GET", lambda c: "/account", lambda s, c: True, both_ways=False),
+    Route("portal: my cases", "GET", lambda c: "/portal", lambda s, c: _portal(s)),
+    Route("portal: apply form", "GET", lambda c: f"/portal/apply/{c['shop'].item_code}",
+          lambda s, c: _portal_apply(s), ok=(200, 422)),  # 422: staff are sent to the window
+    Route("portal: apply", "POST", lambda c: f"/portal/apply/{c['shop'].item_code}",
+          lambda s, c: _portal_apply(s), data=lambda c: {"action": "submit"},
+          ok=(422,)),  # allowed, and told in one notice which materials are missing
+    Route("portal: case", "GET", lambda c: f"/portal/cases/{c['shop'].tracking_code}",
+          lambda s, c: _can(s, Action.CASE_READ, c["shop"])
+          and _can(s, Action.CASE_TRAIL, c["shop"])),
+    Route("portal: supplement", "POST",
+          lambda c: f"/portal/cases/{c['shop'].tracking_code}/supplement",
+          lambda s, c: _can(s, Action.CASE_READ, c["shop"])
+          and _can(s, Action.CASE_RESUBMIT, c["shop"]),
+          ok=(409,)),  # allowed, but a submitted case has no notice to answer
+    Route("portal: data use", "GET", lambda c: "/portal/data-use",
+          lambda s, c: _portal(s, Action.PARTY_DATA_USE)),
+    Route("portal: messages", "GET", lambda c: "/portal/messages", lambda s, c: _portal(s)),
+    Route("portal: mark read", "POST", lambda c: "/portal/messages/read",
+          lambda s, c: _portal(s)),
+    Route("portal: SMS outbox", "GET", lambda c: "/portal/sms",
+          lambda s, c: _can(s, Action.OUTBOX_READ, Resource.platform())),
     Route("api apply", "POST", lambda c: "/api/v1/applications", lambda s, c: _apply_shop(s),
           data=lambda c: {"item_code": "11230102MB1C3376104000175001001",
                           "applicant": {"number": "230103198503120316", "name": "张伟"}},
@@ -151,9 +194,77 @@ ROUTES = (
 )
 
 
-def _cases(host: Any) -> dict[str, govsvc.Case]:
-    return {"food": host.food_case(), "waiting": host.food_case(accept=False),
-            "shop": host.shop_case()}
+class _Cases(dict[str, Any]):
+    """The cases of a walk; the finished and the rated one made only for routes that ask."""
+
+    def __init__(self, host: Any) -> None:
+        super().__init__(food=host.food_case(), waiting=host.food_case(accept=False),
+                         shop=host.shop_case())
+        self.host = host
+
+    def __missing__(self, key: str) -> Any:
+        if key == "finished":
+            self[key] = self.host.finish(self.host.food_case())
+        elif key == "rated":  # a bad rating of a finished case, SAMR's to answer
+            self[key] = self.host.session("zhangwei.bingcheng").ratings.rate(
+                self["finished"], "不满意")
+        else:
+            raise KeyError(key)
+        return self[key]
+
+
+def _rating(s: govsvc.Session, rating: govsvc.Rating) -> Resource:
+    return Resource.of_rating(rating, today=dt.datetime.now(CHINA).date(), purpose=s.purpose)
+
+
+def _division_or_platform(s: govsvc.Session) -> Any:
+    p = s.principal
+    return Resource.division_of(p.division) if p.kind is govsvc.PrincipalKind.SUPERVISOR else None
+
+
+def _rating_queue(s: govsvc.Session) -> bool:
+    p = s.principal
+    if p.kind is not govsvc.PrincipalKind.SUPERVISOR and p.agency:
+        return _can(s, Action.RATING_QUEUE, p.agency)
+    return _can(s, Action.RATING_QUEUE, Resource.division_of(p.division))
+
+
+PERIOD = "since=2026-01-01&until=2026-12-31"
+RATING_ROUTES = (
+    Route("rate form", "GET", lambda c: f"/cases/{c['finished'].tracking_code}/rate",
+          lambda s, c: _can(s, Action.CASE_READ, c["finished"])
+          and _can(s, Action.RATING_READ, c["finished"])),
+    # A clerk may record ratings (of window visits): the SDK sends a case rating to
+    # rate_occasion, so the policy's yes is a 422 naming it, not a 403.
+    Route("rate", "POST", lambda c: f"/cases/{c['finished'].tracking_code}/rate",
+          lambda s, c: _can(s, Action.CASE_READ, c["finished"])
+          and _can(s, Action.RATING_RATE, c["finished"]),
+          data=lambda c: {"level": "满意"}, fresh=True, ok=(303, 422)),
+    Route("rate visit form", "GET",
+          lambda c: f"/rate/visit?case={c['food'].tracking_code}&occasion="
+                    f"{c['food'].tracking_code}-v{c['food'].version}",
+          lambda s, c: _can(s, Action.CASE_READ, c["food"])),
+    Route("rating page", "GET", lambda c: f"/ratings/{c['rated'].id}",
+          lambda s, c: _can(s, Action.RATING_READ, _rating(s, c["rated"]))),
+    Route("answer", "POST", lambda c: f"/ratings/{c['rated'].id}/do/answer",
+          lambda s, c: _can(s, Action.RATING_READ, _rating(s, c["rated"]))
+          and _can(s, Action.RATING_ANSWER, _rating(s, c["rated"])),
+          data=lambda c: {"version": str(c["rated"].version), "answer": "已整改"}, fresh=True),
+    Route("ratings queue", "GET", lambda c: "/ratings", lambda s, c: _rating_queue(s)),
+    Route("my ratings", "GET", lambda c: "/ratings/mine",
+          lambda s, c: _can(s, Action.RATING_READ, s.principal.party or Resource.platform())),
+    Route("indicators", "GET", lambda c: f"/supervision/indicators?{PERIOD}",
+          lambda s, c: _can(s, Action.INDICATORS_REPORT, _division_or_platform(s))),
+    Route("indicators csv", "GET", lambda c: f"/supervision/indicators.csv?{PERIOD}",
+          lambda s, c: _can(s, Action.INDICATORS_REPORT, _division_or_platform(s))),
+    Route("indicators chart", "GET", lambda c: f"/supervision/indicators/shares.svg?{PERIOD}",
+          lambda s, c: _can(s, Action.INDICATORS_REPORT, _division_or_platform(s))),
+)
+ROUTES = ROUTES + RATING_ROUTES
+
+
+def _cases(host: Any) -> dict[str, Any]:
+    return _Cases(host)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=[r.name for r in ROUTES])

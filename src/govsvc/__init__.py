@@ -93,6 +93,7 @@ from govsvc.catalogue_io import (
 )
 from govsvc.deadlines import DueDate, Light, LightThresholds, TimeLimit, TimeUnit, due_date
 from govsvc.divisions import Division, DivisionLevel, DivisionRegistry
+from govsvc.ecert import DepartmentSigner
 from govsvc.errors import (
     AdapterError,
     AdapterProtocolError,
@@ -100,6 +101,7 @@ from govsvc.errors import (
     CalendarDataMissing,
     CaseNotFound,
     CatalogueRejected,
+    CertificateNotFound,
     ConcurrentUpdate,
     GovsvcError,
     IdempotencyConflict,
@@ -182,7 +184,19 @@ from govsvc.services import (
     Session,
     TaskView,
 )
+from govsvc.services._ecert import CertificateListener
 from govsvc.services.catalogue import CatalogueFacets, ItemSummary, SearchMatch
+from govsvc.services.certificates import (
+    AttachedCertificate,
+    CertificateLibrary,
+    ExpirySweep,
+    IssuedCertificate,
+    IssueReport,
+    MaterialOffer,
+    PendingIssue,
+)
+from govsvc.services.certificates import Consent as CertificateConsent
+from govsvc.services.indicators import Indicator, IndicatorReport
 from govsvc.services.ratings import RatingStatistics, RatingSummary
 from govsvc.store.chain import ChainReport
 
@@ -201,6 +215,7 @@ __all__ = [
     "Agency",
     "Appeal",
     "Assurance",
+    "AttachedCertificate",
     "Authentication",
     "AwaitingResult",
     "CalendarData",
@@ -221,6 +236,10 @@ __all__ = [
     "CatalogueCode",
     "CatalogueFacets",
     "CatalogueRejected",
+    "CertificateConsent",
+    "CertificateLibrary",
+    "CertificateListener",
+    "CertificateNotFound",
     "CertificateRecord",
     "ChainReport",
     "Channel",
@@ -236,6 +255,7 @@ __all__ = [
     "DeliveryProvider",
     "DeliveryReport",
     "Department",
+    "DepartmentSigner",
     "DepartmentStatistics",
     "Disagreement",
     "Division",
@@ -248,6 +268,7 @@ __all__ = [
     "ExchangeRecord",
     "Exclusion",
     "ExerciseLevel",
+    "ExpirySweep",
     "Extension",
     "ExtensionRequest",
     "Fee",
@@ -259,10 +280,14 @@ __all__ = [
     "IdentityProvider",
     "ImplementationCode",
     "ImportFileError",
+    "Indicator",
+    "IndicatorReport",
     "InvalidDivision",
     "InvalidIdentifier",
     "InvalidInput",
     "InvalidTransition",
+    "IssueReport",
+    "IssuedCertificate",
     "IssuedResult",
     "ItemBundle",
     "ItemSummary",
@@ -276,6 +301,7 @@ __all__ = [
     "Material",
     "MaterialKind",
     "MaterialNotAllowed",
+    "MaterialOffer",
     "MaterialSource",
     "Medium",
     "Necessity",
@@ -290,6 +316,7 @@ __all__ = [
     "Party",
     "PartyKey",
     "PaymentProvider",
+    "PendingIssue",
     "PermissionDenied",
     "Person",
     "Platform",

@@ -16,6 +16,7 @@ found), so code written against the standard library keeps working::
     ├── NotFound (LookupError)
     │   ├── UnknownItem                    no service item / version with that code
     │   ├── CaseNotFound                   no case with that id or tracking code
+    │   ├── CertificateNotFound            no e-certificate with that identifier
     │   └── UnknownKey                     no signing key with that id (or none for a department)
     ├── PermissionDenied                   the policy refused the principal this action
     ├── InvalidTransition                  command not allowed in a case's or certificate's state
@@ -106,6 +107,10 @@ class UnknownItem(NotFound):
 
 class CaseNotFound(NotFound):
     """No case with that id or tracking code."""
+
+
+class CertificateNotFound(NotFound):
+    """No e-certificate with that identifier on this platform."""
 
 
 class PermissionDenied(GovsvcError):

@@ -17,12 +17,15 @@ each returns a list of frozen objects, which the platform type-checks and de-dup
 hook that returns ``None`` instead of a list is an error naming the plugin). The broadcast
 hook ``govsvc_case_event`` is called for every case event after its transaction commits.
 ``govsvc_policy`` (first result wins) replaces or wraps the authorization policy.
+E-certificates: ``govsvc_signers`` gives departments' signing keys, ``govsvc_certificate_face``
+(first result wins) maps a result to a certificate's face fields, ``govsvc_certificate_event``
+is broadcast after every committed certificate event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -31,11 +34,13 @@ if TYPE_CHECKING:
         DeliveryProvider,
         Department,
         IdentityProvider,
+        IssuedResult,
         ItemBundle,
         PaymentProvider,
     )
     from govsvc.calendar import CalendarData
     from govsvc.cases import Case, CaseEvent
+    from govsvc.ecert import Certificate, CertificateEvent, CertificateType, DepartmentSigner
     from govsvc.events import EventListener
     from govsvc.policy import Policy
 
@@ -255,4 +260,67 @@ def govsvc_policy(default: Policy) -> Policy | None:
         @hookimpl
         def govsvc_policy(default):
             return NoWeekendDecisions(default)
+    """
+
+
+@hookspec
+def govsvc_signers() -> Sequence[DepartmentSigner]:
+    """Signing keys of issuing departments for e-certificates (电子证照签章).
+
+    Call mode: all implementations; concatenated, added to the platform's key ring when it
+    opens. Private keys come from files or an HSM/KMS (``govsvc.ecert.RemoteSigner``), never
+    from the database. A key with ``retired_at`` only verifies what it signed before.
+
+    Returns:
+        a list of :class:`govsvc.DepartmentSigner`.
+
+    Example::
+
+        from govsvc import DepartmentSigner, hookimpl
+        from govsvc.ecert import Ed25519Signer
+
+        @hookimpl
+        def govsvc_signers():
+            pem = Path("/etc/govsvc/keys/samr-2026.pem").read_bytes()
+            return [DepartmentSigner(issuer="11230100013114525L",
+                                     signer=Ed25519Signer.from_pem(pem, "samr-2026"))]
+    """
+    raise NotImplementedError  # pragma: no cover
+
+
+@hookspec(firstresult=True)
+def govsvc_certificate_face(
+    certificate_type: CertificateType, result: IssuedResult, case: Case
+) -> Mapping[str, Any] | None:
+    """The face fields (照面信息) of the certificate a department's result becomes.
+
+    Call mode: first result wins; returning ``None`` lets the platform find the type's fields
+    in ``result.data`` by key, snake_case key or printed Chinese label. A plugin whose legacy
+    system words its results differently maps them here.
+
+    Example::
+
+        @hookimpl
+        def govsvc_certificate_face(certificate_type, result, case):
+            if certificate_type.code != "1110000071783888XL001":
+                return None
+            return {"name": result.data["holder_name"], "cardNumber": result.number, ...}
+    """
+
+
+@hookspec
+def govsvc_certificate_event(event: CertificateEvent, certificate: Certificate) -> None:
+    """A certificate event was committed (broadcast): issued, suspended, resumed, revoked,
+    cancelled, expired, superseded, and ``reminded`` 30 days before it ends (主动服务).
+
+    Call mode: every implementation, after the transaction commits. A listener that raises
+    is logged and affects nothing.
+
+    Example::
+
+        @hookimpl
+        def govsvc_certificate_event(event, certificate):
+            if event.kind.value == "reminded":
+                sms.send(certificate.holder.number, f"您的{certificate.name}将于"
+                         f"{certificate.valid_until}到期，请及时办理延续")
     """

@@ -23,6 +23,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import local_date
 from govsvc.catalogue import ItemVersion
 from govsvc.deadlines import LightThresholds
+from govsvc.ecert import CertificateTypes, KeyRing
 from govsvc.errors import InvalidInput, PluginError
 from govsvc.events import EventKind, EventListener, Handler
 from govsvc.exchange import CallPolicy, DepartmentCaller, WorkPolicy
@@ -42,7 +44,8 @@ from govsvc.plugins import PluginManager, Registry, load_plugins
 from govsvc.policy import DefaultPolicy, Policy
 from govsvc.principals import Principal
 from govsvc.services import Session
-from govsvc.services._runtime import Runtime
+from govsvc.services._ecert import CertificateListener, EcertRuntime
+from govsvc.services._runtime import DEFAULT_ECERT_BASE, Runtime
 from govsvc.store import calendar as calendar_store
 from govsvc.store import migrate
 
@@ -93,6 +96,9 @@ class Platform:
         work_policy: WorkPolicy | None = None,
         calendar_check_every: float = 5.0,
         checkpoint_keys: Mapping[str, bytes] | None = None,
+        keys: KeyRing | str | os.PathLike[str] | None = None,
+        ecert_base_url: str | None = None,
+        certificate_types: CertificateTypes | str | os.PathLike[str] | None = None,
     ) -> Platform:
         """Open a platform on a database URL.
 
@@ -122,6 +128,12 @@ class Platform:
         ``checkpoint_keys`` (key id → secret of at least 16 bytes, kept outside the database)
         key the chained logs' checkpoints: the first signs new ones, the others verify old
         ones (see ``supervision.checkpoint``).
+
+        E-certificates (电子证照): ``keys`` is the departments' signing key ring, or the path
+        of a key configuration file (``govsvc.ecert.load_key_config``: PEM or JWK files, never
+        the database); plugins add keys with ``govsvc_signers``. ``ecert_base_url`` is where
+        the host publishes certificates, key sets and status lists (``EcertUrls``);
+        ``certificate_types`` replaces the packaged certificate catalogue (证照目录).
         """
         pm = load_plugins(plugins, entry_points=load_entry_points)
         registry = Registry.collect(pm)
@@ -150,6 +162,19 @@ class Platform:
             case_cache=case_cache,
             work_policy=work_policy,
             checkpoint_keys=checkpoint_keys,
+            ecert=EcertRuntime.build(
+                keys=None if keys is None else keys if isinstance(keys, KeyRing) else str(keys),
+                base_url=ecert_base_url or DEFAULT_ECERT_BASE,
+                types=(
+                    certificate_types
+                    if certificate_types is None or isinstance(certificate_types, CertificateTypes)
+                    else str(certificate_types)
+                ),
+                plugins=pm,
+                clock=lambda: _now(runtime),
+                names={code: d.name for code, d in registry.departments.items()},
+                signers=registry.signers,
+            ),
         )
         runtime.calendar_region = calendar_region
         platform = cls(runtime)
@@ -250,6 +275,22 @@ class Platform:
         return self._runtime.policy
 
     @property
+    def certificate_keys(self) -> KeyRing:
+        """The departments' e-certificate signing keys (public parts: ``jwks()``)."""
+        return self._runtime.ecert.keys
+
+    def subscribe_certificates(
+        self, handle: Callable[[Any, Any], None], *, name: str = ""
+    ) -> CertificateListener:
+        """Call ``handle(event, certificate)`` after every committed certificate event
+        (issued, suspended, …, ``reminded`` 30 days before the end)."""
+        listener = CertificateListener(
+            name=name or getattr(handle, "__qualname__", "listener"), handle=handle
+        )
+        self._runtime.ecert.listeners.append(listener)
+        return listener
+
+    @property
     def caller(self) -> DepartmentCaller:
         """Calls to departments: timeouts, retries, circuits (``caller.circuits``)."""
         return self._runtime.caller
@@ -279,10 +320,12 @@ class Platform:
         self, *, stop: threading.Event, interval: float = 2.0, housekeeping: float = 60.0
     ) -> None:
         """The background loop a host runs on SQLite: deliver review work, poll for decisions,
-        fetch approved cases' results; every ``housekeeping`` seconds also recompute the
-        provisional deadlines loaded calendar years now decide (``calendar.refresh``), with
-        checkpoint keys checkpoint the chained logs (``supervision.checkpoint``), and once a
-        day store the warning lights (``supervision.sweep_lights``).
+        fetch approved cases' results, retry certificates not issued with them; every
+        ``housekeeping`` seconds also recompute the provisional deadlines loaded calendar years
+        now decide (``calendar.refresh``), with checkpoint keys checkpoint the chained logs
+        (``supervision.checkpoint``), and once a day store the warning lights
+        (``supervision.sweep_lights``) and sweep certificates' expiry
+        (``certificates.sweep_expiry``).
 
         Returns when ``stop`` is set. Errors of one pass are logged; the loop goes on.
         """
@@ -295,13 +338,15 @@ class Platform:
                 departments.deliver()
                 departments.poll()
                 departments.fetch_results()
+                system.certificates.issue_pending()
                 if time.monotonic() >= next_housekeeping:
                     next_housekeeping = time.monotonic() + housekeeping
                     system.calendar.refresh()
                     if self._runtime.checkpoint_keys:
                         system.supervision.checkpoint()
-                    if swept != self.today():  # lights change by the day
+                    if swept != self.today():  # lights and expiry change by the day
                         swept = system.supervision.sweep_lights().on
+                        system.certificates.sweep_expiry()
             except Exception:
                 log.exception("worker pass failed; retrying in %ss", interval)
             stop.wait(interval)

@@ -43,6 +43,7 @@ from govsvc.adapters import (
     PaymentProvider,
 )
 from govsvc.calendar import CalendarData
+from govsvc.ecert import DepartmentSigner
 from govsvc.errors import InvalidInput, PluginError
 from govsvc.events import EventListener
 
@@ -261,6 +262,7 @@ class Registry:
     delivery_providers: Mapping[str, DeliveryProvider]
     calendars: tuple[CalendarData, ...]
     event_listeners: tuple[EventListener, ...] = ()
+    signers: tuple[DepartmentSigner, ...] = ()  # e-certificate signing keys (govsvc_signers)
     department_sources: Mapping[str, str] = attrs.field(factory=dict)
 
     @classmethod
@@ -300,6 +302,7 @@ class Registry:
             event_listeners=tuple(
                 r for _, r in _results(pm, "govsvc_event_listeners", EventListener)
             ),
+            signers=tuple(r for _, r in _results(pm, "govsvc_signers", DepartmentSigner)),
         )
 
     def authorities(self, priorities: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from govsvc.cases import Case
+from govsvc.ecert import Certificate
 from govsvc.identity import PartyKey
 from govsvc.principals import Assurance, Mandate, Principal, PrincipalKind
 from govsvc.ratings import Rating
@@ -60,6 +61,7 @@ class ResourceKind(enum.Enum):
     DEPARTMENT = "department"  # a department: its queue, its systems
     DIVISION = "division"  # an administrative division: supervision lists and statistics
     RATING = "rating"  # a rating (好差评) and the rectification it opened
+    CERTIFICATE = "certificate"  # an e-certificate (电子证照): its holder, issuer, division
     PLATFORM = "platform"  # the platform as a whole: calendars, outbox, logs
 
 
@@ -108,6 +110,7 @@ class Action(enum.Enum):
     SUPERVISION_STATISTICS = "supervision.statistics"
     SUPERVISION_ACCESS_LOG = "supervision.access_log"
     LIGHTS_SWEEP = "supervision.sweep_lights"
+    INDICATORS_REPORT = "indicators.report"  # the national evaluation's indicators
     # outbox
     OUTBOX_READ = "outbox.read"
     OUTBOX_MARK = "outbox.mark_delivered"
@@ -135,6 +138,15 @@ class Action(enum.Enum):
     RATING_DECIDE_APPEAL = "ratings.decide_appeal"
     RATING_STATISTICS = "ratings.statistics"
     RATING_CONFIGURE = "ratings.configure"
+    # e-certificates (电子证照): reading, the holder's library, the issuer's lifecycle
+    # commands, sharing and consent by the holder, verification and publication by anyone
+    CERTIFICATE_READ = "certificates.read"
+    CERTIFICATE_LIBRARY = "certificates.library"
+    CERTIFICATE_MANAGE = "certificates.manage"
+    CERTIFICATE_SHARE = "certificates.share"
+    CERTIFICATE_CONSENT = "certificates.consent"
+    CERTIFICATE_VERIFY = "certificates.verify"
+    CERTIFICATE_WORK = "certificates.work"
 
     @property
     def command(self) -> str:
@@ -176,6 +188,8 @@ _PERSONAL_READS = frozenset(
         Action.PARTY_CERTIFICATES,
         Action.CASE_READ,
         Action.RATING_READ,  # the rater's identity, for the department's call-back (回访)
+        Action.CERTIFICATE_READ,
+        Action.CERTIFICATE_LIBRARY,
     }
 )
 
@@ -289,6 +303,8 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
     Action.SUPERVISION_STATISTICS: {K.SUPERVISOR: OWN, K.CHANNEL: SCOPED, K.PLATFORM: ANY},
     Action.SUPERVISION_ACCESS_LOG: {K.SUPERVISOR: ANY, K.PLATFORM: ANY},
     Action.LIGHTS_SWEEP: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    # Aggregates only (no personal data): supervisors of the division read them.
+    Action.INDICATORS_REPORT: {K.SUPERVISOR: OWN, K.PLATFORM: ANY},
     Action.OUTBOX_READ: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.OUTBOX_MARK: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
     Action.DEPARTMENT_HEALTH: {K.SYSTEM_ADMIN: ANY, K.SUPERVISOR: ANY, K.PLATFORM: ANY},
@@ -328,6 +344,32 @@ RULES: Mapping[Action, Mapping[PrincipalKind, Scope]] = {
         K.PLATFORM: ANY,
     },
     Action.RATING_CONFIGURE: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
+    # 电子证照: the holder and staff handling applications read (staff with a purpose); the
+    # issuing department suspends, revokes, cancels and re-issues its own; the holder shares
+    # and consents to reuse; anyone verifies and fetches key sets and status lists.
+    Action.CERTIFICATE_READ: {
+        K.APPLICANT: OWN,
+        K.AGENT: OWN,
+        K.CLERK: ANY,
+        K.REVIEWER: ANY,
+        K.APPROVER: ANY,
+        K.SUPERVISOR: OWN,
+        K.DEPARTMENT_SYSTEM: OWN,
+        K.PLATFORM: ANY,
+    },
+    Action.CERTIFICATE_LIBRARY: {
+        K.APPLICANT: OWN,
+        K.AGENT: OWN,
+        K.CLERK: ANY,
+        K.REVIEWER: ANY,
+        K.APPROVER: ANY,
+        K.PLATFORM: ANY,
+    },
+    Action.CERTIFICATE_MANAGE: {K.APPROVER: OWN, K.DEPARTMENT_SYSTEM: OWN, K.PLATFORM: ANY},
+    Action.CERTIFICATE_SHARE: {K.APPLICANT: OWN, K.AGENT: OWN, K.PLATFORM: ANY},
+    Action.CERTIFICATE_CONSENT: {K.APPLICANT: OWN, K.AGENT: OWN},
+    Action.CERTIFICATE_VERIFY: {kind: ANY for kind in PrincipalKind if kind is not K.UNKNOWN},
+    Action.CERTIFICATE_WORK: {K.SYSTEM_ADMIN: ANY, K.PLATFORM: ANY},
 }
 """The default rules: action → principal kind → scope. Absent cells are denied."""
 
@@ -363,7 +405,8 @@ class Resource:
     """What an action is about, with what the policy needs to decide (no database access).
 
     Build one with a named constructor: :meth:`item`, :meth:`party`, :meth:`application`,
-    :meth:`case`, :meth:`task`, :meth:`of_rating`, :meth:`department`, :meth:`division_of`,
+    :meth:`case`, :meth:`task`, :meth:`of_rating`, :meth:`of_certificate`, :meth:`department`,
+    :meth:`division_of`,
     :meth:`platform`.
     ``purpose`` is the purpose of use (用证事由) of a read of personal data.
     """
@@ -455,6 +498,25 @@ class Resource:
             department=rating.department,
             division=rating.division,
             case_id=rating.case_id,
+            purpose=purpose,
+            today=today,
+        )
+
+    @classmethod
+    def of_certificate(
+        cls, certificate: Certificate, *, purpose: str = "", today: dt.date | None = None
+    ) -> Resource:
+        """An e-certificate: its holder (``party``), its issuing department (``agency`` and
+        ``department``), its jurisdiction (``division``) and the case that issued it."""
+        issuer = certificate.issuer.credit_code
+        return cls(
+            kind=ResourceKind.CERTIFICATE,
+            agency=issuer,
+            party=certificate.holder,
+            departments=frozenset({issuer}),
+            department=issuer,
+            division=certificate.division,
+            case_id=certificate.case_id,
             purpose=purpose,
             today=today,
         )
@@ -658,6 +720,14 @@ class DefaultPolicy:
                 "department.own-ratings",
                 f"the rating is for department {resource.department} to answer; "
                 f"{principal.name} ({mine}) acts only on its own department's ratings",
+            )
+        if resource.kind is ResourceKind.CERTIFICATE:
+            if resource.department == mine:
+                return Decision.allow(rule)
+            return Decision.deny(
+                "department.own-certificates",
+                f"the certificate was issued by {resource.department}; {principal.name} "
+                f"({mine}) acts only on the certificates its own department issued",
             )
         if resource.kind in (ResourceKind.TASK, ResourceKind.DEPARTMENT):
             if resource.department == mine:

@@ -30,11 +30,22 @@ from govsvc_host.auth import SESSION_KEY, LoginFailed, LoginResult, RelyingParty
 from govsvc_host.context import EXPIRED_KEY, SEEN_KEY, Host, NotLoggedIn
 from govsvc_host.materials import FilesystemMaterialStore, MaterialStore
 from govsvc_host.metrics import Metrics, MetricsMiddleware
+from govsvc_host.notifications import Notifications, SmsProvider
 from govsvc_host.problems import problem_response, status_of
 from govsvc_host.security import CSRF_FIELD, RateLimiter, client_address, rotate_csrf, valid_csrf
 from govsvc_host.settings import Settings
 from govsvc_host.store import HostStore
-from govsvc_host.web import account, backoffice, cases, public, supervision, window
+from govsvc_host.web import (
+    account,
+    backoffice,
+    cases,
+    portal,
+    portal_apply,
+    public,
+    ratings,
+    supervision,
+    window,
+)
 from govsvc_host.web.common import DRAFTS_KEY, CsrfFailed
 
 __all__ = ["create_app", "relying_party"]
@@ -73,13 +84,15 @@ def create_app(
     *,
     rp: RelyingParty | None = None,
     materials: MaterialStore | None = None,
+    sms: SmsProvider | None = None,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The host as an ASGI application over ``platform`` (see ``docs/host.md``).
 
     ``rp`` defaults to a relying party for ``settings.identity``; ``materials`` to a
     content-addressed filesystem store in ``settings.materials_dir``; ``clock`` (seconds)
-    decides login idle time.
+    decides login idle time; ``sms`` is the SMS gateway of the applicant notifications
+    (default: the demo's outbox, shown at ``/portal/sms``).
     """
     rp = rp or relying_party(settings)
     store = HostStore(platform)
@@ -109,6 +122,12 @@ def create_app(
         max_body_size=settings.uploads.max_bytes * 10 + 1024 * 1024,
     )
     app.state.host = host
+    catalogue = platform.public().catalogue
+    notifications = Notifications(
+        platform, sms, item_name=lambda code: catalogue.item(code).name
+    )
+    notifications.subscribe()
+    app.state.notifications = host.notifications = notifications
     metrics = Metrics(platform)
     app.state.metrics = metrics
 
@@ -149,7 +168,8 @@ def create_app(
     app.include_router(login_routes, include_in_schema=False,
                        dependencies=[Depends(logout_csrf)])
     for router in (public.router, account.router, window.router, cases.router,
-                   backoffice.router, supervision.router):
+                   backoffice.router, supervision.router, ratings.router, portal_apply.router,
+                   portal.router):
         app.include_router(router, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from govsvc import Platform, Principal, PrincipalKind
 from govsvc_host import i18n
 from govsvc_host.auth import SESSION_KEY, ClaimsError, RelyingParty, principal_from_claims
 from govsvc_host.materials import MaterialStore
+from govsvc_host.notifications import Notifications, keys_of
 from govsvc_host.security import CSRF_FIELD, RateLimiter, csrf_token
 from govsvc_host.settings import Settings
 from govsvc_host.store import HostStore
@@ -90,6 +91,7 @@ class Host:
         self._envs = {lang: self._environment(lang) for lang in i18n.LANGUAGES}
         self.departments = {code: d.name for code, d in platform.departments.items()}
         self.divisions = govsvc.DivisionRegistry.default()
+        self.notifications: Notifications | None = None  # set by create_app
 
     # --- who is this ---------------------------------------------------------------------------
 
@@ -185,6 +187,7 @@ class Host:
             "demo": self.settings.demo,
             "idp_label": self.settings.identity.label,
             "flash": str(request.session.pop("govsvc_host.flash", "")),
+            "unread": self.unread(principal),
             "display": request.cookies.get(DISPLAY_COOKIE, "standard"),
         }
         base.update(context)
@@ -203,6 +206,13 @@ class Host:
                 "form-action 'self' http: https:",
             },
         )
+
+    def unread(self, principal: Principal | None) -> int:
+        """Unread portal messages of an applicant (the header's 我的消息 count)."""
+        keys = keys_of(principal) if principal is not None else ()
+        if self.notifications is None or not keys:
+            return 0
+        return self.notifications.unread(keys)
 
     def calendar_notice(self, principal: Principal | None) -> str:
         """The staff banner of provisional-calendar mode, or ''."""

@@ -214,6 +214,8 @@ def banner(system: DemoSystem, out: Callable[[str], None] = print) -> None:
     out(f"  identity provider:     {system.idp_url}/  (every password: govsvc-demo)")
     for name, url in system.simulators.items():
         out(f"  {name:<6} legacy system: {url}/health")
+    out(f"  citizen portal:        {s.base_url}/portal  (zhangwei; the SMS outbox "
+        f"{s.base_url}/portal/sms as zhenghao)")
     out(f"  REST API / OpenAPI:    {s.base_url}/api/v1/items   {s.base_url}/openapi.json")
     out(f"  health / metrics:      {s.base_url}/healthz   {s.base_url}/metrics")
     out(f"  database:              {s.database_url}")

@@ -3,7 +3,8 @@
 The SDK keeps cases, parties, the catalogue and the logs. The host keeps only what is the
 web application's business: idempotency keys of API calls (until the SDK has
 ``cases.apply(..., idempotency_key=...)``, see ``reference_host/SDK_REQUESTS.md``), the staff
-directory (until ``session.staff``) and drafts kept across an expired login. The tables are
+directory (until ``session.staff``), drafts kept across an expired login, and the portal's
+messages and SMS (declared in :mod:`govsvc_host.notifications`). The tables are
 created additively (``CREATE TABLE IF NOT EXISTS``) by ``govsvc-host db upgrade`` and at
 start, so a rolling upgrade never needs them dropped.
 """
@@ -120,6 +121,9 @@ class HostStore:
 
     def create(self) -> None:
         """Create the host's tables if missing (additive: never drops or alters)."""
+        # The notification tables are declared with their module, on the same metadata.
+        import govsvc_host.notifications  # noqa: F401
+
         metadata.create_all(self.engine, checkfirst=True)
 
     # --- idempotency keys --------------------------------------------------------------------

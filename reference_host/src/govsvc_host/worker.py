@@ -9,6 +9,7 @@ deliver_outbox     2 s     push review tasks (and cancellations) to departments
 poll_reviews       5 s     ask legacy systems for decisions (each task on its own schedule)
 fetch_results      5 s     fetch approved cases' results (durable, leased, retried)
 notify_applicants  10 s    hand applicant notices to the notifier, mark them sent
+send_sms           30 s    retry portal notification SMS a failed gateway call left pending
 sweep_lights       600 s   store warning lights; cases turning yellow or red are warned
 refresh_calendar   60 s    recompute provisional deadlines that loaded years now decide
 checkpoint_logs    60 s    keyed checkpoints of the exchange and access logs (with a key)
@@ -86,6 +87,13 @@ def notify_applicants(platform: Platform) -> dict[str, Any]:
     return {"sent": len(sent)}
 
 
+def send_sms(platform: Platform) -> dict[str, Any]:
+    # SMS of applicant notifications left pending by a failed gateway call.
+    from govsvc_host.notifications import Notifications
+
+    return {"sent": Notifications(platform).flush()}
+
+
 def sweep_lights(platform: Platform) -> dict[str, Any]:
     report = platform.system().supervision.sweep_lights()
     return {"green": report.green, "yellow": report.yellow, "red": report.red,
@@ -116,6 +124,7 @@ JOBS: tuple[Job, ...] = (
     Job("poll_reviews", poll_reviews, 5),
     Job("fetch_results", fetch_results, 5),
     Job("notify_applicants", notify_applicants, 10),
+    Job("send_sms", send_sms, 30),
     Job("sweep_lights", sweep_lights, 600),
     Job("refresh_calendar", refresh_calendar, 60),
     Job("checkpoint_logs", checkpoint_logs, 60),

@@ -12,8 +12,8 @@ Everything here works without a database or a platform:
 * QR payloads, the HTML print view and the PDF: :func:`online_payload`, :func:`render_pdf`;
 * shared copies (加注件) for one purpose until a date: :func:`issue_shared_copy`.
 
-Issuance on approval, storage, the holder's library and reuse as a material come with the
-platform integration (see the docs page "E-certificates").
+Issuance on approval, storage, the holder's library and reuse as a material are the
+platform's: ``session.certificates`` (see the docs page "E-certificates").
 """
 
 from govsvc.errors import FontMissing, KeyRetired, SigningError, StatusListFull, UnknownKey
@@ -41,6 +41,13 @@ from ._credential import (
 )
 from ._identifier import ID_PREFIX, CertificateId, CertificateIdWarning, mod37_36_check
 from ._jose import canonical_json
+from ._keys import (
+    KEYS_FORMAT,
+    DepartmentSigner,
+    load_key_config,
+    signer_from_jwk,
+    write_demo_keys,
+)
 from ._print import find_cjk_font, render_html, render_pdf, shared_copy_watermark
 from ._qr import (
     OFFLINE_PREFIX,
@@ -115,6 +122,7 @@ __all__ = [
     "ID_PREFIX",
     "JWS_CTY",
     "JWS_TYP",
+    "KEYS_FORMAT",
     "MAX_SHARE_DAYS",
     "MIN_LIST_SIZE",
     "OFFLINE_PREFIX",
@@ -132,6 +140,7 @@ __all__ = [
     "CertificateTypes",
     "Check",
     "CheckName",
+    "DepartmentSigner",
     "DocumentResolver",
     "EcertUrls",
     "Ed25519Signer",
@@ -179,6 +188,7 @@ __all__ = [
     "issue_credential",
     "issue_shared_copy",
     "load_certificate_types",
+    "load_key_config",
     "local_date",
     "mod37_36_check",
     "offline_payload",
@@ -192,7 +202,9 @@ __all__ = [
     "shared_copy_document",
     "shared_copy_watermark",
     "sign_credential",
+    "signer_from_jwk",
     "status_list_credential",
     "verifier_from_jwk",
     "verify",
+    "write_demo_keys",
 ]

@@ -114,6 +114,7 @@ class CertificateEventKind(enum.Enum):
     CANCELLED = "cancelled"  # 注销
     EXPIRED = "expired"  # 过期
     SUPERSEDED = "superseded"  # 因换发/补发而注销
+    REMINDED = "reminded"  # 到期提醒 (no change of status: the holder was told it ends soon)
 
     @property
     def label(self) -> str:
@@ -128,6 +129,7 @@ _EVENT_LABELS = {
     CertificateEventKind.CANCELLED: "注销",
     CertificateEventKind.EXPIRED: "过期",
     CertificateEventKind.SUPERSEDED: "换发/补发后注销",
+    CertificateEventKind.REMINDED: "到期提醒",
 }
 
 
@@ -239,6 +241,7 @@ class Certificate:
     superseded_by: CertificateId | None = None
     case_id: str | None = None
     seq: int = 1
+    reminded_for: dt.date | None = None  # the end date a renewal reminder was sent for
 
     def __attrs_post_init__(self) -> None:
         if self.id.type_code != self.type_code:
@@ -547,6 +550,34 @@ class Certificate:
         ):
             return False
         return self.valid_until - dt.timedelta(days=days_before) <= day <= self.valid_until
+
+    def remind(self, *, at: dt.datetime, actor: Actor, days_before: int = 30) -> CertificateStep:
+        """Record a renewal reminder (到期提醒, 主动服务) for the current end date: once per
+        end date, only when :meth:`reminder_due` on the day of ``at``. The status is unchanged;
+        listeners of the event (SMS, the portal) tell the holder."""
+        day = local_date(at)
+        if not self.reminder_due(day, days_before):
+            until = "long-term (长期)" if self.valid_until is None else f"until {self.valid_until}"
+            raise InvalidInput(
+                f"certificate {self.number} ({self.status.value}, valid {until}) needs no "
+                f"reminder on {day}: reminders go out in the {days_before} days before the end"
+            )
+        if self.reminded_for == self.valid_until:
+            raise InvalidInput(
+                f"certificate {self.number}: the holder was already reminded that it ends on "
+                f"{self.valid_until}"
+            )
+        assert self.valid_until is not None  # reminder_due says so
+        return self._step(
+            CertificateEventKind.REMINDED,
+            at,
+            actor,
+            {
+                "valid_until": self.valid_until.isoformat(),
+                "days_left": (self.valid_until - day).days,
+            },
+            reminded_for=self.valid_until,
+        )
 
     # --- status list bits ----------------------------------------------------------------
 

@@ -21,8 +21,9 @@ import functools
 import warnings
 
 import attrs
+import cattrs
 
-from govsvc._converter import converter
+from govsvc._converter import on_each
 from govsvc.errors import InvalidIdentifier
 from govsvc.identity import CreditCode
 
@@ -290,7 +291,11 @@ class CertificateId:
 
 
 # Stored and sent as its dotted text; a stored identifier is ours, so its check must hold.
-converter.register_unstructure_hook(CertificateId, str)
-converter.register_structure_hook(
-    CertificateId, lambda value, _: CertificateId.parse(str(value), strict=True)
-)
+def _register(c: cattrs.Converter) -> None:
+    c.register_unstructure_hook(CertificateId, str)
+    c.register_structure_hook(
+        CertificateId, lambda value, _: CertificateId.parse(str(value), strict=True)
+    )
+
+
+on_each(_register)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from govsvc._converter import converter, structure
+from govsvc._converter import on_each, structure
 from govsvc.catalogue import Agency
 from govsvc.errors import ImportFileError, InvalidInput, StructureError, UnknownItem
 
@@ -190,8 +190,8 @@ class ValidityKind(enum.Enum):
     BY_ISSUER = "by_issuer"  # the issuer sets the end date (or 长期) at issue
 
 
-converter.register_structure_hook(FieldKind, _structure_enum)
-converter.register_structure_hook(ValidityKind, _structure_enum)
+on_each(lambda c: c.register_structure_hook(FieldKind, _structure_enum))
+on_each(lambda c: c.register_structure_hook(ValidityKind, _structure_enum))
 
 
 @attrs.frozen(kw_only=True)

@@ -600,7 +600,7 @@ def _verify_input(given: str | bytes, ctx: _Context) -> VerificationResult:
             ],
         )
     text = document.strip()
-    if text.startswith(OFFLINE_PREFIX) or text[:8].lower() in ("https://", "http://"):
+    if text.startswith(OFFLINE_PREFIX) or text[:8].lower().startswith(("https://", "http://")):
         try:
             payload = parse_payload(text)
         except InvalidInput as exc:

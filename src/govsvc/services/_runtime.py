@@ -33,6 +33,7 @@ from govsvc.events import EventListener
 from govsvc.exchange import DepartmentCaller, ExchangeRecord, LoopThread, WorkPolicy
 from govsvc.plugins import PluginManager, Registry
 from govsvc.policy import Policy
+from govsvc.services._ecert import EcertRuntime
 from govsvc.store import access as access_store
 from govsvc.store import catalogue as catalogue_store
 from govsvc.store import exchange as exchange_store
@@ -46,6 +47,9 @@ V = TypeVar("V")
 T = TypeVar("T")
 
 Clock = Callable[[], dt.datetime]
+
+DEFAULT_ECERT_BASE = "http://127.0.0.1:8000/ecert"
+"""Where certificates, key sets and status lists are published unless configured."""
 
 
 class BoundedCache(Generic[K, V]):
@@ -147,6 +151,7 @@ class Runtime:
         case_cache: int = 4096,
         work_policy: WorkPolicy | None = None,
         checkpoint_keys: Mapping[str, bytes] | None = None,
+        ecert: EcertRuntime | None = None,
     ) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -164,8 +169,7 @@ class Runtime:
         self._calendar_lock = threading.Lock()
         self._calendar_checking = threading.Lock()
         self._calendar_source: (
-            tuple[Callable[[sa.Connection], WorkCalendar], Callable[[sa.Connection], object]]
-            | None
+            tuple[Callable[[sa.Connection], WorkCalendar], Callable[[sa.Connection], object]] | None
         ) = None
         self._calendar_revision: object = None
         self._calendar_due = 0.0
@@ -186,6 +190,16 @@ class Runtime:
         # first signs new checkpoints, the others verify older ones.
         self.checkpoint_keys: dict[str, bytes] = _checked_keys(checkpoint_keys or {})
         self.journal: GroupWriter[ExchangeRecord] = GroupWriter(self._append_exchanges)
+        # E-certificates (电子证照): keys, URLs, types, certificate listeners.
+        self.ecert: EcertRuntime = ecert or EcertRuntime.build(
+            keys=None,
+            base_url=DEFAULT_ECERT_BASE,
+            types=None,
+            plugins=plugins,
+            clock=self.now,
+            names={code: d.name for code, d in registry.departments.items()},
+            signers=registry.signers,
+        )
 
     # --- clock and calendar ------------------------------------------------------------------
 

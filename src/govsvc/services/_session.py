@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from govsvc.services.calendar import CalendarService
     from govsvc.services.cases import CaseService
     from govsvc.services.catalogue import CatalogueService
+    from govsvc.services.certificates import CertificateService
     from govsvc.services.departments import DepartmentService
+    from govsvc.services.indicators import IndicatorService
     from govsvc.services.outbox import OutboxService
     from govsvc.services.parties import PartyService
     from govsvc.services.ratings import RatingService
@@ -103,6 +105,14 @@ class Session:
         return SupervisionService(self)
 
     @cached_property
+    def indicators(self) -> IndicatorService:
+        """The national evaluation's indicators (政务服务能力评估): online depth, visits,
+        time limits, online acceptance, handling time, satisfaction, rectification."""
+        from govsvc.services.indicators import IndicatorService
+
+        return IndicatorService(self)
+
+    @cached_property
     def outbox(self) -> OutboxService:
         """Work committed with commands, waiting to be delivered."""
         from govsvc.services.outbox import OutboxService
@@ -136,6 +146,13 @@ class Session:
         from govsvc.services.calendar import CalendarService
 
         return CalendarService(self)
+
+    @cached_property
+    def certificates(self) -> CertificateService:
+        """E-certificates (电子证照): library, lifecycle, verification, sharing, reuse."""
+        from govsvc.services.certificates import CertificateService
+
+        return CertificateService(self)
 
     # --- authorization -----------------------------------------------------------------------
 

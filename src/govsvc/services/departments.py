@@ -11,6 +11,14 @@ that expires and an attempt with no outcome; the next pass sends again with the 
 which the legacy system's idempotency makes harmless. Departments whose circuit is open are
 skipped (their work waits, no attempt is burned); only a department's own failures count as
 attempts and back off.
+
+The lock order: on PostgreSQL the exchange log's chain takes an advisory lock (one appender
+at a time). Every transaction of a pass appends to the log last, after the outbox and
+deliveries rows it changes (as a claim does), so two workers never each hold one while
+waiting for the other. A pass that records results one case at a time renews the leases of
+the rows it has yet to record, so a slow recording never lets another worker call again.
+(Both found by ``bench/faults.py``: deadlocks between a settling pass and a claim, and
+results fetched twice.)
 """
 
 from __future__ import annotations
@@ -211,8 +219,13 @@ class DepartmentService(Service):
     # --- the shared mechanics of a worker pass -------------------------------------------------
 
     def _lease(self, department: Department, now: dt.datetime) -> dt.datetime:
-        calls = department.timeout * self._rt.caller.policy.attempts
-        return now + dt.timedelta(seconds=calls + self._rt.work.lease_margin)
+        """Until when a claim holds: the longest the call can take — per attempt, a wait for
+        a slot at the department's gate and the call itself, each up to its timeout, plus
+        the backoff between attempts — and ``lease_margin`` to settle it."""
+        policy = self._rt.caller.policy
+        calls = 2 * department.timeout * policy.attempts
+        backoff = sum(1.5 * policy.backoff * 2**n for n in range(policy.attempts - 1))
+        return now + dt.timedelta(seconds=calls + backoff + self._rt.work.lease_margin)
 
     def _capacity(self, department: Department, left: int) -> int:
         """How many rows to claim for the department in this pass: for a department with an
@@ -376,7 +389,6 @@ class DepartmentService(Service):
         errors: list[str] = []
         delivered = retrying = 0
         with rt.write() as conn:
-            exchange_store.append(conn, outcomes)
             for job in jobs:
                 if isinstance(job.outcome, BaseException):
                     self._failed(conn, job, worker, now, errors)
@@ -393,6 +405,7 @@ class DepartmentService(Service):
                     )
                 work.settle(conn, job.row, worker=worker, now=now, attempted=True)
                 delivered += 1
+            exchange_store.append(conn, outcomes)  # last: the lock order
         manual = sum(1 for note in notes if note.startswith("manual"))
         return DeliveryReport(
             delivered=delivered, retrying=retrying, manual=manual, errors=tuple(errors)
@@ -500,7 +513,6 @@ class DepartmentService(Service):
         decided = pending = 0
         errors: list[str] = []
         with rt.write() as conn:
-            exchange_store.append(conn, outcomes)
             for job in jobs:
                 if isinstance(job.outcome, BaseException):
                     errors.append(f"task {job.row.task_id}: {job.outcome}")
@@ -509,6 +521,7 @@ class DepartmentService(Service):
                     work.schedule_poll(
                         conn, job.row, now=now, base=policy.poll_base, cap=policy.poll_cap
                     )
+            exchange_store.append(conn, outcomes)  # last: the lock order
         for job in jobs:
             if not isinstance(job.outcome, ReviewOutcome):
                 continue
@@ -559,26 +572,40 @@ class DepartmentService(Service):
         loose = [o for o in outcomes if o.attempt is None]  # e.g. a circuit opening
         errors: list[str] = []
         issued = retrying = 0
+        answered = [job for job in jobs if not isinstance(job.outcome, BaseException)]
+        lease = self._settling_lease(rt.now())
         with rt.write() as conn:
-            exchange_store.append(conn, loose)
+            failed: list[ExchangeRecord] = list(loose)
             for job in jobs:
                 if isinstance(job.outcome, BaseException):
-                    exchange_store.append(conn, _outcome_of(job, by_attempt))
+                    failed += _outcome_of(job, by_attempt)
                     self._failed(conn, job, worker, now, errors)
                     retrying += 1
-        for job in jobs:
-            if isinstance(job.outcome, BaseException):
-                continue
+            # The answered ones are recorded one case at a time: keep them ours meanwhile.
+            work.renew(conn, [job.row for job in answered], worker=worker, until=lease)
+            exchange_store.append(conn, failed)  # last: the lock order
+        for n, job in enumerate(answered):
             records = _outcome_of(job, by_attempt)
+            rest = [later.row for later in answered[n + 1 :]]
             try:
-                self._record_result(job, worker, now, records)
+                self._record_result(job, worker, now, records, rest)
                 issued += 1
             except GovsvcError as exc:  # no longer approved: settle, the result is moot
                 with rt.write() as conn:
-                    exchange_store.append(conn, records)
                     work.settle(conn, job.row, worker=worker, now=now, note=f"skipped: {exc}")
+                    self._keep(conn, rest, worker)
+                    exchange_store.append(conn, records)
                 errors.append(f"case {job.row.case_id}: {exc}")
         return ResultReport(issued=issued, retrying=retrying, manual=manual, errors=tuple(errors))
+
+    def _settling_lease(self, now: dt.datetime) -> dt.datetime:
+        """How long a pass keeps rows whose calls are over while it records them."""
+        return now + dt.timedelta(seconds=self._rt.work.lease_margin)
+
+    def _keep(self, conn: sa.Connection, rows: Sequence[Any], worker: str) -> None:
+        """Renew the leases of rows still to be recorded (a slow recording never lets another
+        worker take them and call again)."""
+        work.renew(conn, rows, worker=worker, until=self._settling_lease(self._rt.now()))
 
     def _result_job(
         self, conn: sa.Connection, row: Any, department: Department
@@ -611,21 +638,40 @@ class DepartmentService(Service):
         return job, ""
 
     def _record_result(
-        self, job: _Job, worker: str, now: dt.datetime, records: list[ExchangeRecord]
+        self,
+        job: _Job,
+        worker: str,
+        now: dt.datetime,
+        records: list[ExchangeRecord],
+        rest: Sequence[Any],
     ) -> None:
         issued: IssuedResult = job.outcome
-        result = CaseResult(name=issued.name, number=issued.number, data=issued.data)
+        ecert = self._rt.ecert
+        certificates: list[Any] = []  # the e-certificate issued with the result (电子证照)
 
         def issue(c: Case, v: ItemVersion, at: dt.datetime, actor: Actor) -> Step:
+            cid = ecert.certificate_id(v, issued.number)
+            result = CaseResult(
+                name=issued.name,
+                number=issued.number,
+                data=issued.data,
+                ecert_id=None if cid is None else str(cid),
+            )
             return c.issue_result(result, now=at, actor=actor)
 
         def settle(conn: sa.Connection, case: Case) -> None:
-            exchange_store.append(conn, records)
             work.settle(conn, job.row, worker=worker, now=now, attempted=True)
+            self._keep(conn, rest, worker)
+            # Signed and stored in this transaction, or queued durably (certificate.issue).
+            version = self._rt.version_in(conn, case.item_code, case.item_version)
+            actor = self.system_of(job.department).principal.actor
+            certificates[:] = [ecert.issue_in(conn, case, version, issued, actor=actor, now=now)]
+            exchange_store.append(conn, records)  # last: the lock order
 
         self.system_of(job.department).cases.run_command(
             job.row.case_id, Action.CASE_ISSUE_RESULT, issue, also=settle, retry_conflicts=True
         )
+        ecert.broadcast([s for s in certificates if s is not None])
 
 
 def _outcome_of(job: _Job, by_attempt: dict[int, ExchangeRecord]) -> list[ExchangeRecord]:

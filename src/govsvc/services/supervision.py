@@ -71,25 +71,51 @@ class SupervisionService(Service):
     def _division(self) -> Resource:
         return Resource.division_of(self.principal.division)
 
-    def overdue(self, *, on: dt.date | None = None, limit: int = 500) -> Page[CaseSummary]:
-        """Open, running (not suspended) cases past their promised due date on ``on``."""
+    def overdue(
+        self, *, on: dt.date | None = None, limit: int = 500, after: str | None = None
+    ) -> Page[CaseSummary]:
+        """Open, running (not suspended) cases past their promised due date on ``on``, by due
+        date, in keyset pages (``after`` is the ``next`` of the page before)."""
         self._authorize(Action.SUPERVISION_OVERDUE, self._division())
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 5000:
             raise InvalidInput(f"limit must be a whole number from 1 to 5000, got {limit!r}")
         day = on or self._rt.today()
+        where = [
+            cases_t.c.state == CaseState.IN_REVIEW.value,
+            cases_t.c.due_promised < day,
+            cases_t.c.suspended.is_(False),
+            *self._session.cases.scope(),
+        ]
+        return self._by_due_date(where, limit=limit, after=after)
+
+    def _by_due_date(self, where: list[Any], *, limit: int, after: str | None) -> Page[CaseSummary]:
+        """One keyset page of cases by (promised due date, id): each page is an index range
+        read, however many cases came before it."""
+        if after is not None:
+            due, case_id = decode_cursor(after, 2)
+            try:
+                day = dt.date.fromisoformat(due)
+            except (TypeError, ValueError):
+                raise InvalidInput(
+                    f"page cursor {after!r} is not one this list gave out; start from the "
+                    "first page"
+                ) from None
+            where = [*where, sa.tuple_(cases_t.c.due_promised, cases_t.c.id) > (day, case_id)]
         with self._rt.read() as conn:
             cases = store.iter_cases(
-                conn,
-                [
-                    cases_t.c.state == CaseState.IN_REVIEW.value,
-                    cases_t.c.due_promised < day,
-                    cases_t.c.suspended.is_(False),
-                    *self._session.cases.scope(),
-                ],
-                limit=limit,
-                order=[cases_t.c.due_promised, cases_t.c.id],
+                conn, where, limit=limit + 1, order=[cases_t.c.due_promised, cases_t.c.id]
             )
-        return Page([CaseSummary.of(c, mask_names=True) for c in cases])
+        more = len(cases) > limit
+        cases = cases[:limit]
+        last = cases[-1] if more and cases else None
+        return Page(
+            [CaseSummary.of(c, mask_names=True) for c in cases],
+            next=(
+                encode_cursor(last.deadline.promised, last.id)
+                if last is not None and last.deadline is not None
+                else None
+            ),
+        )
 
     def sweep_lights(self, *, on: dt.date | None = None, batch: int = 500) -> LightsReport:
         """Compute every running case's warning light (红黄绿灯) on ``on`` and store it, so
@@ -194,6 +220,19 @@ class SupervisionService(Service):
         where = [
             cases_t.c.state == CaseState.IN_REVIEW.value,
             cases_t.c.light == wanted.value,
+            *self._session.cases.scope(),
+        ]
+        return self._by_due_date(where, limit=limit, after=after)
+
+    def provisional(self, *, limit: int = 100, after: str | None = None) -> Page[CaseSummary]:
+        """Running cases in the division whose due dates are provisional (a year without the
+        State Council's calendar: counted on rules until it is loaded), by promised due date."""
+        self._authorize(Action.SUPERVISION_OVERDUE, self._division())
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be a whole number from 1 to 1000, got {limit!r}")
+        where = [
+            cases_t.c.state == CaseState.IN_REVIEW.value,
+            cases_t.c.due_provisional.is_(True),
             *self._session.cases.scope(),
         ]
         if after is not None:

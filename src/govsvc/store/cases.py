@@ -208,22 +208,12 @@ def verify_trail(conn: sa.Connection, case: Case) -> chain.ChainReport:
 
     The chain's head is kept in the case itself, so deleting the last events is found too.
     """
-    prev, checked = chain.GENESIS, 0
     rows = conn.execute(
         sa.select(events_t).where(events_t.c.case_id == case.id).order_by(events_t.c.seq)
     ).all()
-    for expected_seq, r in enumerate(rows, start=1):
-        row = dict(r._mapping)
-        if row["seq"] != expected_seq:
-            return chain.ChainReport(checked, expected_seq, f"event {expected_seq} is missing")
-        if row["prev_hash"] != prev:
-            return chain.ChainReport(
-                checked, row["seq"], "its link to the previous event is broken"
-            )
-        if chain.digest(row, EVENT_FIELDS, prev) != row["hash"]:
-            return chain.ChainReport(checked, row["seq"], "its content does not match its hash")
-        prev = row["hash"]
-        checked += 1
+    broken, checked, prev = chain.walk_trail(rows, EVENT_FIELDS)
+    if broken is not None:
+        return broken
     if checked != case.version:
         return chain.ChainReport(
             checked,

@@ -16,7 +16,18 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
-__all__ = ["GENESIS", "ChainReport", "append", "as_utc", "lock_of", "verify"]
+__all__ = [
+    "GENESIS",
+    "ChainReport",
+    "append",
+    "as_utc",
+    "canonical_text",
+    "digest",
+    "lock_chain",
+    "lock_of",
+    "verify",
+    "walk_trail",
+]
 
 GENESIS = "0" * 64
 
@@ -25,8 +36,24 @@ _LOCKS = {"exchange_log": 71123001, "access_log": 71123002}
 
 
 def lock_of(table: sa.Table) -> int:
-    """The advisory lock key that serialises appends to ``table`` on PostgreSQL."""
+    """The advisory lock key that serialises appends to ``table`` on PostgreSQL (paired
+    with the schema's, see :func:`lock_chain`)."""
     return _LOCKS[table.name]
+
+
+def lock_chain(conn: sa.Connection, table: sa.Table) -> None:
+    """Take the transaction-scoped lock that serialises appends to ``table`` (PostgreSQL;
+    SQLite's write transactions already serialise). The lock is the table's key paired with
+    the schema's: platforms in other schemas of the same database (a region per schema, or
+    test runs side by side) have chains of their own and must not queue on this one, nor
+    be drawn into its lock waits."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(CAST(:key AS integer), hashtext(current_schema()))"
+            ),
+            {"key": lock_of(table)},
+        )
 
 
 def as_utc(moment: dt.datetime) -> dt.datetime:
@@ -53,10 +80,17 @@ def digest(
     ``optional`` fields are hashed only when set, so a field added to a log later leaves the
     hashes of the records written before it unchanged.
     """
+    text = canonical_text(record, fields, optional)
+    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+
+
+def canonical_text(
+    record: Mapping[str, Any], fields: Sequence[str], optional: Sequence[str] = ()
+) -> str:
+    """The canonical JSON of ``record`` that :func:`digest` hashes after the previous hash."""
     payload = {k: _canonical(record[k]) for k in fields}
     payload.update({k: _canonical(record[k]) for k in optional if record.get(k) is not None})
-    text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def append(
@@ -74,8 +108,7 @@ def append(
     pending = list(rows)
     if not pending:
         return []
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({lock_of(table)})"))
+    lock_chain(conn, table)
     last = conn.execute(
         sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
     ).first()
@@ -140,3 +173,26 @@ def verify(
             expected_seq += 1
             checked += 1
             last_seq = row["seq"]
+
+
+def walk_trail(rows: Iterable[Any], fields: Sequence[str]) -> tuple[ChainReport | None, int, str]:
+    """Walk one aggregate's trail (event rows in ``seq`` order, each with ``prev_hash`` and
+    ``hash``): ``(report of the first broken event, or None; events checked; last hash)``."""
+    prev, checked = GENESIS, 0
+    for expected_seq, r in enumerate(rows, start=1):
+        row = dict(r._mapping)
+        if row["seq"] != expected_seq:
+            return (
+                ChainReport(checked, expected_seq, f"event {expected_seq} is missing"),
+                checked,
+                prev,
+            )
+        if row["prev_hash"] != prev:
+            report = ChainReport(checked, row["seq"], "its link to the previous event is broken")
+            return report, checked, prev
+        if digest(row, fields, prev) != row["hash"]:
+            report = ChainReport(checked, row["seq"], "its content does not match its hash")
+            return report, checked, prev
+        prev = row["hash"]
+        checked += 1
+    return None, checked, prev

@@ -31,8 +31,7 @@ def take(
     """Checkpoint ``table``'s current head (None for an empty log, or one whose head has a
     checkpoint already). Runs in the caller's write transaction, after the log's own lock,
     so no append slips between reading the head and storing its checkpoint."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({chain.lock_of(table)})"))
+    chain.lock_chain(conn, table)
     last = conn.execute(
         sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)
     ).first()

@@ -31,6 +31,7 @@ KEY = "_schema"
 
 SCHEMAS: dict[str, int] = {
     "case": 2,
+    "certificate": 1,
     "event": 2,
     "item": 1,
     "item_version": 1,

@@ -29,6 +29,7 @@ __all__ = [
     "due_poll_departments",
     "record_delivery",
     "release",
+    "renew",
     "retry_later",
     "schedule_poll",
     "settle",
@@ -117,6 +118,23 @@ def settle(
         .values(**values)
     ).rowcount
     return bool(done)
+
+
+def renew(conn: sa.Connection, rows: Sequence[Any], *, worker: str, until: dt.datetime) -> int:
+    """Extend ``worker``'s leases on ``rows`` (those it still holds) to ``until``; returns
+    how many it still held. A pass renews what it has yet to settle, so its settlement may
+    take longer than what was left of the claim without another worker taking the rows."""
+    if not rows:
+        return 0
+    return conn.execute(
+        sa.update(outbox_t)
+        .where(
+            outbox_t.c.id.in_([row.id for row in rows]),
+            outbox_t.c.claimed_by == worker,
+            outbox_t.c.delivered_at.is_(None),
+        )
+        .values(claimed_until=until)
+    ).rowcount
 
 
 def retry_later(

@@ -28,6 +28,9 @@ __all__ = [
     "CaseRow",
     "CatalogueSearchRow",
     "CatalogueTagRow",
+    "CertificateConsentRow",
+    "CertificateEventRow",
+    "CertificateRow",
     "DeliveryRow",
     "ExchangeLogRow",
     "IdempotencyKeyRow",
@@ -41,6 +44,7 @@ __all__ = [
     "ReviewTaskRow",
     "ServiceItemRow",
     "StaffRow",
+    "StatusListRow",
     "metadata",
 ]
 
@@ -199,8 +203,18 @@ class DeliveryRow(SQLModel, table=True):
     department's answer, kept beside the aggregate so a delivery never bumps the case)."""
 
     __tablename__ = "deliveries"
-    # Polls are fair: each department's due tasks, by when each is next due.
-    __table_args__ = (sa.Index("ix_deliveries_due", "department", "next_poll_at"),)
+    # Polls are fair: each department's due tasks, by when each is next due. Only tasks
+    # still to be asked about (decided and closed ones have no next poll), so it stays as
+    # small as the work in hand however many tasks were ever delivered (0006).
+    __table_args__ = (
+        sa.Index(
+            "ix_deliveries_due",
+            "department",
+            "next_poll_at",
+            sqlite_where=sa.text("next_poll_at IS NOT NULL"),
+            postgresql_where=sa.text("next_poll_at IS NOT NULL"),
+        ),
+    )
     task_id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
     department: str = Field(max_length=18)
@@ -243,8 +257,18 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         sa.Index("ix_outbox_pending", "delivered_at", "available_at"),
-        # Workers take each department's due work fairly, a slice per department.
-        sa.Index("ix_outbox_work", "topic", "department", "delivered_at", "available_at"),
+        # Pending work by topic and department (workers take a slice per department; the
+        # host's notifier its notices): partial, so delivered messages, which the outbox
+        # keeps for good, never enter it and it stays as small as the work in hand (0006).
+        sa.Index(
+            "ix_outbox_open",
+            "topic",
+            "department",
+            "created_at",
+            "id",
+            sqlite_where=sa.text("delivered_at IS NULL"),
+            postgresql_where=sa.text("delivered_at IS NULL"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=32)
     case_id: str = Field(index=True, max_length=32)
@@ -392,9 +416,7 @@ class RatingRow(SQLModel, table=True):
     """
 
     __tablename__ = "ratings"
-    __table_args__ = (
-        sa.Index("ix_ratings_queue", "department", "rect_status", "rect_due", "id"),
-    )
+    __table_args__ = (sa.Index("ix_ratings_queue", "department", "rect_status", "rect_due", "id"),)
     id: str = Field(primary_key=True, max_length=32)
     matter: str = Field(unique=True, max_length=120)
     basis: str = Field(max_length=10)
@@ -428,9 +450,7 @@ class RatingEventRow(SQLModel, table=True):
     """The append-only trail of a rating; ``(rating_id, seq)`` is unique."""
 
     __tablename__ = "rating_events"
-    __table_args__ = (
-        sa.UniqueConstraint("rating_id", "seq", name="uq_rating_events_rating_seq"),
-    )
+    __table_args__ = (sa.UniqueConstraint("rating_id", "seq", name="uq_rating_events_rating_seq"),)
     id: int | None = Field(
         default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
     )
@@ -508,3 +528,107 @@ rating_events_t: sa.Table = RatingEventRow.__table__  # type: ignore[attr-define
 rectification_rules_t: sa.Table = RectificationRuleRow.__table__  # type: ignore[attr-defined]
 search_t: sa.Table = CatalogueSearchRow.__table__  # type: ignore[attr-defined]
 tags_t: sa.Table = CatalogueTagRow.__table__  # type: ignore[attr-defined]
+
+
+# --- e-certificates (电子证照) -------------------------------------------------------------------
+
+# GB/T 36904 identifiers: prefix, 21-char type code, 18-char issuer, a serial of up to 64,
+# a 3-digit version and the check character, with dots.
+_CERT_ID = 140
+
+
+class CertificateRow(SQLModel, table=True):
+    """An e-certificate: the aggregate as JSON, its signed credential, and what the holder's
+    library, the expiry sweep and the status lists query.
+
+    ``(issuer, status_list, status_index)`` is unique: an index of a department's status list
+    is handed out once, ever (the allocation is this constraint, in the issuing transaction).
+    """
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "issuer", "status_list", "status_index", name="uq_certificates_status_index"
+        ),
+        sa.Index("ix_certificates_holder", "holder_type", "holder_number", "type_code"),
+        sa.Index("ix_certificates_expiry", "status", "valid_until"),
+    )
+    id: str = Field(primary_key=True, max_length=_CERT_ID)
+    type_code: str = Field(max_length=21)
+    issuer: str = Field(max_length=18)
+    holder_type: str = Field(max_length=3)
+    holder_number: str = Field(max_length=40)
+    status: str = Field(max_length=12)
+    valid_until: dt.date | None = None
+    case_id: str | None = Field(default=None, index=True, max_length=32)
+    status_list: int
+    status_index: int
+    version: int
+    credential: str = Field(sa_type=sa.Text)  # the compact JWS of the current version
+    key_id: str = Field(max_length=100)
+    signed_at: dt.datetime = _when(nullable=False)
+    trail_head: str = Field(max_length=64)  # the hash of the last event (the trail's chain)
+    data: dict[str, Any] = _json()
+
+
+class CertificateEventRow(SQLModel, table=True):
+    """The append-only, hash-chained trail of a certificate; ``(certificate_id, seq)`` unique."""
+
+    __tablename__ = "certificate_events"
+    __table_args__ = (
+        sa.UniqueConstraint("certificate_id", "seq", name="uq_certificate_events_seq"),
+    )
+    id: int | None = Field(
+        default=None, sa_type=sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
+    )
+    certificate_id: str = Field(max_length=_CERT_ID)
+    seq: int
+    kind: str = Field(max_length=20)
+    at: dt.datetime = _when(nullable=False)
+    actor_kind: str = Field(max_length=20)
+    actor_id: str = Field(max_length=100)
+    actor_name: str = Field(max_length=100)
+    actor_agency: str | None = Field(default=None, max_length=18)
+    data: dict[str, Any] = _json()
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class StatusListRow(SQLModel, table=True):
+    """One department's status list of one purpose: its bits, and the signed credential of
+    the bits as they were at ``signed_version`` (re-signed when first served after a change)."""
+
+    __tablename__ = "certificate_status_lists"
+    issuer: str = Field(primary_key=True, max_length=18)
+    number: int = Field(primary_key=True)
+    purpose: str = Field(primary_key=True, max_length=12)
+    bits: bytes = Field(sa_type=sa.LargeBinary)
+    version: int
+    credential: str | None = Field(default=None, sa_type=sa.Text)
+    signed_version: int | None = None
+    updated_at: dt.datetime = _when(nullable=False)
+
+
+class CertificateConsentRow(SQLModel, table=True):
+    """A holder's consent to use a certificate as a material (免提交), with who gave it."""
+
+    __tablename__ = "certificate_consents"
+    __table_args__ = (sa.Index("ix_certificate_consents_case", "case_id", "material"),)
+    id: str = Field(primary_key=True, max_length=32)
+    certificate_id: str = Field(index=True, max_length=_CERT_ID)
+    holder_type: str = Field(max_length=3)
+    holder_number: str = Field(max_length=40)
+    item_code: str = Field(max_length=36)
+    material: str = Field(max_length=20)
+    case_id: str | None = Field(default=None, max_length=32)
+    purpose: str = Field(max_length=200)
+    at: dt.datetime = _when(nullable=False)
+    actor_kind: str = Field(max_length=20)
+    actor_id: str = Field(max_length=100)
+    actor_name: str = Field(max_length=100)
+
+
+certificates_t: sa.Table = CertificateRow.__table__  # type: ignore[attr-defined]
+certificate_events_t: sa.Table = CertificateEventRow.__table__  # type: ignore[attr-defined]
+status_lists_t: sa.Table = StatusListRow.__table__  # type: ignore[attr-defined]
+consents_t: sa.Table = CertificateConsentRow.__table__  # type: ignore[attr-defined]

@@ -31,8 +31,13 @@ department's application such as a food business licence, takes any form and iss
 Statuses: ``PENDING``, ``APPROVED``, ``REJECTED``, ``ISSUED``, ``CANCELLED`` (withdrawn).
 
 Options to exercise an adapter's resilience: ``latency`` seconds are added to every answer,
-and ``failure_rate`` of the requests (drawn from ``random.Random(seed)``, so a run repeats)
-get the gateway's HTML ``503`` page instead of an answer.
+``failure_rate`` of the requests (drawn from ``random.Random(seed)``, so a run repeats) get
+the gateway's HTML ``503`` page instead of an answer, and ``late_rate`` of them are answered
+only after ``late_delay`` seconds (the work done first). Or pass ``faults=FaultSettings(...)``;
+without either, the environment's ``GOVSVC_HEALTH_SIM_FAILURE_RATE``, ``_LATE_RATE``,
+``_LATE_DELAY``, ``_LATENCY`` and ``_SEED`` apply (see :mod:`govsvc.faultkit`; all off by
+default). Every call is recorded; ``GET /_faults/calls`` lists them with the platform task
+and case each was for.
 
 Run alone with ``python -m govsvc_health.simulator --port 8104 [--token T] [--latency S]
 [--failure-rate P] [--seed N] [--auto-decide-after S]``.
@@ -41,10 +46,8 @@ Run alone with ``python -m govsvc_health.simulator --port 8104 [--token T] [--la
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,10 +56,10 @@ import attrs
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from govsvc.faultkit import FaultInjector, FaultSettings, rest_review_classifier
 from govsvc_health import seed as seed_data
 from govsvc_health.client import BEIJING, DEPARTMENT_NAME, Sex
 from govsvc_health.seed import BirthCertificate, Person
@@ -80,13 +83,6 @@ _REQUIRED_FORM = (
 )
 
 # What an nginx gateway in front of the legacy system sends when the back end is down.
-_GATEWAY_503 = (
-    "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
-    "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
-    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
-
-
 class _Problem(Exception):
     def __init__(self, status: int, msg: str) -> None:
         super().__init__(msg)
@@ -394,29 +390,6 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-class _Turbulence:
-    """ASGI middleware: delay every answer by ``latency`` and fail ``failure_rate`` of them."""
-
-    def __init__(self, app: ASGIApp, *, latency: float, failure_rate: float, seed: int) -> None:
-        self.app = app
-        self.latency = latency
-        self.failure_rate = failure_rate
-        self.random = random.Random(seed)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # Draw before sleeping, so the sequence of failures follows the order of arrival.
-        fails = self.failure_rate > 0 and self.random.random() < self.failure_rate
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
-        if fails:
-            await HTMLResponse(_GATEWAY_503, status_code=503)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -427,6 +400,9 @@ def create_app(
     failure_rate: float = 0.0,
     seed: int = 0,
     auto_decide_after: float | None = None,
+    late_rate: float = 0.0,
+    late_delay: float = 10.0,
+    faults: FaultSettings | None = None,
 ) -> Starlette:
     """The simulated system as an ASGI app, seeded with :mod:`govsvc_health.seed`.
 
@@ -434,11 +410,20 @@ def create_app(
     ``latency``: seconds added to every answer. ``failure_rate`` (0..1): share of requests
     answered with HTTP 503, drawn from ``random.Random(seed)``. ``auto_decide_after``:
     approve a pending review task once it is that many seconds old (checked when read).
+    ``late_rate`` (0..1): share of requests answered after ``late_delay`` seconds. ``faults``
+    replaces these five; when none is set, ``GOVSVC_HEALTH_SIM_*`` applies. The injector is
+    ``app.state.faults`` and keeps every call in ``app.state.faults.calls``.
     """
-    if latency < 0:
-        raise ValueError(f"latency must be 0 or more seconds, got {latency}")
-    if not 0.0 <= failure_rate <= 1.0:
-        raise ValueError(f"failure_rate must be between 0 and 1, got {failure_rate}")
+    given = FaultSettings(
+        latency=latency,
+        failure_rate=failure_rate,
+        late_rate=late_rate,
+        late_delay=late_delay,
+        seed=seed,
+    )
+    settings = faults or (
+        given if given != FaultSettings() else FaultSettings.from_env("GOVSVC_HEALTH_SIM")
+    )
     system = HealthLegacySystem(
         auto_decide_after=auto_decide_after,
         persons={p.id_number: p for p in seed_data.PERSONS},
@@ -477,9 +462,20 @@ def create_app(
             "/api/v1/review-tasks/{task_id}/cancel", guarded(system.cancel_task), methods=["POST"]
         ),
     ]
-    middleware = [Middleware(_Turbulence, latency=latency, failure_rate=failure_rate, seed=seed)]
-    app = Starlette(routes=routes, middleware=middleware)
+    def task_of(legacy_id: str) -> tuple[str, str] | None:
+        task = system.tasks.get(legacy_id)
+        return (task.idempotency_key, task.request["caseId"]) if task else None
+
+    classify = rest_review_classifier(
+        "/api/v1/review-tasks",
+        task_of,
+        others={"/api/v1/persons": "profile", "/api/v1/birth-certificates": "certificates",
+                "/health": "health"},
+    )
+    injector = FaultInjector(settings=settings, classify=classify)
+    app = Starlette(routes=routes, middleware=[Middleware(injector.wrap)])
     app.state.system = system
+    app.state.faults = injector
     return app
 
 

@@ -5,6 +5,12 @@ Run it alone with ``python -m govsvc_hrss.simulator --port 8103``. Get a token w
 client_secret=hrss-sim-secret``) and send it as ``Authorization: Bearer ...``. Review tasks
 live in memory; move one on with ``POST /admin/review-tasks/{legacyTaskId}/decision`` and a
 JSON body ``{"approve": true, "reason": "..."}``, or start with ``auto_decide_after``.
+
+Faults (off by default): ``create_app(faults=FaultSettings(failure_rate=0.3, late_rate=0.05,
+late_delay=3, seed=1))``, or the environment ``GOVSVC_HRSS_SIM_FAILURE_RATE``,
+``_LATE_RATE``, ``_LATE_DELAY`` (seconds), ``_LATENCY`` and ``_SEED`` when ``faults`` is not
+given (see :mod:`govsvc.faultkit`); ``/admin`` controls are never faulted. Every call is
+recorded; ``GET /_faults/calls`` lists them with the platform task and case each was for.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from typing import Any
 import attrs
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from govsvc.faultkit import FaultInjector, FaultSettings, rest_review_classifier
 from govsvc_hrss import seed
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
@@ -430,13 +438,16 @@ def create_app(
     max_page_size: int = 100,
     unavailable: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    faults: FaultSettings | None = None,
 ) -> Starlette:
     """The simulated bureau as an ASGI app.
 
     ``token_ttl`` is the access-token lifetime in seconds (by ``clock``, a monotonic clock);
     make it small to force expiry. ``auto_decide_after`` approves a pending review task once
     that many seconds have passed, checked whenever the task is read. ``unavailable`` makes
-    every API call answer 503, to rehearse an outage.
+    every API call answer 503, to rehearse an outage. ``faults``: failed and late answers to
+    inject (default: ``GOVSVC_HRSS_SIM_*``, else none); the injector is ``app.state.faults``
+    and keeps every call in ``app.state.faults.calls``.
     """
     if token_ttl < 0 or max_page_size < 1:
         raise ValueError("token_ttl must be ≥ 0 and max_page_size ≥ 1")
@@ -452,6 +463,18 @@ def create_app(
         employers={e.credit_code: e for e in seed.EMPLOYERS},
         cards=[Card(**attrs.asdict(c)) for c in seed.CARDS],
     )
+    def task_of(legacy_id: str) -> tuple[str, str] | None:
+        task = state.tasks.get(legacy_id)
+        return (task.task_id, str(task.request.get("caseId"))) if task else None
+
+    classify = rest_review_classifier(
+        "/api/review-tasks",
+        task_of,
+        others={"/oauth/token": "token", "/api/persons": "profile", "/api/cards": "certificates",
+                "/api/employers": "lookup", "/health": "health"},
+    )
+    settings = faults if faults is not None else FaultSettings.from_env("GOVSVC_HRSS_SIM")
+    injector = FaultInjector(settings=settings, classify=classify)
     app = Starlette(
         routes=[
             Route("/oauth/token", _token, methods=["POST"]),
@@ -468,9 +491,11 @@ def create_app(
             ),
             Route("/admin/review-tasks/{legacy_task_id}/decision", _decide, methods=["POST"]),
             Route("/admin/tokens/revoke", _revoke, methods=["POST"]),
-        ]
+        ],
+        middleware=[Middleware(injector.wrap)],
     )
     app.state.hrss = state
+    app.state.faults = injector
     return app
 
 

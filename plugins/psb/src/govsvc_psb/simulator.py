@@ -4,6 +4,12 @@ Run it alone with ``python -m govsvc_psb.simulator --port 8102``; the WSDL is at
 ``GET /ws?wsdl`` and every operation is a SOAP 1.1 POST to ``/ws``. Review tasks live in
 memory; move one on with ``POST /admin/review-tasks/{legacyTaskId}/decision`` and a JSON body
 ``{"approve": true, "reason": "材料齐全"}``, or start the simulator with ``auto_decide_after``.
+
+Faults (off by default): ``create_app(faults=FaultSettings(failure_rate=0.3, late_rate=0.05,
+late_delay=3, seed=1))``, or the environment ``GOVSVC_PSB_SIM_FAILURE_RATE``,
+``_LATE_RATE``, ``_LATE_DELAY`` (seconds), ``_LATENCY`` and ``_SEED`` when ``faults`` is not
+given (see :mod:`govsvc.faultkit`); ``/admin`` controls are never faulted. Every call is
+recorded; ``GET /_faults/calls`` lists them with the platform task and case each was for.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import defusedxml
 import defusedxml.ElementTree as DET
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from govsvc.faultkit import FaultInjector, FaultSettings
 from govsvc_psb import seed
 from govsvc_psb.client import PASSWORD_TEXT, SERVICE_NS, SOAP_ENV, WSSE_NS
 
@@ -465,13 +473,16 @@ def create_app(
     newborn_registered: bool = False,
     fail_operations: Iterable[str] = (),
     clock: Callable[[], float] = time.monotonic,
+    faults: FaultSettings | None = None,
 ) -> Starlette:
     """The simulated bureau as an ASGI app.
 
     ``auto_decide_after`` approves a pending review task once that many seconds (by ``clock``)
     have passed since it was opened, checked whenever the task is read. ``newborn_registered``
     starts with 孙悦 already registered. ``fail_operations`` names SOAP operations that answer
-    with a ``soap:Server`` fault, to rehearse an outage.
+    with a ``soap:Server`` fault, to rehearse an outage. ``faults``: failed and late answers
+    to inject (default: ``GOVSVC_PSB_SIM_*``, else none); the injector is
+    ``app.state.faults`` and keeps every call in ``app.state.faults.calls``.
     """
     failing = frozenset(fail_operations)
     unknown = failing - set(OPERATIONS)
@@ -487,15 +498,54 @@ def create_app(
         households={h.household_number: h for h in seed.HOUSEHOLDS},
         residents={p.id_number: Resident.from_seed(p) for p in people},
     )
+    settings = faults if faults is not None else FaultSettings.from_env("GOVSVC_PSB_SIM")
+    injector = FaultInjector(settings=settings, classify=_classifier(state))
     app = Starlette(
         routes=[
             Route("/ws", _wsdl, methods=["GET"]),
             Route("/ws", _soap, methods=["POST"]),
             Route("/admin/review-tasks/{legacy_task_id}/decision", _decide, methods=["POST"]),
-        ]
+        ],
+        middleware=[Middleware(injector.wrap)],
     )
     app.state.register = state
+    app.state.faults = injector
     return app
+
+
+_OPERATION_NAMES = {
+    "CreateReviewTask": "open_review",
+    "QueryReviewTask": "poll_review",
+    "IssueResult": "issue_result",
+    "QueryPerson": "profile",
+    "QueryHousehold": "profile",
+}
+
+
+def _soap_field(body: str, name: str) -> str | None:
+    found = re.search(rf"<(?:\w+:)?{name}>([^<]*)</(?:\w+:)?{name}>", body)
+    return found.group(1).strip() if found else None
+
+
+def _classifier(state: RegisterState) -> Callable[..., tuple[str, str | None, str | None]]:
+    """Names a SOAP call in the platform's terms, for the fault injector's records."""
+
+    def classify(
+        method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> tuple[str, str | None, str | None]:
+        if method != "POST" or path != "/ws":
+            return "wsdl" if path == "/ws" else "other", None, None
+        text = body.decode("utf-8", "replace")
+        action = headers.get("soapaction", "").strip('"').rsplit("/", 1)[-1]
+        operation = _OPERATION_NAMES.get(action, "other")
+        if operation == "open_review":
+            return operation, _soap_field(text, "taskId"), _soap_field(text, "caseId")
+        task = state.tasks.get(_soap_field(text, "legacyTaskId") or "")
+        if task is not None:
+            return operation, task.task_id, task.request[0]
+        return operation, None, None
+
+    return classify
 
 
 def wsdl(location: str) -> str:

@@ -37,6 +37,12 @@ Endpoints::
 
 Review tasks live in memory. Run alone with
 ``python -m govsvc_samr.simulator --port 8101 [--api-key KEY] [--auto-decide-after SECONDS]``.
+
+Faults (off by default): ``create_app(faults=FaultSettings(failure_rate=0.3, late_rate=0.05,
+late_delay=3, seed=1))``, or the environment ``GOVSVC_SAMR_SIM_FAILURE_RATE``,
+``_LATE_RATE``, ``_LATE_DELAY`` (seconds), ``_LATENCY`` and ``_SEED`` when ``faults`` is not
+given (see :mod:`govsvc.faultkit`). Every call is recorded; ``GET /_faults/calls`` lists them
+with the platform task and case each was for.
 """
 
 from __future__ import annotations
@@ -51,10 +57,12 @@ from typing import Any
 
 import attrs
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from govsvc.faultkit import FaultInjector, FaultSettings, rest_review_classifier
 from govsvc_samr import seed
 from govsvc_samr.client import DEPARTMENT_NAME, EnterpriseStatus
 from govsvc_samr.seed import Enterprise, Licence
@@ -426,12 +434,17 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(
-    *, api_key: str = DEFAULT_API_KEY, auto_decide_after: float | None = None
+    *,
+    api_key: str = DEFAULT_API_KEY,
+    auto_decide_after: float | None = None,
+    faults: FaultSettings | None = None,
 ) -> Starlette:
     """The simulated system as an ASGI app, seeded with :mod:`govsvc_samr.seed`.
 
     ``api_key`` is the key clients must send as ``X-Api-Key``; ``auto_decide_after`` approves
     a pending review task once it is that many seconds old (checked when the task is read).
+    ``faults``: failed and late answers to inject (default: ``GOVSVC_SAMR_SIM_*``, else none);
+    the injector is ``app.state.faults`` and keeps every call in ``app.state.faults.calls``.
     """
     system = SamrLegacySystem(
         api_key=api_key,
@@ -468,8 +481,21 @@ def create_app(
             "/api/v1/review-tasks/{task_id}/cancel", guarded(system.cancel_task), methods=["POST"]
         ),
     ]
-    app = Starlette(routes=routes)
+    def task_of(legacy_id: str) -> tuple[str, str] | None:
+        task = system.tasks.get(legacy_id)
+        return (task.idempotency_key, task.request["caseId"]) if task else None
+
+    classify = rest_review_classifier(
+        "/api/v1/review-tasks",
+        task_of,
+        others={"/api/v1/enterprises": "lookup", "/api/v1/persons": "lookup",
+                "/api/v1/licences": "certificates", "/health": "health"},
+    )
+    settings = faults if faults is not None else FaultSettings.from_env("GOVSVC_SAMR_SIM")
+    injector = FaultInjector(settings=settings, classify=classify)
+    app = Starlette(routes=routes, middleware=[Middleware(injector.wrap)])
     app.state.system = system
+    app.state.faults = injector
     return app
 
 

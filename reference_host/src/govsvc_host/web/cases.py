@@ -95,6 +95,17 @@ def upload_material(
     )
 
 
+def lights_of(session: Session, case: Case) -> govsvc.CaseLights | None:
+    """The warning lights of a case under review, else None (also when they cannot be
+    computed, e.g. a due year without calendar data: the page still shows)."""
+    if case.state is not CaseState.IN_REVIEW:
+        return None
+    try:
+        return session.cases.lights(case)
+    except govsvc.GovsvcError:
+        return None
+
+
 def render_case(
     request: Request,
     host: Host,
@@ -115,12 +126,7 @@ def render_case(
         if "decide" in commands
         else []
     )
-    lights = None
-    if case.state is CaseState.IN_REVIEW:
-        try:
-            lights = session.cases.lights(case)
-        except govsvc.GovsvcError:
-            lights = None  # e.g. a due year without calendar data: the page still shows
+    lights = lights_of(session, case)
     draft = take_draft(request, f"/cases/{request.path_params['ref']}")
     return host.render(
         request,
@@ -213,6 +219,12 @@ def case_receipt(request: Request, ref: str, me: Me) -> Response:
         case=case,
         version=version,
         track_url=f"{base}/track?code={govsvc.TrackingCode.display(case.tracking_code)}",
+        # 一次一评: a window visit is rated by the QR on its receipt (the visit: this version).
+        rate_url=(
+            f"{base}/rate/visit?case={case.tracking_code}&occasion={case.tracking_code}-v{case.version}"
+            if case.channel == govsvc.Channel.WINDOW.value
+            else ""
+        ),
         hall=me.hall or "",
     )
 

@@ -32,7 +32,9 @@ def _home_links(me: Principal | None) -> list[tuple[str, str, str]]:
     if kind is PrincipalKind.SYSTEM_ADMIN:
         links.append(("/admin", "运维", "部门系统健康、待投递消息、交换日志校验、工作日历"))
     if kind in (PrincipalKind.APPLICANT, PrincipalKind.AGENT):
-        links.append(("/account", "我的办件", "查看本人（本单位）的办件与数据使用记录"))
+        links.append(("/portal", "我的办件", "查看本人（本单位）的办件、进度、一次性告知与补正"))
+        links.append(("/portal/messages", "我的消息", "受理、补正、挂起、审批结果等办件通知"))
+        links.append(("/portal/data-use", "我的数据使用", "谁在何时、出于什么用途使用了您的信息"))
     links.append(("/items", "办事指南", "所有已发布事项的办事指南"))
     return links
 
