@@ -40,7 +40,7 @@ MAX_PAGES = 30  # per role: the crawl's bound
 # The same for everyone but the header: checked once, by whichever role reaches them first.
 PUBLIC = {"/items", "/items/*", "/track"}
 SKIP = re.compile(r"^/(logout|login|lang/|display/|static/|auth/|api/|metrics|healthz|openapi)"
-                  r"|/materials/")
+                  r"|/materials/|\.(csv|svg|png|pdf|json)$")
 
 
 def shape(path: str) -> str:
@@ -167,7 +167,7 @@ def test_elderly_mode_enlarges_text_raises_contrast_and_persists_without_javascr
         link = "getComputedStyle(document.querySelector('main a')).textDecorationLine"
         assert elder.evaluate(link) == "underline"
         elder.goto(f"{live.base}/items/{FOOD_ITEM}")
-        screenshot(elder, "13-elder-mode")
+        screenshot(elder, "17-elder-mode")
         assert not serious(elder)
         elder.goto(f"{live.base}/display/standard?next=/items")
         assert elder.locator("html").get_attribute("class") is None

@@ -23,8 +23,8 @@ FOOD = "食品经营许可（新办）"
 COMPANY = "哈尔滨市冰城饺子馆有限公司"
 CREDIT_CODE = "91230103MA1BX4K238"
 AGENT = ("张伟", "230103198503120316")
-# A floor plan as the scanner gives it: a PDF, recognised by its first bytes.
-FLOOR_PLAN = (b"%PDF-1.4\n1 0 obj <</Type /Catalog>> endobj\n"
+# A scan as the scanner gives it: a PDF, recognised by its first bytes.
+SCAN = (b"%PDF-1.4\n1 0 obj <</Type /Catalog>> endobj\n"
               b"% floor plan of the kitchen\ntrailer <</Root 1 0 R>>\n%%EOF\n")
 
 
@@ -33,6 +33,7 @@ class Story:
     live: Live
     tabs: dict[str, Any] = attrs.Factory(dict)
     code: str = ""  # the case's tracking code (全程一码)
+    before: dict[str, tuple[str, ...]] = attrs.Factory(dict)  # the indicators at the start
 
     def tab(self, username: str) -> Any:
         """The person's own browser (cookies), logged in on first use."""
@@ -64,6 +65,14 @@ def nav(page: Any, name: str) -> None:
     """Follow the header's main navigation link ``name``."""
     page.get_by_role("navigation", name="主导航").get_by_role("link", name=name, exact=True).click()
     page.wait_for_load_state()
+
+
+def indicators(page: Any) -> dict[str, tuple[str, ...]]:
+    """The supervisor's indicator and satisfaction tables: key → the row's cells."""
+    nav(page, "评估指标")
+    rows = page.locator("#indicator-table tr[data-key], #level-table tr[data-key]")
+    return {str(rows.nth(i).get_attribute("data-key")):
+            tuple(rows.nth(i).locator("td").all_inner_texts()) for i in range(rows.count())}
 
 
 def state(page: Any) -> str:
@@ -104,53 +113,57 @@ def citizen_finds_the_food_licence(story: Story) -> None:
     screenshot(page, "04-item-guide")
 
 
-def citizen_applies_without_the_floor_plan(story: Story) -> None:
-    # At the window (一窗受理): 王芳 takes the application for the company 张伟 came for.
-    page = story.tab("wangfang")
-    nav(page, "一窗受理")
-    page.get_by_label("申请人证件号码或统一社会信用代码（一号）").fill(CREDIT_CODE)
-    page.get_by_role("button", name="查找").click()
-    page.get_by_role("link", name=FOOD).click()
-    page.get_by_label("经办人姓名").fill(AGENT[0])
-    page.get_by_label("经办人身份证号码").fill(AGENT[1])
-    for code, how in (("M01", "paper"), ("M02", "paper"), ("M03", "paper"), ("M04", "none"),
-                      ("M05", "paper"), ("M06", "paper")):
-        page.locator(f'select[name="how_{code}"]').select_option(how)
-    page.get_by_label(re.compile("申请表信息")).fill(
+def supervisor_notes_the_indicators(story: Story) -> None:
+    story.before = indicators(story.tab("zhoujie"))
+
+
+def _fill_application(page: Any, *, with_floor_plan: bool) -> None:
+    reuse = page.locator('input[name="cert_M02"]')  # the company's 营业执照 (e-certificate)
+    if reuse.count():
+        reuse.first.check()
+        page.locator('input[name="consent_M02"]').check()
+    for code in ("M01", "M03", "M05", "M06", *(() if reuse.count() else ("M02",)),
+                 *(("M04",) if with_floor_plan else ())):
+        name = "设备设施布局平面图.pdf" if code == "M04" else f"{code}.pdf"
+        page.locator(f'input[name="file_{code}"]').set_input_files(
+            files=[{"name": name, "mimeType": "application/pdf", "buffer": SCAN}])
+    page.get_by_label(re.compile("其他申请信息")).fill(
         "经营场所：哈尔滨市南岗区学府路52号\n经营项目：热食类食品制售")
-    screenshot(page, "05-window-apply")
-    page.get_by_role("button", name="收件").click()
-    page.wait_for_url(re.compile(r"/cases/\w+$"))
-    story.code = page.url.rsplit("/", 1)[1]
-    assert "已收件" in page.locator(".flash").inner_text()
 
 
-def clerk_sends_the_one_time_notice(story: Story) -> None:
-    page = story.case_page("wangfang")
-    form = command(page, "prereview")
-    form.get_by_role("button", name="预审").click()
+def citizen_applies_online_without_the_floor_plan(story: Story) -> None:
+    page = story.tab("zhangwei.bingcheng")  # on the item's guide
+    page.get_by_role("link", name="在线申请").click()
+    page.wait_for_selector('input[name="file_M04"]')
+    _fill_application(page, with_floor_plan=False)
+    screenshot(page, "05-online-apply", show=page.locator("legend:has-text('申请材料')"))
+    page.get_by_role("button", name="提交申请").click()
     page.wait_for_load_state()
-    notice = page.locator("h2:has-text('一次性告知') + ol").inner_text()
-    assert "设备设施布局" in notice, notice
-    screenshot(page, "06-one-time-notice", show=page.locator("h2:has-text('申请材料')"))
+    notice = page.locator("section.notice").inner_text()  # 一次性告知, before anything is sent
+    assert "一次性告知" in notice and "设备设施布局" in notice, notice
+    screenshot(page, "06-one-time-notice", show=page.locator("section.notice"))
 
 
 def citizen_supplements_the_floor_plan(story: Story) -> None:
     page = story.tab("zhangwei.bingcheng")
-    nav(page, "我的")
-    page.locator(f'a[href="/cases/{story.code}"]').first.click()
-    form = command(page, "resubmit")
-    form.locator('input[name="file_M04"]').set_input_files(
-        files=[{"name": "设备设施布局平面图.pdf", "mimeType": "application/pdf",
-                "buffer": FLOOR_PLAN}])
-    form.get_by_role("button", name="提交补正").click()
-    page.wait_for_load_state()
-    assert page.locator("main").inner_text().count("设备设施布局平面图.pdf") >= 1
-    screenshot(page, "07-supplemented")
+    _fill_application(page, with_floor_plan=True)  # files are chosen again, as the page says
+    page.get_by_role("button", name="提交申请").click()
+    page.wait_for_url(re.compile(r"/portal/cases/\w+$"))
+    story.code = page.url.rsplit("/", 1)[1]
+    assert "申请已提交" in page.locator(".flash").inner_text()
+    screenshot(page, "07-submitted")
 
 
 def clerk_accepts(story: Story) -> None:
-    page = story.case_page("wangfang")
+    page = story.tab("wangfang")
+    nav(page, "一窗受理")
+    page.get_by_label("申请人证件号码或统一社会信用代码（一号）").fill(CREDIT_CODE)
+    page.get_by_role("button", name="查找").click()
+    page.locator(f'a[href="/cases/{story.code}"]').click()
+    page.wait_for_load_state()
+    if page.locator('form[action$="/do/prereview"]').count():
+        command(page, "prereview").get_by_role("button", name="预审").click()
+        page.wait_for_load_state()
     command(page, "accept").get_by_role("button", name="受理").click()
     page.wait_for_load_state()
     assert "受理时间" in page.locator("dl.facts").inner_text()
@@ -195,24 +208,71 @@ def the_licence_is_issued_and_delivered(story: Story) -> None:
     screenshot(page, "11-completed")
 
 
-def supervisor_sees_the_case_in_the_statistics(story: Story) -> None:
+def citizen_rates_the_service_badly(story: Story) -> None:
+    page = story.tab("zhangwei.bingcheng")
+    page.goto(f"{story.live.base}/cases/{story.code}")
+    page.get_by_role("link", name="评价（好差评）").click()
+    page.get_by_role("radio", name="不满意", exact=True).check()
+    page.get_by_label(re.compile("意见或建议")).fill("补正要求在网上看得不清楚，多跑了一趟")
+    screenshot(page, "13-rate")
+    page.get_by_role("button", name="提交评价").click()
+    page.wait_for_load_state()
+    assert "差评" in page.locator("main").inner_text()
+
+
+def the_department_rectifies(story: Story) -> None:
+    page = story.tab("liming")  # 市场监管局, the rated department
+    nav(page, "差评整改")
+    row = page.locator("tr", has=page.locator(f'a[href="/cases/{story.code}"]'))
+    if not row.count():
+        row = page.locator("tbody tr", has_text=story.code[:4])
+    assert row.count() >= 1, page.locator("main").inner_text()
+    screenshot(page, "14-rectification-queue")
+    row.first.locator('a[href^="/ratings/"]').first.click()
+    page.get_by_label(re.compile("核实情况")).fill(
+        "已在网上申请页面逐项标明补正材料及格式要求，并电话回访说明")
+    page.get_by_role("button", name="提交答复").click()
+    page.wait_for_load_state()
+    assert "整改答复" in page.locator("dl.facts").inner_text()
+
+
+def citizen_rates_again(story: Story) -> None:
+    page = story.tab("zhangwei.bingcheng")
+    page.goto(f"{story.live.base}/ratings/mine")
+    page.locator('a[href^="/ratings/"]').first.click()
+    form = page.locator('form[action$="/do/rerate"]')
+    form.get_by_role("radio", name="满意", exact=True).check()
+    form.get_by_role("button", name="提交再次评价").click()
+    page.wait_for_load_state()
+    assert "再次评价" in page.locator("dl.facts").inner_text()
+    screenshot(page, "15-rated-again")
+
+
+def supervisor_sees_the_indicators_move(story: Story) -> None:
     page = story.tab("zhoujie")
+    after = indicators(page)
+    screenshot(page, "16-indicators", show=page.locator("#indicator-table"))
+    moved = {k for k in after if after[k] != story.before.get(k)}
+    # Accepted online, finished, rated badly and rectified: these figures are the story's.
+    assert {"online_acceptance", "rectification", "handling_time"} <= moved, (story.before, after)
     nav(page, "电子监察")
-    main = page.locator("main").inner_text()
-    assert "哈尔滨市市场监督管理局" in main
+    assert "哈尔滨市市场监督管理局" in page.locator("main").inner_text()
     screenshot(page, "12-supervision")
 
 
 STEPS = (
+    supervisor_notes_the_indicators,
     citizen_logs_in_through_the_identity_provider,
     citizen_finds_the_food_licence,
-    citizen_applies_without_the_floor_plan,
-    clerk_sends_the_one_time_notice,
+    citizen_applies_online_without_the_floor_plan,
     citizen_supplements_the_floor_plan,
     clerk_accepts,
     two_departments_approve_in_the_back_office,
     the_licence_is_issued_and_delivered,
-    supervisor_sees_the_case_in_the_statistics,
+    citizen_rates_the_service_badly,
+    the_department_rectifies,
+    citizen_rates_again,
+    supervisor_sees_the_indicators_move,
 )
 
 
