@@ -167,7 +167,7 @@ def test_elderly_mode_enlarges_text_raises_contrast_and_persists_without_javascr
         link = "getComputedStyle(document.querySelector('main a')).textDecorationLine"
         assert elder.evaluate(link) == "underline"
         elder.goto(f"{live.base}/items/{FOOD_ITEM}")
-        screenshot(elder, "17-elder-mode")
+        screenshot(elder, "19-elder-mode")
         assert not serious(elder)
         elder.goto(f"{live.base}/display/standard?next=/items")
         assert elder.locator("html").get_attribute("class") is None

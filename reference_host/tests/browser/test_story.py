@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import attrs
+import pytest
 
 from .conftest import Live, screenshot
 
@@ -208,13 +209,45 @@ def the_licence_is_issued_and_delivered(story: Story) -> None:
     screenshot(page, "11-completed")
 
 
+def citizen_scans_and_verifies_the_certificate(story: Story) -> None:
+    """The licence's QR, decoded from the pixels of the page (zxing-cpp), opened, verified."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    page = story.tab("zhangwei.bingcheng")
+    page.goto(f"{story.live.base}/account/certificates")
+    page.get_by_role("link", name=re.compile("食品经营许可")).first.click()
+    page.wait_for_load_state()
+    screenshot(page, "12-certificate")
+    pixels = Image.open(io.BytesIO(page.locator(".qr").first.screenshot()))
+    found = zxingcpp.read_barcodes(pixels)
+    assert found, "no QR code could be read from the certificate page"
+    payload = found[0].text
+    if payload.startswith(("http://", "https://")):
+        page.goto(payload)  # what a phone's camera opens
+    else:
+        page.goto(f"{story.live.base}/verify")
+        page.get_by_label(re.compile("证照标识")).fill(payload)
+        page.get_by_role("button", name="核验").click()
+    page.wait_for_load_state()
+    verdict = page.locator("#result h2").inner_text()
+    assert verdict.startswith("✔"), verdict
+    screenshot(page, "13-verified")
+
+
+# Steps whose pages another part of the host brings: they run once the route exists.
+NEEDS = {citizen_scans_and_verifies_the_certificate: "/account/certificates"}
+
+
 def citizen_rates_the_service_badly(story: Story) -> None:
     page = story.tab("zhangwei.bingcheng")
     page.goto(f"{story.live.base}/cases/{story.code}")
     page.get_by_role("link", name="评价（好差评）").click()
     page.get_by_role("radio", name="不满意", exact=True).check()
     page.get_by_label(re.compile("意见或建议")).fill("补正要求在网上看得不清楚，多跑了一趟")
-    screenshot(page, "13-rate")
+    screenshot(page, "14-rate")
     page.get_by_role("button", name="提交评价").click()
     page.wait_for_load_state()
     assert "差评" in page.locator("main").inner_text()
@@ -227,7 +260,7 @@ def the_department_rectifies(story: Story) -> None:
     if not row.count():
         row = page.locator("tbody tr", has_text=story.code[:4])
     assert row.count() >= 1, page.locator("main").inner_text()
-    screenshot(page, "14-rectification-queue")
+    screenshot(page, "15-rectification-queue")
     row.first.locator('a[href^="/ratings/"]').first.click()
     page.get_by_label(re.compile("核实情况")).fill(
         "已在网上申请页面逐项标明补正材料及格式要求，并电话回访说明")
@@ -245,19 +278,19 @@ def citizen_rates_again(story: Story) -> None:
     form.get_by_role("button", name="提交再次评价").click()
     page.wait_for_load_state()
     assert "再次评价" in page.locator("dl.facts").inner_text()
-    screenshot(page, "15-rated-again")
+    screenshot(page, "16-rated-again")
 
 
 def supervisor_sees_the_indicators_move(story: Story) -> None:
     page = story.tab("zhoujie")
     after = indicators(page)
-    screenshot(page, "16-indicators", show=page.locator("#indicator-table"))
+    screenshot(page, "17-indicators", show=page.locator("#indicator-table"))
     moved = {k for k in after if after[k] != story.before.get(k)}
     # Accepted online, finished, rated badly and rectified: these figures are the story's.
     assert {"online_acceptance", "rectification", "handling_time"} <= moved, (story.before, after)
     nav(page, "电子监察")
     assert "哈尔滨市市场监督管理局" in page.locator("main").inner_text()
-    screenshot(page, "12-supervision")
+    screenshot(page, "18-supervision")
 
 
 STEPS = (
@@ -269,6 +302,7 @@ STEPS = (
     clerk_accepts,
     two_departments_approve_in_the_back_office,
     the_licence_is_issued_and_delivered,
+    citizen_scans_and_verifies_the_certificate,
     citizen_rates_the_service_badly,
     the_department_rectifies,
     citizen_rates_again,
@@ -278,8 +312,13 @@ STEPS = (
 
 def test_the_food_licence_story_in_the_browser(live: Live) -> None:
     story = Story(live)
+    routes = {getattr(r, "path", "") for r in live.system.app.routes}
+    missing = [step.__name__ for step in STEPS if NEEDS.get(step, "/") not in routes | {"/"}]
     try:
         for step in STEPS:
-            step(story)
+            if step.__name__ not in missing:
+                step(story)
     finally:
         story.close()
+    if missing:  # every other step passed; say plainly which did not run
+        pytest.skip(f"the host has no page yet for: {', '.join(missing)}")
