@@ -19,10 +19,11 @@ Then it counts, from ground truth — the simulators' own records of every call 
 
 ``lost``           applications (idempotency keys) without a case at the end
 ``duplicated``     cases beyond one per key
-``delivered_twice`` review tasks the legacy system answered on time more than once,
-                   where the second call is not explained by a kill (the worker that got
-                   the first answer killed before it could record it) — or came while the
-                   first was still in flight
+``delivered_twice`` review tasks the legacy system got more often than the platform had
+                   reason to send them: each call beyond the first must follow an attempt
+                   that failed as far as the platform knew (an error, a timeout, or no
+                   outcome at all: its worker was killed) — two workers sending at once,
+                   or a re-send after a success, count
 ``fetched_twice``  the same for result fetches (``issue_result``)
 ``unfinished``     cases neither approved nor with a result at the end (stuck)
 ``no_result``      cases left approved without a result
@@ -47,13 +48,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.process
 import os
 import random
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -145,6 +149,10 @@ def work(args: argparse.Namespace) -> None:
     thread (as a host's job runner runs them side by side), until killed. A pass that
     raises is an error of the platform: it is logged and the loop goes on."""
     platform = open_platform(args)
+    if args.worker == "sdk":  # the SDK's own loop, one pass after the other
+        Path(args.ready).touch()
+        platform.run_worker(stop=threading.Event(), interval=0.05)
+        return
     departments = platform.system().departments
     passes = {
         "deliver": (departments.deliver, lambda r: r.delivered + r.retrying),
@@ -269,6 +277,7 @@ class Run:
     def __init__(self, args: argparse.Namespace, db: str, url: str, schema: str | None) -> None:
         self.args, self.db, self.url, self.schema = args, db, url, schema
         self.kills: list[float] = []  # time.time() of each SIGKILL of a worker
+        self.explained: list[str] = []  # the timelines of the calls counted twice
         self.apply_kills = 0
         self.rng = random.Random(args.seed)
         self.tmp = Path(tempfile.mkdtemp(prefix="govsvc-faults-"))
@@ -278,16 +287,22 @@ class Run:
 
     def role(self, name: str, *extra: str) -> Child:
         """Start a worker or applier; it touches its ``ready`` file once its platform is
-        open (kills are timed from then: killing a process still importing tests nothing)."""
+        open (kills are timed from then: killing a process still importing tests nothing).
+
+        Children are forked from a server that imported govsvc and the plugins once
+        (multiprocessing's forkserver), so a restart after a kill takes the time of
+        ``Platform.open``, not of importing everything again."""
         ready = self.tmp / f"ready-{secrets.token_hex(4)}"
-        command = [sys.executable, str(HERE), name, "--url", self.url, "--schema",
-                   self.schema or "", "--cases", str(self.args.cases), "--ready", str(ready),
-                   *extra]
-        with (self.tmp / f"{name}.log").open("a") as log:
-            process = subprocess.Popen(
-                command, env=self.env, text=True, stdout=subprocess.DEVNULL, stderr=log
-            )
+        options = parse([name, "--url", self.url, "--schema", self.schema or "", "--cases",
+                         str(self.args.cases), "--ready", str(ready), *extra])
+        process = _forkserver().Process(
+            target=_child, args=(options, self.env, str(self.tmp / f"{name}.log")), daemon=True
+        )
+        process.start()
         return Child(process, ready)
+
+    def worker(self) -> Child:
+        return self.role("work", "--worker", self.args.worker)
 
     @contextlib.contextmanager
     def departments(self) -> Iterator[None]:
@@ -345,7 +360,7 @@ class Run:
 
             started = time.time()
             appliers = {k: applier(k) for k in range(a.appliers)}
-            workers = [self.role("work") for _ in range(2 if self.db == "postgres" else 1)]
+            workers = [self.worker() for _ in range(2 if self.db == "postgres" else 1)]
             done_at: float | None = None
             next_report = time.monotonic() + 5
             deadline = time.monotonic() + a.deadline
@@ -354,7 +369,7 @@ class Run:
                     time.sleep(0.02)
                     now = time.monotonic()
                     for k, child in list(appliers.items()):
-                        if child.process.poll() is not None:
+                        if child.finished:
                             if _read_int(progress[k]) < len(shares[k]):
                                 # killed (by us) or failed: start again where it was
                                 appliers[k] = applier(k)
@@ -368,7 +383,7 @@ class Run:
                             if worker.due(self.rng, 0.3, a.kill_every):
                                 worker.kill()
                                 self.kills.append(time.time())
-                                workers[n] = self.role("work")
+                                workers[n] = self.worker()
                                 break
                     if a.verbose and now >= next_report:
                         next_report = now + 5
@@ -387,6 +402,8 @@ class Run:
                     child.kill()
             calls = self.legacy_calls()
         counts = self.count(engine, calls)
+        if a.explain and self.explained:
+            print("\n".join(self.explained), flush=True)
         engine.dispose()
         counts["seconds"] = round((done_at or time.time()) - started, 1)
         counts["done"] = done_at is not None
@@ -419,13 +436,22 @@ class Run:
 
         with engine.connect() as conn:
             cases = conn.execute(sa.select(cases_t.c.id, cases_t.c.state, cases_t.c.data)).all()
-            attempts = Counter(
-                (r.department, r.operation, r.case_id)
-                for r in conn.execute(
-                    sa.select(exchange_t.c.department, exchange_t.c.operation,
-                              exchange_t.c.case_id).where(exchange_t.c.outcome == "attempted")
+            log = conn.execute(
+                sa.select(exchange_t.c.seq, exchange_t.c.attempt, exchange_t.c.outcome,
+                          exchange_t.c.department, exchange_t.c.operation, exchange_t.c.case_id)
+                .order_by(exchange_t.c.seq)
+            ).all()
+        attempts = Counter(
+            (r.department, r.operation, r.case_id) for r in log if r.outcome == "attempted"
+        )
+        # Each attempt's outcome as the platform knows it ("unknown": no outcome record).
+        closed = {r.attempt: r.outcome for r in log if r.attempt is not None}
+        outcomes: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for r in log:
+            if r.outcome == "attempted":
+                outcomes[(r.department, r.operation, r.case_id)].append(
+                    closed.get(r.seq, "unknown")
                 )
-            )
         per_key = Counter(_data(c.data).get("form", {}).get("benchRef") for c in cases)
         states = Counter(c.state for c in cases)
         keys = {f"faults-{i}" for i in range(self.args.cases)}
@@ -438,8 +464,8 @@ class Run:
         return {
             "lost": len(keys - set(per_key)),
             "duplicated": sum(n - 1 for k, n in per_key.items() if k in keys and n > 1),
-            "delivered_twice": self.twice(calls, "open_review"),
-            "fetched_twice": self.twice(calls, "issue_result"),
+            "delivered_twice": self.twice(calls, "open_review", outcomes),
+            "fetched_twice": self.twice(calls, "issue_result", outcomes),
             "unfinished": sum(
                 n for s, n in states.items() if s not in ("approved", "result_ready")
             ),
@@ -448,36 +474,50 @@ class Run:
             "states": dict(states),
         }
 
-    def twice(self, calls: dict[str, list[dict[str, Any]]], operation: str) -> int:
-        """Tasks the legacy system answered on time, then got again with no kill in between
-        (or got again while that call was still in flight)."""
-        by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for made in calls.values():
+    def twice(
+        self,
+        calls: dict[str, list[dict[str, Any]]],
+        operation: str,
+        outcomes: dict[tuple[str, str, str], list[str]],
+    ) -> int:
+        """Tasks the legacy system got more often than the platform had reason to call.
+
+        Each call beyond the first is justified by an earlier attempt that did not succeed
+        as far as the platform knew: it failed, timed out, or has no outcome at all (its
+        worker was killed in between). A task whose calls outnumber 1 + those is counted;
+        so is one sent by two workers at once (both succeed)."""
+        by_task: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for department, made in calls.items():
             for call in made:
-                if call["operation"] == operation and call["task_id"]:
-                    by_task[call["task_id"]].append(call)
+                if call["operation"] == operation and call["task_id"] and call["case_id"]:
+                    by_task[(department, call["task_id"])].append(call)
         twice = 0
-        for made in by_task.values():
-            made.sort(key=lambda c: c["received"])
-            answered = [c for c in made if not c["fault"] and c["status"] < 300]
-            if any(
-                later["received"] > first["received"]
-                and (
-                    later["received"] < first["sent"]  # both in flight at once
-                    or not any(first["sent"] <= k <= later["received"] for k in self.kills)
-                )
-                for first in answered
-                for later in made
-                if later is not first
-            ):
+        for (department, _), made in by_task.items():
+            logged = outcomes.get((department, operation, made[0]["case_id"]), [])
+            unsuccessful = sum(1 for outcome in logged if outcome != "ok")
+            if len(made) > 1 + unsuccessful:
                 twice += 1
+                made.sort(key=lambda c: c["received"])
+                self.explained.append(self.timeline(operation, made, logged))
         return twice
+
+    def timeline(self, operation: str, made: list[dict[str, Any]], logged: list[str]) -> str:
+        """A task's calls, the kills around them and the platform's outcomes (--explain)."""
+        start = made[0]["received"] - 10
+        events = [(c["received"], f"{operation} in (fault {c['fault'] or '-'}, "
+                   f"status {c['status']}, answered +{c['answered'] - c['received']:.2f}s, "
+                   f"sent +{c['sent'] - c['received']:.2f}s)") for c in made]
+        events += [(k, "worker killed") for k in self.kills if start <= k <= made[-1]["sent"]]
+        lines = [f"  task {made[0]['task_id']} (case {made[0]['case_id']}), the platform's "
+                 f"outcomes in order: {', '.join(logged) or 'none'}"]
+        lines += [f"    {t - start:8.2f}s {what}" for t, what in sorted(events)]
+        return "\n".join(lines)
 
 
 class Child:
     """A worker or applier process, and when to kill it (drawn once it is ready)."""
 
-    def __init__(self, process: subprocess.Popen[str], ready: Path) -> None:
+    def __init__(self, process: multiprocessing.process.BaseProcess, ready: Path) -> None:
         self.process, self.ready = process, ready
         self.kill_at: float | None = None
 
@@ -489,9 +529,36 @@ class Child:
             self.kill_at = time.monotonic() + rng.uniform(low, high)
         return time.monotonic() >= self.kill_at
 
+    @property
+    def finished(self) -> bool:
+        return self.process.exitcode is not None
+
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
+        self.process.kill()  # SIGKILL
+        self.process.join()
+
+
+PRELOAD = [
+    "govsvc", "govsvc.platform", "govsvc.testing", "govsvc_samr.plugin", "govsvc_health.plugin",
+    "govsvc_hrss.plugin", "httpx", "sqlalchemy", "psycopg",
+]
+
+
+@functools.cache
+def _forkserver() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _child(options: argparse.Namespace, env: dict[str, str], log: str) -> None:
+    """A child's start: the run's environment, stderr to its log, then its role."""
+    os.environ.clear()
+    os.environ.update(env)
+    with open(log, "a") as out:
+        os.dup2(out.fileno(), 2)
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 (the process's own stderr)
+    (work if options.role == "work" else apply_all)(options)
 
 
 def _engine(url: str, schema: str | None) -> sa.Engine:
@@ -572,6 +639,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         p.add_argument("--ready", default="")
         p.add_argument("--applier", type=int, default=0)
         p.add_argument("--appliers", type=int, default=1)
+        p.add_argument("--worker", default="threads")
         p.add_argument("--failure-rate", type=float, default=0.0)
         p.add_argument("--late-rate", type=float, default=0.0)
         p.add_argument("--late-delay", type=float, default=0.0)
@@ -582,6 +650,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--kills", type=int, default=10, help="SIGKILLs of a worker per database")
     parser.add_argument("--apply-kills", type=int, default=3, help="SIGKILLs of an applier")
     parser.add_argument("--appliers", type=int, default=2, help="applying processes at once")
+    parser.add_argument(
+        "--worker", choices=("threads", "sdk"), default="threads",
+        help="threads: deliver, poll and fetch_results each in a loop of its own thread (as "
+        "a host's job runner); sdk: Platform.run_worker (one pass after the other)",
+    )
     parser.add_argument("--kill-every", type=float, default=4.0,
                         help="most seconds between worker kills (drawn from 0.5 to this)")
     parser.add_argument("--failure-rate", type=float, default=0.3)
@@ -598,11 +671,14 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="progress every 5 seconds")
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs")
     parser.add_argument(
+        "--explain", action="store_true", help="print the calls of each task counted twice"
+    )
+    parser.add_argument(
         "--postgres-url", default=os.environ.get("GOVSVC_TEST_POSTGRES_URL", DEFAULT_PG)
     )
     args = parser.parse_args(argv)
     if args.role is None and args.quick:
-        args.cases, args.kills, args.apply_kills = 60, 3, 2
+        args.cases, args.kills, args.apply_kills, args.kill_every = 60, 3, 1, 2.0
     return args
 
 
@@ -619,6 +695,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.role == "apply":
         apply_all(args)
         return 0
+    # Start the fork server now: it imports govsvc while the simulators start.
+    _forkserver()
+    multiprocessing.forkserver.ensure_running()
     results: dict[str, dict[str, Any]] = {}
     for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
         with database(db, args.postgres_url) as (url, schema):

@@ -139,3 +139,56 @@ def test_settings_from_the_environment_name_a_bad_variable() -> None:
     with pytest.raises(ValueError, match="SIM_LATE_DELAY must be a number"):
         FaultSettings.from_env("SIM", {"SIM_LATE_DELAY": "soon"})
     assert not FaultSettings.from_env("SIM", {}).active
+
+
+# --- found by the benchmark ---------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_two_schemas_do_not_queue_on_each_others_exchange_log(
+    postgres_url: str, pg_schema: str, _drop_test_schemas: list[str]
+) -> None:
+    """Found by bench/faults.py on a PostgreSQL server other platforms used too: the
+    exchange log's advisory lock had one key per server, so every platform on it — one per
+    schema, e.g. a city each, or the test suite's — queued on every other's appends. The key
+    is now the table's and the schema's."""
+    import threading
+
+    import sqlalchemy as sa
+
+    import govsvc
+    from govsvc.exchange import ExchangeRecord
+    from govsvc.store import exchange as exchange_store
+    from govsvc.testing import FakeClock
+
+    other = f"{pg_schema}_b"
+    _drop_test_schemas.append(other)
+    one = govsvc.Platform.open(postgres_url, schema=pg_schema, load_entry_points=False)
+    two = govsvc.Platform.open(postgres_url, schema=other, load_entry_points=False)
+    now = FakeClock()()
+
+    def record() -> ExchangeRecord:
+        return ExchangeRecord(
+            at=now, requester="platform", department="11230100003109212K",
+            operation="health", on_behalf_of="platform", case_id=None, purpose="健康检查",
+            outcome="ok", detail="", duration_ms=1.0,
+        )
+
+    done = threading.Event()
+    try:
+        with one.engine.begin() as holding:  # schema one's appender holds its lock
+            exchange_store.append(holding, [record()])
+
+            def append_in_two() -> None:
+                with two.engine.begin() as conn:
+                    conn.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
+                    exchange_store.append(conn, [record()])
+                done.set()
+
+            thread = threading.Thread(target=append_in_two)
+            thread.start()
+            thread.join(timeout=10)
+        assert done.is_set(), "an append in one schema waited for another schema's"
+    finally:
+        one.close()
+        two.close()

@@ -5,6 +5,7 @@ in-process legacy systems that count every call per task."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -369,3 +370,24 @@ def test_a_slow_settlement_keeps_its_leases(
     slow.others.append(two)
     assert departments.fetch_results().issued == 4
     assert sorted(legacies[HRSS].issued.values()) == [1] * 4, "a result was fetched twice"
+
+
+def test_renewing_a_lease_never_shortens_it(make_platform: MakePlatform, clock: FakeClock) -> None:
+    from govsvc.store import outbox as work
+    from govsvc.store.tables import outbox_t
+
+    p = make_platform(plugin_for({HRSS: FakeLegacy(HRSS)}), call_policy=FAST)
+    accepted(p, CARD, 1)
+    now = clock()
+    later, sooner = now + dt.timedelta(minutes=5), now + dt.timedelta(minutes=1)
+    with p.engine.begin() as conn:
+        [row] = work.claim(
+            conn, ["review.open"], department=HRSS, worker="w", now=now, lease_until=later,
+            limit=5,
+        )
+        assert work.renew(conn, [row], worker="w", until=sooner) == 1
+        assert work.renew(conn, [row], worker="someone else", until=sooner) == 0
+        until = conn.execute(
+            sa.select(outbox_t.c.claimed_until).where(outbox_t.c.id == row.id)
+        ).scalar_one()
+    assert until.replace(tzinfo=dt.UTC) == later.astimezone(dt.UTC)

@@ -495,7 +495,9 @@ class _StepTimer:
         return _Timed(coro, self)
 
     def check(self, department: Department, operation: str) -> None:
-        if self.longest >= min(self.THRESHOLD, department.timeout / 2):
+        # Wall time, so a busy machine's descheduling counts too: half the department's
+        # timeout (at least a second) keeps that from passing for a blocking call.
+        if self.longest >= max(self.THRESHOLD, department.timeout / 2):
             raise AdapterError(
                 f"{department.name}'s adapter blocked the event loop for {self.longest:.1f}s "
                 f"in {operation}: a blocking call (time.sleep, requests, a synchronous driver) "

@@ -235,27 +235,7 @@ class SupervisionService(Service):
             cases_t.c.due_provisional.is_(True),
             *self._session.cases.scope(),
         ]
-        if after is not None:
-            due, case_id = decode_cursor(after, 2)
-            where.append(
-                sa.tuple_(cases_t.c.due_promised, cases_t.c.id)
-                > (dt.date.fromisoformat(due), case_id)
-            )
-        with self._rt.read() as conn:
-            cases = store.iter_cases(
-                conn, where, limit=limit + 1, order=[cases_t.c.due_promised, cases_t.c.id]
-            )
-        more = len(cases) > limit
-        cases = cases[:limit]
-        last = cases[-1] if more and cases else None
-        return Page(
-            [CaseSummary.of(c, mask_names=True) for c in cases],
-            next=(
-                encode_cursor(last.deadline.promised, last.id)
-                if last is not None and last.deadline is not None
-                else None
-            ),
-        )
+        return self._by_due_date(where, limit=limit, after=after)
 
     def awaiting_results(self, *, limit: int = 500) -> list[AwaitingResult]:
         """Approved cases whose result is not recorded yet, oldest decision first, with the

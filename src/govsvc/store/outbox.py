@@ -121,9 +121,10 @@ def settle(
 
 
 def renew(conn: sa.Connection, rows: Sequence[Any], *, worker: str, until: dt.datetime) -> int:
-    """Extend ``worker``'s leases on ``rows`` (those it still holds) to ``until``; returns
-    how many it still held. A pass renews what it has yet to settle, so its settlement may
-    take longer than what was left of the claim without another worker taking the rows."""
+    """Extend ``worker``'s leases on ``rows`` (those it still holds) to ``until`` (a lease
+    already longer stays as it is); returns how many it still held. A pass renews what it
+    has yet to settle, so its settlement may take longer than what was left of the claim
+    without another worker taking the rows."""
     if not rows:
         return 0
     return conn.execute(
@@ -133,7 +134,12 @@ def renew(conn: sa.Connection, rows: Sequence[Any], *, worker: str, until: dt.da
             outbox_t.c.claimed_by == worker,
             outbox_t.c.delivered_at.is_(None),
         )
-        .values(claimed_until=until)
+        # Only ever later: a renewal never shortens what the claim had left.
+        .values(
+            claimed_until=sa.case(
+                (outbox_t.c.claimed_until < until, until), else_=outbox_t.c.claimed_until
+            )
+        )
     ).rowcount
 
 
