@@ -20,14 +20,7 @@ The last line is ``ratio=<sdk verify/s ÷ raw verify/s>`` for Ed25519 (target �
 line before it gives the same ratio for SM2 (target ≥ 0.8).
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
-
-import sys
-
-# bench/http.py would shadow the standard library's http (segno imports urllib.request):
-# this script needs nothing from its own folder, so the folder leaves the import path.
-sys.path[:] = [p for p in sys.path if p != __file__.rpartition("/")[0]]
 
 import argparse
 import cProfile
@@ -37,6 +30,7 @@ import itertools
 import os
 import platform as host
 import pstats
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence

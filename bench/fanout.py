@@ -45,29 +45,18 @@ sides, target 0) and ``concurrency_ratio=<govsvc identify()/s ÷ aiohttp fan-out
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/http.py is named like the standard library's http package, and Python puts the
-# script's directory first on sys.path: take it off while the standard library's http (which
-# httpx, urllib and so govsvc import) is imported, then put it back for _common.
-_HERE_DIR = os.path.dirname(os.path.abspath(__file__))
-_PATH = sys.path[:]
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE_DIR]
-import http.client  # noqa: F401
-
-sys.path[:] = _PATH
-
 import argparse
 import asyncio
 import cProfile
 import io
 import json
+import os
 import pstats
 import select
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time

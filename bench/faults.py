@@ -683,8 +683,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # bench/http.py would shadow the standard library's http package (urllib, uvicorn).
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE.parent]
     args = parse(argv)
     if args.role == "serve":
         serve(args)

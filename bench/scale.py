@@ -32,27 +32,16 @@ and last ``growth=<largest ratio>`` (target ≤ 1.5).
 
 from __future__ import annotations
 
-import os
-import sys
-
-# bench/http.py is named like the standard library's http package, and Python puts the
-# script's directory first on sys.path: take it off while the standard library's http (which
-# httpx, urllib and so govsvc import) is imported, then put it back for _common.
-_HERE_DIR = os.path.dirname(os.path.abspath(__file__))
-_PATH = sys.path[:]
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE_DIR]
-import http.client  # noqa: F401
-
-sys.path[:] = _PATH
-
 import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import re
 import secrets
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence

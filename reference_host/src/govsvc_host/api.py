@@ -598,7 +598,7 @@ def _loaded(session: govsvc.Session, ref: str, version: int | None) -> govsvc.Ca
 async def _track(request: Request, me: Principal, code: str, suffix: str) -> Response:
     # The busiest public call runs on the event loop, not the thread pool: it is one indexed
     # read (WAL readers never wait on SQLite; a point query on PostgreSQL), which costs less
-    # than the hop to a worker thread and back (bench/http.py measures the difference).
+    # than the hop to a worker thread and back (bench/host_http.py measures the difference).
     host = host_of(request)
     who = client_address(request)
     # Misses are what an attacker guessing codes produces: count those, refuse when too many

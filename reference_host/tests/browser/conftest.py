@@ -88,7 +88,7 @@ class Live:
         page.wait_for_url(re.compile(re.escape(self.base) + "/"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     _require_browser()
     from govsvc_host.demo import SIMULATORS, demo_system

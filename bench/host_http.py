@@ -1,7 +1,7 @@
 """The reference host over HTTP: case-status look-ups and case creations, against bare FastAPI.
 
-    .venv/bin/python bench/http.py                 # 10,000 cases, SQLite and PostgreSQL
-    .venv/bin/python bench/http.py --db sqlite --seconds 5
+    .venv/bin/python bench/host_http.py                 # 10,000 cases, SQLite and PostgreSQL
+    .venv/bin/python bench/host_http.py --db sqlite --seconds 5
 
 1. Seeds a fresh database with ``--cases`` cases (through the SDK, as a window clerk), then
    serves the host (``create_app``) with uvicorn on loopback in a child process.
@@ -21,24 +21,18 @@ creations target ≥ 250/s on SQLite).
 
 from __future__ import annotations
 
-import os
-import sys
-
-# This file is named like the standard library's http package, and Python puts the script's
-# directory first on sys.path: take it off before anything imports http.client.
-_HERE_DIR = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE_DIR]
-
 import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import re
 import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
