@@ -172,6 +172,31 @@ def test_approval_issues_a_signed_certificate_in_the_result_transaction(
     assert p.system().certificates.pending() == []
 
 
+def test_a_result_recorded_by_hand_issues_the_certificate_too(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    """Decided in the back office and recorded at the platform (no department system to
+    fetch from): the same certificate, signed in the same transaction, by that person."""
+    p, legacies = open_platform(make_platform, clock)
+    with_key(p, clock)
+    case = approved(p, legacies, clock)
+    approver = p.session(approver_of(SAMR))
+    printed = LicensingLegacy(SAMR).issue_result(
+        ReviewTicket(task_id="t-by-hand", legacy_id="L00042", case_id=case.id)
+    )
+    result = govsvc.CaseResult(name=printed.name, number=printed.number, data=printed.data)
+
+    case = approver.cases.issue_result(case, result)
+
+    assert case.state is CaseState.RESULT_READY
+    [issued] = p.system().certificates.of_case(case)
+    assert case.result is not None and case.result.ecert_id == str(issued.id)
+    [event] = p.system().certificates.trail(issued.id)
+    assert event.actor.kind is govsvc.PrincipalKind.APPROVER and event.actor.agency == SAMR
+    assert holder(p).certificates.verify(issued.credential).valid
+    assert p.system().certificates.pending() == []
+
+
 def test_joserfc_verifies_an_issued_certificate_against_jwks(
     make_platform: MakePlatform, clock: FakeClock
 ) -> None:

@@ -18,10 +18,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import sqlalchemy as sa
 
 from govsvc import _converter
 from govsvc._text import check_text
+from govsvc.adapters import IssuedResult
 from govsvc.cases import (
     Case,
     CaseAgent,
@@ -559,12 +561,32 @@ class CaseService(Service):
         )
 
     def issue_result(self, case: CaseRef, result: CaseResult) -> Case:
-        """Record the result (certificate number and face data) of an approved case."""
-        return self.run_command(
-            case,
-            Action.CASE_ISSUE_RESULT,
-            lambda c, v, now, actor: c.issue_result(result, now=now, actor=actor),
-        )
+        """Record the result (certificate number and face data) of an approved case.
+
+        As when a department's system supplies it (``departments.fetch_results``), an item
+        whose result is a certificate type gets its e-certificate (电子证照) signed and stored
+        in the same transaction, or queued durably (``certificate.issue``) when signing fails.
+        """
+        ecert = self._rt.ecert
+        issued = IssuedResult(name=result.name, number=result.number, data=result.data)
+        steps: list[Any] = []
+        at: list[dt.datetime] = []
+
+        def issue(c: Case, v: ItemVersion, now: dt.datetime, actor: Actor) -> Step:
+            at[:] = [now]
+            cid = ecert.certificate_id(v, result.number)
+            with_id = result if cid is None else attrs.evolve(result, ecert_id=str(cid))
+            return c.issue_result(with_id, now=now, actor=actor)
+
+        def certify(conn: sa.Connection, stored: Case) -> None:
+            version = self._rt.version_in(conn, stored.item_code, stored.item_version)
+            steps[:] = [
+                ecert.issue_in(conn, stored, version, issued, actor=self.principal.actor, now=at[0])
+            ]
+
+        done = self.run_command(case, Action.CASE_ISSUE_RESULT, issue, also=certify)
+        ecert.broadcast([s for s in steps if s is not None])
+        return done
 
     def complete(self, case: CaseRef, *, delivery: str) -> Case:
         """The result reached the applicant (办结): e.g. "窗口领取", "邮寄", "电子送达"."""
