@@ -164,3 +164,11 @@ def test_only_supervisors_see_the_indicators(clocked_host: Any) -> None:
             response = kit.client(username).get(path)
             assert response.status_code == 403, (username, path)
         assert kit.denied(principal) == before + 3
+
+
+def test_importing_the_charts_leaves_every_import_finder_modern() -> None:
+    import sys
+
+    import govsvc_host.web.supervision  # noqa: F401  (pygal is imported with it)
+
+    assert all(hasattr(f, "find_spec") for f in sys.meta_path), sys.meta_path

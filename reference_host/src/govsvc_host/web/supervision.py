@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import sys
 from typing import Any
 
 import pygal
@@ -18,6 +19,11 @@ from govsvc_host.context import Host
 from govsvc_host.web.common import Me, host_of
 
 router = APIRouter()
+
+# pygal appends a sys.meta_path finder for its map plugins (pygal.maps.*) that has only the
+# legacy find_module, no find_spec: whatever calls find_spec on every finder (pytest's
+# importlib mode, tools walking sys.meta_path) fails on it. The host draws no maps.
+sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginImportFixer)]
 
 # Charts are pygal's server-rendered SVG (no script: js=[]), served as images so the page's
 # Content-Security-Policy (no inline style) holds; the numbers stand beside them in a table.
