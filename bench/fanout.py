@@ -43,18 +43,29 @@ sides, target 0) and ``concurrency_ratio=<govsvc identify()/s ÷ aiohttp fan-out
 
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/http.py is named like the standard library's http package, and Python puts the
+# script's directory first on sys.path: take it off while the standard library's http (which
+# httpx, urllib and so govsvc import) is imported, then put it back for _common.
+_HERE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PATH = sys.path[:]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE_DIR]
+import http.client  # noqa: F401
+
+sys.path[:] = _PATH
+
 import argparse
 import asyncio
 import cProfile
 import io
 import json
-import os
 import pstats
 import select
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -106,12 +117,12 @@ def simulated_profile(index: int, number: str) -> dict[str, Any]:
             "household_number": f"HH{number[-6:]}",
         }
     if index % len(DEPARTMENTS) == 1:
-        return {"name": "张三", "social_security_card": f"S{number}", "insured_status": "参保缴费"}
+        return {"name": "张三", "social_security_card": f"S{number}", "insured_status": "paying"}
     if index % len(DEPARTMENTS) == 2:
         return {"enterprises": [{"name": "哈尔滨张三餐饮有限公司", "role": "法定代表人"}]}
     if index % len(DEPARTMENTS) == 3:
-        return {"birth_certificate": f"O23{number[8:14]}{number[-4:]}"}
-    return {"marital_status": "已婚"}
+        return {"birth_certificate": f"Q{number[8:17]}"}  # the canonical form: edition + 9 digits
+    return {"marital_status": "married"}
 
 
 # --------------------------------------------------------------------------------------------

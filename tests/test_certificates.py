@@ -582,3 +582,118 @@ def test_hook_govsvc_certificate_event(make_platform: MakePlatform, clock: FakeC
         ("issued", issued.certificate.number),
         ("suspended", issued.certificate.number),
     ]
+
+
+# --- the reference departments' results become certificates ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plugin", "type_code", "result"),
+    [
+        (
+            "govsvc_hrss",
+            "1110000071783888XL001",
+            IssuedResult(
+                name="社会保障卡",
+                number="A12345678",
+                data={
+                    "social_security_number": ZHANG,
+                    "holder_name": "张伟",
+                    "bank": "中国工商银行哈尔滨分行",
+                    "issued_on": "2026-03-02",
+                    "status": "valid",
+                },
+            ),
+        ),
+        (
+            "govsvc_psb",
+            "111000000000193186002",
+            IssuedResult(
+                name="居民户口簿（户口迁移）",
+                number="HK2026000123",
+                data={
+                    "registration_type": "户口迁移",
+                    "id_number": ZHANG,
+                    "name": "张伟",
+                    "sex": "男",
+                    "birth_date": "1985-03-12",
+                    "ethnicity": "汉族",
+                    "address": "黑龙江省哈尔滨市南岗区学府路52号",
+                    "household_number": "230103001234",
+                    "relation_to_head": "户主",
+                    "registered_on": "2026-03-02",
+                },
+            ),
+        ),
+        (
+            "govsvc_health",
+            "11100000MB1613028M001",
+            IssuedResult(
+                name="出生医学证明",
+                number="P230012345",
+                data={
+                    "新生儿姓名": "张小宝",
+                    "性别": "男",
+                    "出生时间": "2024年01月05日08时26分",
+                    "出生孕周": "39周",
+                    "出生体重": "3250克",
+                    "出生身长": "50厘米",
+                    "出生地点": "黑龙江省哈尔滨市南岗区",
+                    "医疗机构名称": "哈尔滨医科大学附属第一医院",
+                    "母亲姓名": "李娜",
+                    "母亲有效身份证件号码": LI,
+                    "父亲姓名": "",
+                    "父亲有效身份证件号码": "",
+                    "出生证编号": "P230012345",
+                },
+            ),
+        ),
+    ],
+)
+def test_reference_results_have_faces_their_type_accepts(
+    plugin: str, type_code: str, result: IssuedResult
+) -> None:
+    module = pytest.importorskip(f"{plugin}.plugin", reason="the reference plugins come with make")
+    from govsvc.ecert import load_certificate_types
+
+    certificate_type = load_certificate_types().get(type_code)
+    face = module.govsvc_certificate_face(
+        certificate_type=certificate_type, result=result, case=None
+    )
+    checked = certificate_type.check_face(face)  # StructureError names any gap
+    assert set(checked) >= {f.key for f in certificate_type.fields if f.required}
+    other = load_certificate_types().get(FOOD_TYPE)
+    assert module.govsvc_certificate_face(certificate_type=other, result=result, case=None) is None
+
+
+def test_the_food_licence_face_is_found_by_its_printed_labels() -> None:
+    from govsvc.ecert import load_certificate_types
+    from govsvc.services._ecert import generic_face
+
+    printed = LicensingLegacy(SAMR).issue_result(
+        ReviewTicket(task_id="t", legacy_id="L00001", case_id="c")
+    )
+    food = load_certificate_types().get(FOOD_TYPE)
+    assert food.check_face(generic_face(food, printed.data))["premises"].endswith("红军街15号")
+
+
+def test_an_altered_certificate_event_is_found(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    import sqlalchemy as sa
+
+    from govsvc.store.tables import certificate_events_t
+
+    p, legacies = open_platform(make_platform, clock)
+    with_key(p, clock)
+    _, issued = issued_case(p, legacies, clock)
+    p.session(approver_of(SAMR)).certificates.suspend(issued.id, reason="暂扣")
+    assert p.system().certificates.verify_trail(issued.id).ok
+    with p.engine.begin() as conn:  # someone with database access rewrites the reason
+        conn.execute(
+            sa.update(certificate_events_t)
+            .where(certificate_events_t.c.seq == 2)
+            .values(data={"reason": "无"})
+        )
+    report = p.system().certificates.verify_trail(issued.id)
+    assert not report.ok and report.first_bad == 2

@@ -5,6 +5,7 @@ PostgreSQL; the policy (supervisors of the division) and bad input."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -257,3 +258,26 @@ def test_provisional_deadlines_are_listed_until_the_year_is_loaded(
         people.reviewer(SAMR).supervision.provisional()
     with pytest.raises(govsvc.InvalidInput, match="limit"):
         supervisor.supervision.provisional(limit=0)
+
+
+def test_the_operator_command_prints_each_indicator(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    from govsvc import cli, demo
+
+    monkeypatch.setenv("GOVSVC_LOAD_PLUGINS", "")
+    db = f"sqlite:///{tmp_path / 'ops.db'}"
+    sample = Path(demo.__file__).parent / "data" / "items" / "harbin.json"
+    assert cli.main(["items", "import", str(sample), "--db", db]) == 0
+    capsys.readouterr()
+    assert cli.main(["indicators", "--db", db, "--division", "230100"]) == 0
+    out = capsys.readouterr().out
+    assert "230100: 6 item(s)" in out
+    assert re.search(r"fully_online\s+全程网办率\s+50\.0%\s+\(3/6\)", out), out
+    assert re.search(r"handling_time\s+平均办理时间\s+—\s+\(0/0\)", out), out
+    assert cli.main(["indicators", "--db", db, "--since", "2026-03-31", "--until",
+                     "2026-03-01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "since ≤ until" in err[0]

@@ -164,3 +164,13 @@ def test_only_supervisors_see_the_indicators(clocked_host: Any) -> None:
             response = kit.client(username).get(path)
             assert response.status_code == 403, (username, path)
         assert kit.denied(principal) == before + 3
+
+
+def test_charts_leave_the_import_system_as_they_found_it() -> None:
+    """pygal's legacy ``sys.meta_path`` finder (no ``find_spec``) broke every later import
+    through pytest's importer (the SDK's tests after the host's): the host removes it."""
+    import sys
+
+    import govsvc_host.web.supervision  # noqa: F401
+
+    assert all(hasattr(finder, "find_spec") for finder in sys.meta_path)

@@ -486,3 +486,14 @@ def test_every_step_of_a_case_reaches_the_organisation_once(host: Any) -> None:
     assert page.status_code == 200 and "4 条未读" in page.text and "准予许可" in page.text
     case_page = host.client("zhangwei.bingcheng").get(f"/portal/cases/{case.tracking_code}")
     assert "书面告知" in case_page.text and "需现场核查经营场所" in case_page.text
+
+
+def test_the_sms_job_waits_for_the_host_tables(tmp_path: Any) -> None:
+    from govsvc_host import worker
+
+    platform = govsvc.Platform.open(f"sqlite:///{tmp_path / 'bare.db'}", load_entry_points=False)
+    try:
+        assert worker.run_job(platform, "send_sms") == {
+            "skipped": "no host tables yet (govsvc-host db upgrade)"}
+    finally:
+        platform.close()

@@ -14,6 +14,10 @@
                                                  the trail's hash chain checked (exit 1 if broken)
     govsvc lights sweep --db URL [--on DATE]     store every running case's warning light; cases
                                                  turning yellow or red get a supervision.warning
+    govsvc indicators --db URL [--since DATE] [--until DATE] [--department CODE] [--division D]
+                                                 the evaluation's indicators of a period
+                                                 (全程网办率, 网上受理率, …) with their
+                                                 numerators and denominators
     govsvc logs checkpoint --db URL              checkpoint the exchange and access logs under
                                                  $GOVSVC_CHECKPOINT_KEY; prints JSON lines for a
                                                  witness to keep (>> witness.jsonl)
@@ -114,6 +118,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
     p.add_argument("--on", type=dt.date.fromisoformat, help="the day (default today), YYYY-MM-DD")
 
+    p = sub.add_parser(
+        "indicators", help="the national evaluation's indicators of a period (政务服务能力评估)"
+    )
+    p.add_argument("--db", default=DEFAULT_DB, help=DB_HELP)
+    day = dt.date.fromisoformat
+    p.add_argument("--since", type=day, help="first day, YYYY-MM-DD (default 1 January)")
+    p.add_argument("--until", type=day, help="last day, YYYY-MM-DD (default today)")
+    p.add_argument("--department", help="one implementing department's credit code")
+    p.add_argument("--division", help="a division code, e.g. 230100")
+
     logs = sub.add_parser("logs", help="the hash-chained exchange and access logs").add_subparsers(
         dest="action", required=True
     )
@@ -203,6 +217,23 @@ def _run(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if args.command == "logs":
         return _logs(args)
+    if args.command == "indicators":
+        with Platform.open(args.db) as platform:
+            measured = platform.system().indicators.report(
+                since=args.since, until=args.until, department=args.department,
+                division=args.division,
+            )
+        scope = measured.department or measured.division or "all divisions"
+        print(f"{measured.since} … {measured.until}, {scope}: {measured.items} item(s)")
+        for i in measured.indicators:
+            value = i.value
+            shown = "—" if value is None else (
+                f"{value:.2f} workdays" if i.unit == "workdays" else f"{value * 100:.1f}%"
+            )
+            print(f"  {i.key:<26} {i.name:<10} {shown:>14}  ({i.numerator:g}/{i.denominator:g})")
+        levels = ", ".join(f"{level.value} {n}" for level, n in measured.levels.items())
+        print(f"  ratings by level: {levels}")
+        return 0
     if args.command == "lights":
         with Platform.open(args.db) as platform:
             swept = platform.system().supervision.sweep_lights(on=args.on)

@@ -36,7 +36,7 @@ from govsvc.calendar import CalendarData, WorkCalendar
 from govsvc.cases import local_date
 from govsvc.catalogue import ItemVersion
 from govsvc.deadlines import LightThresholds
-from govsvc.ecert import CertificateTypes, KeyRing
+from govsvc.ecert import CertificateTypes, EcertUrls, KeyRing
 from govsvc.errors import InvalidInput, PluginError
 from govsvc.events import EventKind, EventListener, Handler
 from govsvc.exchange import CallPolicy, DepartmentCaller, WorkPolicy
@@ -278,6 +278,16 @@ class Platform:
     def certificate_keys(self) -> KeyRing:
         """The departments' e-certificate signing keys (public parts: ``jwks()``)."""
         return self._runtime.ecert.keys
+
+    @property
+    def certificate_types(self) -> CertificateTypes:
+        """The certificate catalogue (证照目录) in force: face fields, labels, validity."""
+        return self._runtime.ecert.types
+
+    @property
+    def certificate_urls(self) -> EcertUrls:
+        """Where certificates, key sets and status lists are published (``ecert_base_url``)."""
+        return self._runtime.ecert.urls
 
     def subscribe_certificates(
         self, handle: Callable[[Any, Any], None], *, name: str = ""

@@ -13,6 +13,7 @@ points, restricted with ``GOVSVC_LOAD_PLUGINS``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import importlib.resources
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,9 +228,16 @@ def test_food_licence_reviewed_jointly_and_issued(
     decide_health(health_url, health_task.task_id, approve=True, remark="从业人员健康证明核验无误")
     polled = system.departments.poll()
     assert (polled.decided, polled.errors) == (2, ())
+    platform.certificate_keys.generate(SAMR, activated_at=platform.now() - dt.timedelta(days=1))
     assert system.departments.fetch_results().issued == 1
 
     done = system.cases.get(case.id)
+    # The licence is an e-certificate (电子证照), signed in the result's transaction.
+    [licence] = system.certificates.of_case(done)
+    assert done.result is not None and done.result.ecert_id == str(licence.id)
+    assert licence.certificate.holder == RESTAURANT.key
+    assert licence.certificate.face["premises"] == FORM["premises"]
+    assert platform.public().certificates.verify(licence.qr_payload).valid
     assert done.state is CaseState.RESULT_READY
     assert done.result is not None
     assert done.result.name == "食品经营许可证"

@@ -39,6 +39,7 @@ from govsvc_host.web import (
     account,
     backoffice,
     cases,
+    certificates,
     portal,
     portal_apply,
     public,
@@ -156,6 +157,7 @@ def create_app(
     app.router.routes.append(api.TRACK_ROUTE)
     app.include_router(api.router)
     app.include_router(api.ops_router)
+    app.include_router(certificates.api_router)
     async def logout_csrf(request: Request) -> None:
         # A logout posted from another site must not log the person out.
         if request.method == "POST" and request.url.path == "/logout":
@@ -169,7 +171,7 @@ def create_app(
                        dependencies=[Depends(logout_csrf)])
     for router in (public.router, account.router, window.router, cases.router,
                    backoffice.router, supervision.router, ratings.router, portal_apply.router,
-                   portal.router):
+                   portal.router, certificates.router):
         app.include_router(router, include_in_schema=False)
 
     def openapi() -> dict[str, Any]:

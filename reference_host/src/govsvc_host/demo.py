@@ -23,6 +23,7 @@ import attrs
 
 import govsvc
 from govsvc import Assurance, Authentication, Principal
+from govsvc.ecert import write_demo_keys
 from govsvc_host.idp import Directory, create_idp, load_directory
 from govsvc_host.serving import serve_in_thread
 from govsvc_host.settings import IdentitySettings, Settings, WorkerSettings
@@ -103,10 +104,14 @@ def demo_system(
         # and the provider's login session must not mix with the host's.
         idp_url, stop_idp = serve_idp(idp_port, issuer_host="localhost", provider=provider)
         stack.callback(stop_idp)
+        # Demo signing keys for every agency of the sample catalogue, as PEM files beside
+        # the database (kept between runs; a real deployment's come from its CA or HSM).
+        agencies = sorted({i.agency.credit_code for i, _ in govsvc.load_sample_catalogue()})
         settings = Settings(
             database_url=f"sqlite:///{data_dir / 'govsvc-host.db'}",
             base_url=base,
             materials_dir=data_dir / "materials",
+            ecert_keys=write_demo_keys(data_dir / "ecert-keys", agencies),
             identity=IdentitySettings(issuer=idp_url),
             worker=WorkerSettings(mode="thread"),
             session_idle_minutes=120,

@@ -271,6 +271,11 @@ class Notifications:
         self.flush()
         return True
 
+    def ready(self) -> bool:
+        """Whether the host's tables exist here (``govsvc-host db upgrade`` makes them)."""
+        with self.engine.connect() as conn:
+            return bool(sa.inspect(conn).has_table(sms_t.name))
+
     def flush(self, *, limit: int = 50) -> int:
         """Hand pending SMS to the provider; returns how many were sent."""
         with self.engine.connect() as conn:

@@ -40,6 +40,8 @@ def open_platform(
         plugins=extra,
         publish_plugin_items=publish_plugin_items,
         checkpoint_keys=parse_checkpoint_keys(keys) if keys else None,
+        keys=str(settings.ecert_keys) if settings.ecert_keys else None,
+        ecert_base_url=settings.base_url.rstrip("/") + "/ecert",
     )
 
 

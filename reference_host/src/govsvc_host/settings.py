@@ -92,6 +92,9 @@ class Settings:
     provisional_calendar: bool = True
     calendar_region: str | None = None
     materials_dir: Path = Path("materials")
+    # The departments' e-certificate signing keys: a key configuration file (PEM/JWK paths,
+    # govsvc.ecert.load_key_config); None: no keys, certificates wait in certificates.pending.
+    ecert_keys: Path | None = None
     identity: IdentitySettings = attrs.field(factory=IdentitySettings)
     uploads: UploadSettings = attrs.field(factory=UploadSettings)
     worker: WorkerSettings = attrs.field(factory=WorkerSettings)
@@ -169,7 +172,7 @@ class Settings:
                     name: {k: str(v) for k, v in _table(section, f"{where}.{name}").items()}
                     for name, section in table.items()
                 }
-            elif key == "materials_dir":
+            elif key in ("materials_dir", "ecert_keys"):
                 path = Path(str(value))
                 values[key] = path if path.is_absolute() or base is None else base / path
             else:

@@ -91,7 +91,10 @@ def send_sms(platform: Platform) -> dict[str, Any]:
     # SMS of applicant notifications left pending by a failed gateway call.
     from govsvc_host.notifications import Notifications
 
-    return {"sent": Notifications(platform).flush()}
+    notifications = Notifications(platform)
+    if not notifications.ready():  # a database the host's tables were never made in
+        return {"skipped": "no host tables yet (govsvc-host db upgrade)"}
+    return {"sent": notifications.flush()}
 
 
 def sweep_lights(platform: Platform) -> dict[str, Any]:

@@ -118,8 +118,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 os.environ[env] = value
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, name: str, show: Any = None) -> None:
     """Save docs/img/story/NAME.png, only when GOVSVC_UPDATE_SCREENSHOTS=1.
+
+    ``show`` (a locator) is scrolled to the top of the viewport first, for what is below the
+    fold.
 
     The PNGs are the viewport (1280×800), quantised to 64 colours by Pillow so the docs stay
     small; the page's text is still crisp at that palette.
@@ -131,6 +134,8 @@ def screenshot(page: Any, name: str) -> None:
     from PIL import Image
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if show is not None:
+        show.first.evaluate("e => e.scrollIntoView({block: 'start'})")
     raw = Image.open(io.BytesIO(page.screenshot()))
     small = raw.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
     small.save(SCREENSHOTS / f"{name}.png", optimize=True)

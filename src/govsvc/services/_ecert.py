@@ -258,12 +258,11 @@ class EcertRuntime:
         """Issue, sign and store the certificate of an approved case's result, in ``conn``'s
         transaction; on any failure the work is queued (``certificate.issue``) with the
         error instead, in the same transaction. Returns the step to broadcast, or None."""
-        ctype = self.type_of(version)
-        if ctype is None:
+        if self.type_of(version) is None:
             return None
         try:
             with conn.begin_nested():
-                return self._issue(conn, ctype, case, version, issued, actor=actor, now=now)
+                return self.issue_now(conn, case, version, issued, actor=actor, now=now)
         except Exception as exc:  # never lose the result: queue it, with why
             log.warning(
                 "certificate of case %s not issued now (%s); queued for retry",
@@ -273,10 +272,9 @@ class EcertRuntime:
             self.queue(conn, case, version, issued, now=now, error=f"{type(exc).__name__}: {exc}")
             return None
 
-    def _issue(
+    def issue_now(
         self,
         conn: sa.Connection,
-        ctype: CertificateType,
         case: Case,
         version: ItemVersion,
         issued: IssuedResult,
@@ -284,6 +282,13 @@ class EcertRuntime:
         actor: Actor,
         now: dt.datetime,
     ) -> CertificateStep | None:
+        """Build, sign and store the certificate in ``conn``'s transaction, raising on any
+        failure (None: issued before, by an earlier attempt)."""
+        ctype = self.type_of(version)
+        if ctype is None:
+            raise InvalidInput(
+                f"item {version.item_code} issues no certificate type known to the platform"
+            )
         issuer = Agency(name=version.agency.name, credit_code=version.agency.credit_code)
         cid = CertificateId.new(ctype.code, issuer.credit_code, serial_of(issued.number))
         existing = store.load(conn, cid)

@@ -47,6 +47,7 @@ from govsvc.services._ecert import ISSUE_TOPIC
 from govsvc.services.parties import key_of
 from govsvc.store import certificates as store
 from govsvc.store import outbox as work
+from govsvc.store.cases import load_case
 from govsvc.store.certificates import Consent
 from govsvc.store.chain import ChainReport, as_utc
 from govsvc.store.tables import outbox_t
@@ -210,16 +211,7 @@ class CertificateService(Service):
 
     def get(self, ref: CertificateRef, *, purpose: str | None = None) -> IssuedCertificate:
         """A certificate with its credential (a recorded read unless it is one's own)."""
-        why = self._purpose(purpose)
-        session = self._session
-        with self._rt.read() as conn:
-            row = self._load(conn, ref)
-        resource = Resource.of_certificate(row.certificate, purpose=why, today=self._rt.today())
-        decision = self._authorize(Action.CERTIFICATE_READ, resource)
-        if session.reads_personal_data_of(resource):
-            self._rt.record_access(
-                [session.read_record(Action.CERTIFICATE_READ, resource, decision)]
-            )
+        row, _ = self._read(ref, purpose)
         return self._view(row)
 
     def of_case(self, case: Case | str, *, purpose: str | None = None) -> list[IssuedCertificate]:
@@ -228,36 +220,37 @@ class CertificateService(Service):
         why = self._purpose(purpose)
         with self._rt.read() as conn:
             rows = store.of_case(conn, found.id)
-        result = []
         for row in rows:
-            resource = Resource.of_certificate(row.certificate, purpose=why)
-            decision = self._authorize(Action.CERTIFICATE_READ, resource)
-            if self._session.reads_personal_data_of(resource):
-                self._rt.record_access(
-                    [self._session.read_record(Action.CERTIFICATE_READ, resource, decision)]
-                )
-            result.append(self._view(row))
-        return result
+            self._authorized_read(row, why)
+        return [self._view(row) for row in rows]
 
-    def trail(self, ref: CertificateRef) -> list[CertificateEvent]:
+    def trail(self, ref: CertificateRef, *, purpose: str | None = None) -> list[CertificateEvent]:
         """The certificate's events, oldest first (each with the principal who caused it)."""
+        row, _ = self._read(ref, purpose)
         with self._rt.read() as conn:
-            row = self._load(conn, ref)
-            self._authorize(
-                Action.CERTIFICATE_READ,
-                Resource.of_certificate(row.certificate, purpose=self._purpose(None) or "查看证照"),
-            )
             return store.events_of(conn, row.certificate.id)
 
-    def verify_trail(self, ref: CertificateRef) -> ChainReport:
+    def verify_trail(self, ref: CertificateRef, *, purpose: str | None = None) -> ChainReport:
         """Recompute the certificate's event chain; names the first altered or missing event."""
+        row, _ = self._read(ref, purpose)
+        with self._rt.read() as conn:
+            return store.verify_trail(conn, row)
+
+    def _read(self, ref: CertificateRef, purpose: str | None) -> tuple[store.StoredRow, Resource]:
+        """Load, authorize ``certificates.read`` with the purpose, record the read."""
         with self._rt.read() as conn:
             row = self._load(conn, ref)
-            self._authorize(
-                Action.CERTIFICATE_READ,
-                Resource.of_certificate(row.certificate, purpose=self._purpose(None) or "核查"),
+        return row, self._authorized_read(row, self._purpose(purpose))
+
+    def _authorized_read(self, row: store.StoredRow, why: str) -> Resource:
+        session = self._session
+        resource = Resource.of_certificate(row.certificate, purpose=why, today=self._rt.today())
+        decision = self._authorize(Action.CERTIFICATE_READ, resource)
+        if session.reads_personal_data_of(resource):
+            self._rt.record_access(
+                [session.read_record(Action.CERTIFICATE_READ, resource, decision)]
             )
-            return store.verify_trail(conn, row)
+        return resource
 
     def library(self, holder: str | PartyKey, *, purpose: str | None = None) -> CertificateLibrary:
         """The holder's library (我的证照): the certificates issued here and those every
@@ -518,14 +511,16 @@ class CertificateService(Service):
         steps: list[CertificateStep] = []
         for row in rows:
             with rt.write() as conn:
-                case = self._session.cases._load(conn, row.case_id)
+                case = load_case(conn, case_id=row.case_id)
+                if case is None:
+                    work.settle(conn, row, worker=worker, now=now, note="skipped: no such case")
+                    continue
                 version = rt.version_in(conn, case.item_code, case.item_version)
                 actor = _issuer_actor(row.department or version.agency.credit_code, rt)
                 try:
                     with conn.begin_nested():
-                        step = rt.ecert._issue(
+                        step = rt.ecert.issue_now(
                             conn,
-                            rt.ecert.type_of(version) or _no_type(version.item_code),
                             case,
                             version,
                             rt.ecert.issued_of(row.payload),
@@ -604,8 +599,7 @@ class CertificateService(Service):
         X", each with the holder's valid certificates of that type (to pick and consent)."""
         self._arg(item_code, "item_code", max_length=36)
         key = key_of(holder)
-        why = self._purpose(purpose) or "申请办理"
-        resource = Resource.of_party(key, purpose=why)
+        resource = Resource.of_party(key, purpose=self._purpose(purpose))
         decision = self._authorize(Action.CERTIFICATE_LIBRARY, resource)
         rt = self._rt
         with rt.read() as conn:
@@ -750,10 +744,6 @@ class CertificateService(Service):
                 )
             )
         return result
-
-
-def _no_type(item_code: str) -> Any:
-    raise InvalidInput(f"item {item_code} issues no certificate type known to the platform")
 
 
 def _issuer_actor(issuer: str, rt: Any) -> Actor:

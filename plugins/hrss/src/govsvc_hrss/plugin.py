@@ -14,9 +14,11 @@ Configuration comes from the environment when the platform opens (see
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
-from govsvc import Department, ItemBundle, hookimpl, load_sample_catalogue
+from govsvc import Case, Department, IssuedResult, ItemBundle, hookimpl, load_sample_catalogue
+from govsvc.ecert import CertificateType
 from govsvc_hrss.adapter import HrssAdapter, HrssConfig
 from govsvc_hrss.client import DEPARTMENT
 from govsvc_hrss.seed import DEPARTMENT_NAME
@@ -25,6 +27,7 @@ __all__ = [
     "AUTHORITATIVE_FOR",
     "DIVISION",
     "ITEMS",
+    "govsvc_certificate_face",
     "govsvc_departments",
     "govsvc_service_items",
 ]
@@ -66,3 +69,30 @@ def govsvc_service_items() -> list[ItemBundle]:
     return [
         ItemBundle(item, tuple(versions)) for item, versions in load_sample_catalogue(DEPARTMENT)
     ]
+
+
+SOCIAL_SECURITY_CARD_TYPE: Final = "1110000071783888XL001"
+"""The certificate type (证照目录) of the card the bureau's 社会保障卡申领 issues."""
+
+
+@hookimpl
+def govsvc_certificate_face(
+    certificate_type: CertificateType, result: IssuedResult, case: Case
+) -> Mapping[str, Any] | None:
+    """The face of a 社会保障卡 from the card the bureau issued: the card number is the
+    result's number; the sex is read from the 社会保障号码 (the citizen ID's 17th digit, odd
+    for men, GB 11643)."""
+    if certificate_type.code != SOCIAL_SECURITY_CARD_TYPE:
+        return None
+    data = result.data
+    number = str(data.get("social_security_number", ""))
+    sex = None
+    if len(number) == 18 and number[16].isdigit():
+        sex = "男" if int(number[16]) % 2 else "女"
+    return {
+        "name": data.get("holder_name"),
+        "sex": sex,
+        "socialSecurityNumber": number,
+        "cardNumber": result.number,
+        "bank": data.get("bank"),
+    }

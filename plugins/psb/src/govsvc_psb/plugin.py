@@ -13,9 +13,11 @@ Configuration comes from the environment when the platform opens (see
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
-from govsvc import Department, ItemBundle, hookimpl, load_sample_catalogue
+from govsvc import Case, Department, IssuedResult, ItemBundle, hookimpl, load_sample_catalogue
+from govsvc.ecert import CertificateType
 from govsvc_psb.adapter import PsbAdapter, PsbConfig
 from govsvc_psb.client import DEPARTMENT
 from govsvc_psb.seed import DEPARTMENT_NAME
@@ -24,6 +26,7 @@ __all__ = [
     "AUTHORITATIVE_FOR",
     "DIVISION",
     "ITEMS",
+    "govsvc_certificate_face",
     "govsvc_departments",
     "govsvc_service_items",
 ]
@@ -65,3 +68,28 @@ def govsvc_service_items() -> list[ItemBundle]:
     return [
         ItemBundle(item, tuple(versions)) for item, versions in load_sample_catalogue(DEPARTMENT)
     ]
+
+
+HOUSEHOLD_BOOKLET_TYPE: Final = "111000000000193186002"
+"""The certificate type (证照目录) of the booklet page the bureau's registrations produce."""
+
+
+@hookimpl
+def govsvc_certificate_face(
+    certificate_type: CertificateType, result: IssuedResult, case: Case
+) -> Mapping[str, Any] | None:
+    """The face of a 居民户口簿 page from the register entry the bureau wrote (the entry
+    names neither the household's kind nor its head: those fields stay empty)."""
+    if certificate_type.code != HOUSEHOLD_BOOKLET_TYPE:
+        return None
+    data = result.data
+    return {
+        "householdNumber": data.get("household_number"),
+        "address": data.get("address"),
+        "name": data.get("name"),
+        "relationToHead": data.get("relation_to_head"),
+        "sex": data.get("sex"),
+        "ethnicity": data.get("ethnicity"),
+        "birthDate": data.get("birth_date"),
+        "idNumber": data.get("id_number"),
+    }

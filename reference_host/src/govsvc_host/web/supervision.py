@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import sys
 from typing import Any
 
 import pygal
@@ -16,6 +17,12 @@ import govsvc
 from govsvc import IndicatorReport
 from govsvc_host.context import Host
 from govsvc_host.web.common import Me, host_of
+
+# pygal (3.1.3) appends a PEP 302 finder (``PluginImportFixer``, for its legacy
+# ``pygal.maps.*`` plugins) to ``sys.meta_path``. It has ``find_module`` but no ``find_spec``,
+# which every other importer of this process may call (pytest's does, and fails on it); the
+# host draws no maps, so the finder is taken out again.
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__module__ != "pygal"]
 
 router = APIRouter()
 

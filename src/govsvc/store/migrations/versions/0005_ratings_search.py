@@ -138,7 +138,15 @@ def upgrade() -> None:
 
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        # Into public where it exists, not the platform's schema: an extension belongs to
+        # one schema per database, and dropping that schema (a region moved out, a test run
+        # cleaned up) drops it with every other schema's trigram indexes (CASCADE), as
+        # bench/scale.py's cleanup once did. The indexes name its schema, wherever it is.
+        public = connection.exec_driver_sql(
+            "SELECT 1 FROM pg_namespace WHERE nspname = 'public'"
+        ).scalar()
+        where = " SCHEMA public" if public else ""
+        connection.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS pg_trgm{where}")
     search.create_indexes(connection)
     # Items published before this revision; later ones are indexed by their publishing
     # transaction. (This reads the tables as this release describes them.)
