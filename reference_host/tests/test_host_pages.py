@@ -143,7 +143,11 @@ def test_reviewers_decide_their_own_tasks_and_the_clerk_hands_out_by_post(host: 
     assert case.state is govsvc.CaseState.APPROVED
     made = liming.post(f"/cases/{code}/do/issue_result", data={
         "csrf_token": CSRF, "version": str(case.version), "name": "食品经营许可证",
-        "number": "JY12301030000001", "data": "经营者名称：哈尔滨市冰城饺子馆有限公司"})
+        "number": "JY12301030000001", "face_operatorName": "哈尔滨市冰城饺子馆有限公司",
+        "face_creditCode": "91230103MA1BX4K238", "face_legalRepresentative": "张伟",
+        "face_address": "南岗区学府路52号", "face_premises": "南岗区学府路52号",
+        "face_businessFormat": "餐饮服务经营者", "face_businessItems": "热食类食品制售",
+        "face_supervisor": "南岗区市场监督管理局"})
     assert made.status_code == 303
     clerk = host.client("wangfang")
     case = host.session("wangfang").cases.get(code)

@@ -8,8 +8,10 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
+from govsvc import load_sample_catalogue
 from govsvc.ecert import (
     TYPES_FORMAT,
     CertificateType,
@@ -181,3 +183,18 @@ def test_type_field_lookup_names_the_fields(food_type: CertificateType) -> None:
     assert food_type.field("premises").label == "经营场所"
     with pytest.raises(InvalidInput, match="its fields are operatorName"):
         food_type.field("colour")
+
+
+def test_an_item_versions_certificate_type_is_its_results_else_the_catalogues(
+    types: CertificateTypes,
+) -> None:
+    versions = [v for _, vs in load_sample_catalogue() for v in vs]
+    food = next(v for v in versions if v.item_code == "11230100013114525L3000176010001")
+    assert types.of_version(food) == types.get("11100000MB0143028R006")  # 食品经营许可证
+    # A result naming no type here falls back to the types' list of issuing items …
+    unnamed = attrs.evolve(food, results=[attrs.evolve(r, ecert_type=None) for r in food.results])
+    assert types.of_version(unnamed) == types.get("11100000MB0143028R006")
+    # … and an item no type lists, whose result names none, issues no e-certificate.
+    plain = next(v for v in versions if not any(r.ecert_type for r in v.results)
+                 and not types.issued_by_item(v.item_code))
+    assert types.of_version(plain) is None

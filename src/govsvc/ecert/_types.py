@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import attrs
 
 from govsvc._converter import on_each, structure
-from govsvc.catalogue import Agency
+from govsvc.catalogue import Agency, ItemVersion
 from govsvc.errors import ImportFileError, InvalidInput, StructureError, UnknownItem
 
 from ._identifier import _check_type_code
@@ -395,6 +395,19 @@ class CertificateTypes:
         """The types a service item (by implementation code) issues as its result."""
         code = item_code.strip().upper()
         return tuple(t for t in self.types if code in t.items)
+
+    def of_version(self, version: ItemVersion) -> CertificateType | None:
+        """The certificate type an item version's result is: its guide's result entry
+        (``ecert_type``), else this catalogue's list of issuing items; None when neither
+        names a type here (the result is not an e-certificate)."""
+        for result in version.results:
+            if result.ecert_type:
+                try:
+                    return self.get(result.ecert_type)
+                except UnknownItem:
+                    continue
+        found = self.issued_by_item(version.item_code)
+        return found[0] if found else None
 
 
 def load_certificate_types(path: str | Path | None = None) -> CertificateTypes:

@@ -200,14 +200,7 @@ class EcertRuntime:
     def type_of(self, version: ItemVersion) -> CertificateType | None:
         """The certificate type an item's result is (its guide's result entry, else the types
         catalogue's list of issuing items), if the catalogue has it."""
-        for result in version.results:
-            if result.ecert_type:
-                try:
-                    return self.types.get(result.ecert_type)
-                except Exception:
-                    continue
-        found = self.types.issued_by_item(version.item_code)
-        return found[0] if found else None
+        return self.types.of_version(version)
 
     def certificate_id(self, version: ItemVersion, number: str) -> CertificateId | None:
         ctype = self.type_of(version)

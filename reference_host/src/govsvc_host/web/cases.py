@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 import govsvc
 from govsvc import Action, Case, CaseState, Principal, Session
+from govsvc.ecert import CertificateType, FieldKind
 from govsvc.vocabulary import VOCABULARY
 from govsvc_host.context import Host
 from govsvc_host.materials import MEDIA_TYPES, UploadRejected, check_upload
@@ -95,6 +96,64 @@ def upload_material(
     )
 
 
+# Face fields that name the holder: filled from the case's applicant when the form lacks them.
+_HOLDER_NAME = ("operatorName", "entityName", "name")
+_HOLDER_NUMBER = ("creditCode", "idNumber", "socialSecurityNumber")
+
+
+def face_prefill(ctype: CertificateType, case: Case) -> dict[str, str]:
+    """What the case already knows of ``ctype``'s face: the application form's value whose
+    key or Chinese label is the field's, else, for the holder's name and number, the
+    applicant's. Fields the case does not answer are left out (the clerk types them)."""
+    out: dict[str, str] = {}
+    for spec in ctype.fields:
+        found = next(
+            (str(case.form[n]).strip() for n in (spec.key, spec.label)
+             if str(case.form.get(n) or "").strip()),
+            "",
+        )
+        if not found and spec.key in _HOLDER_NAME:
+            found = case.applicant_name
+        if not found and spec.key in _HOLDER_NUMBER:
+            found = case.applicant.number
+        if found and spec.problem(found)[1] is None:
+            out[spec.key] = found
+    return out
+
+
+def _face_problem(spec: govsvc.ecert.FaceField, text: str) -> str:
+    """The Chinese message for a face value ``spec.problem`` refuses."""
+    if spec.kind is FieldKind.DATE:
+        return f"{spec.label}应为日期，格式如 2026-12-01"
+    if spec.kind is FieldKind.NUMBER:
+        return f"{spec.label}应为数字"
+    if spec.kind is FieldKind.ENUM:
+        return f"{spec.label}应为以下之一：{'、'.join(spec.choices)}"
+    if spec.max_length is not None and len(text) > spec.max_length:
+        return f"{spec.label}最多 {spec.max_length} 个字，现为 {len(text)} 个"
+    return f"{spec.label}“{text}”格式不正确，请按证照上的格式填写"
+
+
+def face_of_form(
+    ctype: CertificateType, form: Form
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(face, errors)``: the face fields posted as ``face_<key>``, and a Chinese message,
+    naming the field by its label, for each missing or ill-formed one."""
+    errors: dict[str, str] = {}
+    face: dict[str, str] = {}
+    for spec in ctype.fields:
+        name = f"face_{spec.key}"
+        text = form.text(name)
+        if not text:
+            if spec.required:
+                errors[name] = f"请填写{spec.label}"
+        elif spec.problem(text)[1] is not None:
+            errors[name] = _face_problem(spec, text)
+        else:
+            face[spec.key] = text
+    return face, errors
+
+
 def lights_of(session: Session, case: Case) -> govsvc.CaseLights | None:
     """The warning lights of a case under review, else None (also when they cannot be
     computed, e.g. a due year without calendar data: the page still shows)."""
@@ -127,6 +186,11 @@ def render_case(
         else []
     )
     lights = lights_of(session, case)
+    ctype = (
+        host.platform.certificate_types.of_version(version)
+        if "issue_result" in commands
+        else None
+    )
     draft = take_draft(request, f"/cases/{request.path_params['ref']}")
     return host.render(
         request,
@@ -151,6 +215,9 @@ def render_case(
         default_remedies=DEFAULT_REMEDIES,
         pending_commitments=[c for c in case.commitments if c.verified_at is None],
         is_staff=me.kind.is_staff,
+        certificate_type=ctype,
+        face_prefill=face_prefill(ctype, case) if ctype else {},
+        field_kinds=FieldKind,
     )
 
 
@@ -329,10 +396,21 @@ def _verify_commitment(host: Host, s: Session, case: Case, form: Form) -> Case:
 
 
 def _issue_result(host: Host, s: Session, case: Case, form: Form) -> Case:
-    v = _required(form, name="请填写结果名称（如证照名称）", number="请填写证照编号")
-    data = parse_lines(form.text("data"), "data")
+    version = host.platform.public().catalogue.version(case.item_code, case.item_version)
+    ctype = host.platform.certificate_types.of_version(version)
+    messages = {"name": "请填写结果名称（如证照名称）", "number": "请填写证照编号"}
+    errors = {k: m for k, m in messages.items() if not form.text(k)}
+    data: dict[str, Any]
+    if ctype is None:
+        if errors:
+            raise FormInvalid(errors)
+        data = parse_lines(form.text("data"), "data")
+    else:  # 制证: the face by field key, so the e-certificate is issued with the result
+        data, face_errors = face_of_form(ctype, form)
+        if errors or face_errors:
+            raise FormInvalid({**errors, **face_errors})
     return s.cases.issue_result(
-        case, govsvc.CaseResult(name=v["name"], number=v["number"], data=data)
+        case, govsvc.CaseResult(name=form.text("name"), number=form.text("number"), data=data)
     )
 
 
