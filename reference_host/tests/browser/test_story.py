@@ -196,6 +196,13 @@ def the_licence_is_issued_and_delivered(story: Story) -> None:
     page = story.case_page("liming")  # the implementing department 市场监管局 issues it
     form = command(page, "issue_result")
     form.get_by_label("证照编号").fill("JY12301030012345")
+    # 制证: the name, credit code, premises and items come from the case; the rest is typed.
+    assert form.get_by_label(re.compile("^经营场所")).input_value() == "哈尔滨市南岗区学府路52号"
+    for label, value in (("法定代表人（负责人）", "张伟"),
+                         ("住所", "黑龙江省哈尔滨市南岗区学府路52号"),
+                         ("主体业态", "餐饮服务经营者（小型餐馆）"),
+                         ("日常监督管理机构", "哈尔滨市南岗区市场监督管理局")):
+        form.get_by_label(re.compile(f"^{re.escape(label)}")).fill(value)
     form.get_by_role("button", name="制作结果").click()
     page.wait_for_load_state()
     assert "JY12301030012345" in page.locator("dl.facts").inner_text()
@@ -297,11 +304,7 @@ STEPS = (
     clerk_accepts,
     two_departments_approve_in_the_back_office,
     the_licence_is_issued_and_delivered,
-    # citizen_scans_and_verifies_the_certificate joins here once a licence made in the back
-    # office becomes an e-certificate: with the e-certificate pages (/account/certificates)
-    # the platform issues certificates only from a department system's result
-    # (departments.fetch_results), and this story's decisions are made in the host, so
-    # 市场监管局's simulated system never issues (it refuses: its task is still 待审查).
+    citizen_scans_and_verifies_the_certificate,
     citizen_rates_the_service_badly,
     the_department_rectifies,
     citizen_rates_again,
