@@ -197,6 +197,30 @@ def test_a_result_recorded_by_hand_issues_the_certificate_too(
     assert p.system().certificates.pending() == []
 
 
+def test_a_result_by_hand_without_a_face_is_recorded_and_an_incomplete_face_refused(
+    make_platform: MakePlatform, clock: FakeClock
+) -> None:
+    p, legacies = open_platform(make_platform, clock)
+    with_key(p, clock)
+    case = approved(p, legacies, clock)
+    approver = p.session(approver_of(SAMR))
+    half = govsvc.CaseResult(name="食品经营许可证", number="JY22301030000777",
+                             data={"经营者名称": "张伟", "住所": "南岗区学府路52号"})
+
+    with pytest.raises(govsvc.InvalidInput, match="legalRepresentative") as refused:
+        approver.cases.issue_result(case, half)
+    assert "法定代表人" in str(refused.value)
+    assert p.system().cases.get(case.id).state is case.state  # nothing changed
+    assert p.system().certificates.of_case(case) == []
+
+    paper = govsvc.CaseResult(name="食品经营许可证", number="JY22301030000777")
+    case = approver.cases.issue_result(case, paper)
+    assert case.state is CaseState.RESULT_READY and case.result is not None
+    assert case.result.ecert_id is None
+    assert p.system().certificates.of_case(case) == []
+    assert p.system().certificates.pending() == []  # nothing queued that could never succeed
+
+
 def test_joserfc_verifies_an_issued_certificate_against_jwks(
     make_platform: MakePlatform, clock: FakeClock
 ) -> None:

@@ -43,6 +43,7 @@ from govsvc.errors import (
     ConcurrentUpdate,
     IdempotencyConflict,
     InvalidInput,
+    StructureError,
 )
 from govsvc.identity import Organisation, Party, PartyKey, Person
 from govsvc.policy import Action, Resource
@@ -565,23 +566,42 @@ class CaseService(Service):
 
         As when a department's system supplies it (``departments.fetch_results``), an item
         whose result is a certificate type gets its e-certificate (电子证照) signed and stored
-        in the same transaction, or queued durably (``certificate.issue``) when signing fails.
+        in the same transaction (queued durably as ``certificate.issue`` when signing fails)
+        — when the result carries the certificate's face and the department has signing keys
+        here. A result without face fields (a paper licence's number) is recorded as it is;
+        an incomplete face is refused with the missing fields named, and nothing changes.
         """
         ecert = self._rt.ecert
         issued = IssuedResult(name=result.name, number=result.number, data=result.data)
+        certified_at: list[dt.datetime] = []  # set when this result becomes a certificate
         steps: list[Any] = []
-        at: list[dt.datetime] = []
 
         def issue(c: Case, v: ItemVersion, now: dt.datetime, actor: Actor) -> Step:
-            at[:] = [now]
+            certified_at.clear()
+            ctype = ecert.type_of(v)
+            face = ecert.face(ctype, issued, c) if ctype is not None else {}
+            if ctype is None or not face or not ecert.keys.keys(v.agency.credit_code):
+                # Not a certificate type, a result without its face (a paper licence's
+                # number), or a department that signs nothing here: recorded as it is.
+                return c.issue_result(result, now=now, actor=actor)
+            try:
+                ctype.check_face(face)
+            except StructureError as exc:  # a person's 制证 form: say what to fill in
+                raise InvalidInput(
+                    f"the e-certificate's face is incomplete: {exc}; fill in every required "
+                    f"field of {ctype.name}, or record the result without face fields"
+                ) from exc
+            certified_at[:] = [now]
             cid = ecert.certificate_id(v, result.number)
-            with_id = result if cid is None else attrs.evolve(result, ecert_id=str(cid))
-            return c.issue_result(with_id, now=now, actor=actor)
+            return c.issue_result(attrs.evolve(result, ecert_id=str(cid)), now=now, actor=actor)
 
         def certify(conn: sa.Connection, stored: Case) -> None:
+            if not certified_at:
+                return
             version = self._rt.version_in(conn, stored.item_code, stored.item_version)
+            actor = self.principal.actor
             steps[:] = [
-                ecert.issue_in(conn, stored, version, issued, actor=self.principal.actor, now=at[0])
+                ecert.issue_in(conn, stored, version, issued, actor=actor, now=certified_at[0])
             ]
 
         done = self.run_command(case, Action.CASE_ISSUE_RESULT, issue, also=certify)
