@@ -414,7 +414,12 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         return request
 
     def create_json_request(self, request: Any) -> Any:  # pragma: no cover
-        raise NotImplementedError("no JSON endpoints (dynamic registration) are offered")
+        # authlib asks for this only for JSON endpoints (dynamic client registration), which
+        # this provider does not offer: a request for one is refused as an OAuth2 error.
+        raise InvalidRequestError(
+            "this provider offers no JSON endpoints (dynamic client registration); clients "
+            "are registered in its configuration"
+        )
 
     def handle_response(
         self, status: int, body: Any, headers: list[tuple[str, str]]
