@@ -54,10 +54,16 @@ def test_out_of_range_parameters_are_422_naming_the_field(host: Any,
     assert next(iter(params.keys() - {"q"} or {"q"})) in response.text
 
 
-def test_a_cursor_of_another_search_is_refused(host: Any) -> None:
-    response = host.client().get("/api/v1/items", params={"q": "食品", "after": "bm9wZQ"})
+@pytest.mark.parametrize("params", [{"q": "食品", "after": "bm9wZQ"},
+                                    {"theme": "食品药品", "after": "WyJhIiwieCJd"},  # ["a","x"]
+                                    {"theme": "食品药品", "after": "WzEsbnVsbF0"}])  # [1,null]
+def test_a_cursor_not_given_out_is_refused(host: Any, params: dict[str, str]) -> None:
+    response = host.client().get("/api/v1/items", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+    assert "cursor" in response.text
+    page = host.client().get("/items", params=params)
+    assert page.status_code == 422 and "翻页链接已失效" in page.text
 
 
 def test_the_search_parameters_are_documented(host: Any) -> None:
