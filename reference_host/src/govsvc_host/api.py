@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hmac
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -224,20 +225,38 @@ class MaterialOut(BaseModel):
 
 
 class ItemOut(BaseModel):
+    """A published item; in search and browse results (``q``, ``department``, ``theme``,
+    ``life_stage``) only what a list shows — the guide fields are null there, and
+    ``GET /api/v1/items/{code}`` gives them."""
+
     code: str = Field(description="implementation code (实施编码)")
     name: str
     agency: str
     agency_code: str
-    version: int
-    promised_limit: str
-    statutory_limit: str
-    online_depth: str
-    visits: int
-    materials: list[MaterialOut]
+    item_type: str | None = Field(default=None, description="item type (事项类型), e.g. 行政许可")
+    version: int | None = None
+    promised_limit: str | None = None
+    statutory_limit: str | None = None
+    online_depth: str | None = None
+    visits: int | None = None
+    materials: list[MaterialOut] = Field(default_factory=list)
+    themes: list[str] = Field(default_factory=list, description="themes (主题) it is filed under")
+    life_stages: list[str] = Field(
+        default_factory=list, description="life stages (人生阶段) it is filed under"
+    )
+    match: str | None = Field(
+        default=None,
+        description="how it matched the search (exact, prefix, name, keyword); null when listed",
+    )
 
 
 class ItemList(BaseModel):
     items: list[ItemOut]
+    next: str | None = Field(
+        default=None,
+        description="pass as `after` (with the same q and filters) for the following page; "
+        "null at the end or when every item was listed",
+    )
 
 
 def _item_out(item: govsvc.ServiceItem, version: govsvc.ItemVersion) -> ItemOut:
@@ -246,6 +265,7 @@ def _item_out(item: govsvc.ServiceItem, version: govsvc.ItemVersion) -> ItemOut:
         name=item.name,
         agency=item.agency.name,
         agency_code=item.agency.credit_code,
+        item_type=item.item_type.label,
         version=version.version,
         promised_limit=str(version.promised_limit),
         statutory_limit=str(version.statutory_limit),
@@ -663,11 +683,78 @@ TRACK_ROUTE = Route("/api/v1/track", fast_track, methods=["GET"])
 # --- catalogue -----------------------------------------------------------------------------
 
 
-@router.get("/items", response_model=ItemList, summary="Published service items (事项)")
-def list_items(request: Request, me: MaybeCaller) -> ItemList:
+def browse(listing: Callable[..., govsvc.Page[govsvc.ItemSummary]], *, department: str | None,
+           theme: str | None, life_stage: str | None, limit: int, after: str | None
+           ) -> govsvc.Page[govsvc.ItemSummary]:
+    """``listing`` (a session's ``catalogue.browse``), with a forged cursor refused as bad
+    input: the SDK decodes it but lets a non-number position through as ValueError or
+    TypeError."""
+    try:
+        return listing(department=department, theme=theme, life_stage=life_stage,
+                       limit=limit, after=after)
+    except (ValueError, TypeError) as exc:
+        raise govsvc.InvalidInput(
+            f"page cursor {after!r} is not one this list gave out; start from the first page"
+        ) from exc
+
+
+def filed_under(hits: Iterable[govsvc.ItemSummary], *, department: str | None,
+                theme: str | None, life_stage: str | None) -> list[govsvc.ItemSummary]:
+    """The search hits of this department, theme and life stage (None: any)."""
+    return [h for h in hits if department in (None, h.agency)
+            and (theme is None or theme in h.themes)
+            and (life_stage is None or life_stage in h.life_stages)]
+
+
+@router.get(
+    "/items",
+    response_model=ItemList,
+    summary="Published service items (事项): find by name or keyword, browse by tag",
+    description=(
+        "With `q`: published items matching it in Chinese full text, best first (exact names, "
+        "then names starting with it, then names containing every word, then keyword "
+        "matches); any text is accepted and FTS syntax is never interpreted. With "
+        "`department`, `theme` or `life_stage` (and no `q`): those items by name. With none "
+        "of them: every published item by name (`limit` does not apply). Filters and `q` "
+        "combine: search hits are kept when they carry every filter given."
+    ),
+    responses={422: _problem("a parameter out of range (limit 1..100, q at most 200 chars)")},
+)
+def list_items(
+    request: Request,
+    me: MaybeCaller,
+    q: Annotated[str | None, Query(max_length=200, description="search text (搜索)")] = None,
+    department: Annotated[
+        str | None, Query(max_length=64, description="implementing agency's credit code")
+    ] = None,
+    theme: Annotated[str | None, Query(max_length=64, description="theme (主题)")] = None,
+    life_stage: Annotated[
+        str | None, Query(max_length=64, description="life stage (人生阶段), e.g. 出生")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
+    after: Annotated[
+        str | None, Query(max_length=512, description="`next` of the previous page")
+    ] = None,
+) -> ItemList:
     catalogue = host_of(request).platform.session(me).catalogue
-    return ItemList(items=[_item_out(i, catalogue.version(i.implementation_code))
-                           for i in catalogue.items()])
+    department, theme, life_stage = (
+        (v.strip() or None) if v is not None else None for v in (department, theme, life_stage)
+    )
+    if q is None and department is None and theme is None and life_stage is None:
+        return ItemList(items=[_item_out(i, catalogue.version(i.implementation_code))
+                               for i in catalogue.items()])
+    if q is not None:
+        page = catalogue.search(q, limit=limit, after=after)
+        hits = filed_under(page, department=department, theme=theme, life_stage=life_stage)
+    else:
+        page = browse(catalogue.browse, department=department, theme=theme, life_stage=life_stage,
+                      limit=limit, after=after)
+        hits = list(page)
+    out = [ItemOut(code=h.code, name=h.name, agency=h.agency_name, agency_code=h.agency,
+                   item_type=h.item_type.label, themes=list(h.themes),
+                   life_stages=list(h.life_stages),
+                   match=h.match.value if h.match is not None else None) for h in hits]
+    return ItemList(items=out, next=page.next)
 
 
 @router.get("/items/{code}", response_model=ItemOut, summary="One item and its newest guide",

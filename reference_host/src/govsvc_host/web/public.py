@@ -8,6 +8,7 @@ from starlette.responses import RedirectResponse, Response
 import govsvc
 from govsvc import Principal, PrincipalKind
 from govsvc_host import i18n
+from govsvc_host.api import browse, filed_under
 from govsvc_host.context import DISPLAY_COOKIE, DISPLAYS
 from govsvc_host.security import client_address
 from govsvc_host.web.common import Anyone, host_of
@@ -51,11 +52,48 @@ def home(request: Request, me: Anyone) -> Response:
     )
 
 
+_QUERY_MOST = 200  # characters of a search the portal passes on (as the API's q)
+_SHORTER_TRIES = 4  # beginnings of a query that found nothing tried in its place, longest first
+
+
 @router.get("/items", name="items")
-def items(request: Request, me: Anyone) -> Response:
+def items(
+    request: Request,
+    me: Anyone,
+    q: str = "",
+    department: str = "",
+    theme: str = "",
+    life_stage: str = "",
+    after: str = "",
+) -> Response:
+    """办事指南: search (搜索事项) and browse by department, theme (主题), life stage (人生阶段)."""
     host = host_of(request)
-    found = host.platform.public().catalogue.items()
-    return host.render(request, "items.html", principal=me, items=found)
+    catalogue = host.platform.public().catalogue
+    q = q.strip()
+    filters = {"department": department.strip() or None, "theme": theme.strip() or None,
+               "life_stage": life_stage.strip() or None}
+    error = None  # which message items.html shows: "too_long" or "stale_page"
+    page: govsvc.Page[govsvc.ItemSummary] | None = None
+    shorter = None  # the beginning of q whose results are shown, when q itself found nothing
+    try:
+        if len(q) > _QUERY_MOST:
+            error = "too_long"
+        elif q:
+            page = catalogue.search(q, limit=20, after=after or None)
+            # Nothing for the whole text (e.g. 食品经营许可证, the licence, when the item is
+            # 食品经营许可（新办）): offer what its shorter beginnings find, and say so.
+            for size in range(len(q) - 1, max(1, len(q) - _SHORTER_TRIES - 1), -1):
+                if len(page) or after:
+                    break
+                page, shorter = catalogue.search(q[:size], limit=20), q[:size]
+            page = govsvc.Page(items=filed_under(page, **filters), next=page.next)
+        else:
+            page = browse(catalogue.browse, limit=50, after=after or None, **filters)
+    except govsvc.InvalidInput:  # only a cursor that is not one of ours gets here
+        error = "stale_page"
+    return host.render(request, "items.html", status=422 if error else 200, principal=me,
+                       page=page, q=q, filters=filters, facets=catalogue.facets(),
+                       error=error, query_most=_QUERY_MOST, shorter=shorter)
 
 
 @router.get("/items/{code}", name="item")
