@@ -104,7 +104,8 @@ def test_worker_once_runs_every_job(tmp_path: Path) -> None:
     result = runner.invoke(app, ["worker", "--once", "--config", str(config)])
     assert result.exit_code == 0, result.output
     for job in ("deliver_outbox", "poll_reviews", "fetch_results", "notify_applicants",
-                "send_sms", "sweep_lights", "refresh_calendar"):
+                "send_sms", "sweep_lights", "refresh_calendar", "issue_certificates",
+                "sweep_expiry"):
         assert f"{job}:" in result.output
 
 

@@ -13,6 +13,8 @@ send_sms           30 s    retry portal notification SMS a failed gateway call l
 sweep_lights       600 s   store warning lights; cases turning yellow or red are warned
 refresh_calendar   60 s    recompute provisional deadlines that loaded years now decide
 checkpoint_logs    60 s    keyed checkpoints of the exchange and access logs (with a key)
+issue_certificates 30 s    retry e-certificates queued when signing failed (certificate.issue)
+sweep_expiry       3600 s  mark expired certificates; remind holders 30 days ahead (到期提醒)
 =================  ======  ==========================================================
 
 **PostgreSQL**: the jobs are procrastinate periodic tasks. Every ``govsvc-host worker``
@@ -115,6 +117,16 @@ def checkpoint_logs(platform: Platform) -> dict[str, Any]:
     return {"checkpoints": [point.to_dict() for point in made]}
 
 
+def issue_certificates(platform: Platform) -> dict[str, Any]:
+    report = platform.system().certificates.issue_pending()
+    return {"issued": report.issued, "retrying": report.retrying, "errors": list(report.errors)}
+
+
+def sweep_expiry(platform: Platform) -> dict[str, Any]:
+    sweep = platform.system().certificates.sweep_expiry()
+    return {"expired": len(sweep.expired), "reminded": len(sweep.reminded)}
+
+
 @attrs.frozen
 class Job:
     name: str
@@ -131,6 +143,8 @@ JOBS: tuple[Job, ...] = (
     Job("sweep_lights", sweep_lights, 600),
     Job("refresh_calendar", refresh_calendar, 60),
     Job("checkpoint_logs", checkpoint_logs, 60),
+    Job("issue_certificates", issue_certificates, 30),
+    Job("sweep_expiry", sweep_expiry, 3600),
 )
 BY_NAME = {job.name: job for job in JOBS}
 
