@@ -439,3 +439,15 @@ def test_searching_writes_nothing(platform: govsvc.Platform, clock: FakeClock) -
     platform.public().catalogue.browse(theme="户籍办理")
     assert platform.system().supervision.access_log() == before
     assert SearchMatch.EXACT.value == "exact"
+
+
+@pytest.mark.parametrize("position", ["7", None, True, 1.5, [1]])
+def test_a_forged_browse_cursor_is_bad_input(platform: govsvc.Platform, position: object) -> None:
+    """A cursor that decodes but carries no (name, number) position: InvalidInput that says
+    to start again, not a ValueError or TypeError from deep inside (the host showed a 500)."""
+    import base64
+    import json
+
+    forged = base64.urlsafe_b64encode(json.dumps(["食品", position]).encode()).decode()
+    with pytest.raises(govsvc.InvalidInput, match="start from the first page"):
+        platform.public().catalogue.browse(after=forged)

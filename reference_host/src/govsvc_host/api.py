@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -683,21 +683,6 @@ TRACK_ROUTE = Route("/api/v1/track", fast_track, methods=["GET"])
 # --- catalogue -----------------------------------------------------------------------------
 
 
-def browse(listing: Callable[..., govsvc.Page[govsvc.ItemSummary]], *, department: str | None,
-           theme: str | None, life_stage: str | None, limit: int, after: str | None
-           ) -> govsvc.Page[govsvc.ItemSummary]:
-    """``listing`` (a session's ``catalogue.browse``), with a forged cursor refused as bad
-    input: the SDK decodes it but lets a non-number position through as ValueError or
-    TypeError."""
-    try:
-        return listing(department=department, theme=theme, life_stage=life_stage,
-                       limit=limit, after=after)
-    except (ValueError, TypeError) as exc:
-        raise govsvc.InvalidInput(
-            f"page cursor {after!r} is not one this list gave out; start from the first page"
-        ) from exc
-
-
 def filed_under(hits: Iterable[govsvc.ItemSummary], *, department: str | None,
                 theme: str | None, life_stage: str | None) -> list[govsvc.ItemSummary]:
     """The search hits of this department, theme and life stage (None: any)."""
@@ -747,7 +732,7 @@ def list_items(
         page = catalogue.search(q, limit=limit, after=after)
         hits = filed_under(page, department=department, theme=theme, life_stage=life_stage)
     else:
-        page = browse(catalogue.browse, department=department, theme=theme, life_stage=life_stage,
+        page = catalogue.browse(department=department, theme=theme, life_stage=life_stage,
                       limit=limit, after=after)
         hits = list(page)
     out = [ItemOut(code=h.code, name=h.name, agency=h.agency_name, agency_code=h.agency,

@@ -239,7 +239,12 @@ class CatalogueService(Service):
         position = None
         if after is not None:
             key, last = decode_cursor(after, 2)
-            position = (str(key), int(last))
+            if not isinstance(key, str) or isinstance(last, bool) or not isinstance(last, int):
+                raise InvalidInput(
+                    f"page cursor {after!r} is not one this list gave out; start from the "
+                    "first page"
+                )
+            position = (key, last)
         with self._rt.read() as conn:
             hits, end = search_store.browse(
                 conn,

@@ -8,7 +8,7 @@ from starlette.responses import RedirectResponse, Response
 import govsvc
 from govsvc import Principal, PrincipalKind
 from govsvc_host import i18n
-from govsvc_host.api import browse, filed_under
+from govsvc_host.api import filed_under
 from govsvc_host.context import DISPLAY_COOKIE, DISPLAYS
 from govsvc_host.security import client_address
 from govsvc_host.web.common import Anyone, host_of
@@ -88,7 +88,7 @@ def items(
                 page, shorter = catalogue.search(q[:size], limit=20), q[:size]
             page = govsvc.Page(items=filed_under(page, **filters), next=page.next)
         else:
-            page = browse(catalogue.browse, limit=50, after=after or None, **filters)
+            page = catalogue.browse(limit=50, after=after or None, **filters)
     except govsvc.InvalidInput:  # only a cursor that is not one of ours gets here
         error = "stale_page"
     return host.render(request, "items.html", status=422 if error else 200, principal=me,
