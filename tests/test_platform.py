@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -327,6 +328,38 @@ def test_stale_copy_gets_concurrent_update(
     with pytest.raises(govsvc.ConcurrentUpdate, match="reload"):
         people.clerk.cases.accept(clerk_b)
     assert counts(platform) == before
+
+
+def test_a_commands_writes_reach_postgresql_in_one_pipeline(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case, its event, the outbox and the tasks are sent together (psycopg's pipeline
+    mode): one round trip a command instead of one a statement (bench/pipeline.py)."""
+    if platform.engine.dialect.name != "postgresql":
+        pytest.skip("pipeline mode is a PostgreSQL protocol feature; SQLite runs in process")
+    import psycopg
+
+    sent: list[tuple[str, bool]] = []
+    for name in ("execute", "executemany"):
+        original = getattr(psycopg.Cursor, name)
+
+        def spy(self: Any, query: Any, *args: Any, _original: Any = original, **kw: Any) -> Any:
+            sent.append((str(query).split(" (")[0][:40], bool(self.connection.pgconn.pipeline_status)))
+            return _original(self, query, *args, **kw)
+
+        monkeypatch.setattr(psycopg.Cursor, name, spy)
+    case = people.applicant(zhang).cases.apply(
+        code_of(FOOD), zhang, materials=all_materials(platform, FOOD)
+    )
+    applied, sent[:] = list(sent), []
+    people.clerk.cases.accept(case)
+    writes = {q: piped for q, piped in sent if not q.startswith("SELECT")}
+    assert any(q.startswith("UPDATE cases") for q in writes), sent
+    assert {"INSERT INTO case_events", "INSERT INTO outbox", "INSERT INTO review_tasks"} <= set(
+        writes
+    ), sent
+    assert all(writes.values()), f"written outside the pipeline: {sent}"
+    assert all(piped for q, piped in applied if not q.startswith("SELECT")), applied
 
 
 def test_two_clerks_accepting_at_once_exactly_one_wins(

@@ -54,6 +54,7 @@ from govsvc.store import cases as store
 from govsvc.store import idempotency
 from govsvc.store import parties as party_store
 from govsvc.store.chain import ChainReport
+from govsvc.store.fast import pipeline
 from govsvc.store.tables import cases_t
 
 if TYPE_CHECKING:
@@ -398,8 +399,9 @@ class CaseService(Service):
             if keyed is not None:
                 # Before the case: a concurrent request with the same key waits here.
                 idempotency.remember(conn, self._key_owner(), keyed[0], keyed[1], step.case.id, now)
-            self._upsert_party(conn, party_values)
-            created = store.save_new(conn, steps, now=now)
+            with pipeline(conn):  # the party and the case in one round trip on PostgreSQL
+                self._upsert_party(conn, party_values)
+                created = store.save_new(conn, steps, now=now)
         rt.remember(created)
         last = steps[-1]
         rt.broadcast([*steps[:-1], Step(created, last.event, last.outbox)])
