@@ -82,7 +82,11 @@ def serve(kind: str, port: int, url: str, schema: str | None, data: Path) -> Non
         platform = govsvc.Platform.open(url, schema=schema, load_entry_points=False,
                                         provisional_calendar=True, migrate_schema=False)
         app = create_app(platform, settings(url, schema, data))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    from govsvc_host.serving import UVICORN_OPTIONS
+
+    # Both apps under the host's own uvicorn settings (httptools, asyncio's loop).
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                **UVICORN_OPTIONS)
 
 
 def free_port() -> int:

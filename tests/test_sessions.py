@@ -137,6 +137,36 @@ def test_the_public_sees_the_catalogue_and_tracks_with_the_id_suffix(
         public.cases.get(case.tracking_code)
 
 
+def test_lists_and_the_look_up_read_summaries_from_columns_as_the_case_shows_them(
+    platform: govsvc.Platform, zhang: govsvc.Person, people: People
+) -> None:
+    """Lists and the public look-up build summaries from the case's columns (no document
+    parsed); they must say exactly what the case itself says."""
+    walk_in = people.clerk.cases.apply(
+        code_of(FOOD), RESTAURANT, materials=materials(platform), agent=zhang
+    )
+    plain = people.applicant(zhang).cases.apply(code_of(FOOD), zhang, materials=materials(platform))
+    accepted = people.clerk.cases.accept(plain)
+    task = accepted.tasks[0]
+    people.reviewer(task.department).cases.suspend(
+        accepted, govsvc.SuspensionReason.ON_SITE_INSPECTION, notice="现场核查"
+    )
+    for case in (walk_in, plain):
+        stored_case = people.system.cases.get(case.tracking_code)
+        for mask in (False, True):
+            assert govsvc.CaseSummary.of(stored_case, mask_names=mask).suspended is (
+                case is plain
+            )
+        listed = {s.id: s for s in people.clerk.cases.of_applicant(stored_case.applicant)}
+        assert listed[case.id] == govsvc.CaseSummary.of(stored_case, mask_names=True)
+        suffix = stored_case.applicant.number[-4:]
+        tracked = platform.public().cases.track(case.tracking_code, id_suffix=suffix)
+        assert tracked == govsvc.CaseSummary.of(stored_case, mask_names=True)
+    mine = {s.id: s for s in people.applicant(zhang).cases.mine()}
+    assert mine[walk_in.id].agent_name == zhang.name  # handled as agent: in their own list
+    assert mine[plain.id] == govsvc.CaseSummary.of(people.system.cases.get(plain.id))
+
+
 # --- reads of personal data are recorded ----------------------------------------------------
 
 

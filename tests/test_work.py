@@ -172,7 +172,9 @@ def test_an_open_circuit_skips_the_work_without_burning_attempts(
     make_platform: MakePlatform,
 ) -> None:
     legacy = FakeLegacy(HRSS)
-    policy = govsvc.CallPolicy(attempts=1, backoff=0.0, failure_threshold=3, cooldown=0.3)
+    # The cool-down must outlast the five refused passes below even on a loaded machine (at
+    # 0.3 s a full-suite run once saw the circuit half-open during them).
+    policy = govsvc.CallPolicy(attempts=1, backoff=0.0, failure_threshold=3, cooldown=1.5)
     p = make_platform(plugin_for({HRSS: legacy}), call_policy=policy, work_policy=EAGER)
     accepted(p, CARD, 6)
     legacy.fail_next = 100  # the department is down: three failures open its circuit
@@ -189,7 +191,7 @@ def test_an_open_circuit_skips_the_work_without_burning_attempts(
     opened = [r for r in departments.exchange_log(limit=100) if r.outcome == "circuit_opened"]
     assert len(opened) == 1  # logged once per opening, not per refused call
     legacy.fail_next = 0  # it is back
-    time.sleep(0.35)  # the cool-down (on the process's monotonic clock) passes
+    time.sleep(1.55)  # the cool-down (on the process's monotonic clock) passes
     trial = departments.deliver()
     assert (trial.delivered, trial.retrying) == (1, 0)  # half-open: one trial call alone
     rest = departments.deliver()  # the trial closed the circuit

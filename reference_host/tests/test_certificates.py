@@ -163,5 +163,21 @@ def test_the_holders_pages(host: HostKit) -> None:
     assert host.client().get(f"/certificates/{certificate.id}").status_code in (302, 303, 401)
 
 
+def test_a_server_without_a_chinese_font_says_so_and_offers_the_print_page(
+    host: HostKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found on a fresh machine without fonts: the 503 page itself failed to render (500)."""
+    from govsvc_host.web import certificates as pages
+
+    def no_font(*_args: object, **_kw: object) -> bytes:
+        raise govsvc.ecert.FontMissing("no CJK font found for the PDF: install one")
+
+    monkeypatch.setattr(pages, "render_pdf", no_font)
+    certificate = issued(host)
+    pdf = host.client("zhangwei").get(f"/certificates/{certificate.id}/pdf")
+    assert pdf.status_code == 503, pdf.text[:300]
+    assert "请使用打印页面" in pdf.text and "install one" in pdf.text
+
+
 def _login() -> govsvc.Authentication:
     return govsvc.Authentication(provider="test", assurance=govsvc.Assurance.L3)

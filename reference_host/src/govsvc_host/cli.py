@@ -67,12 +67,14 @@ def demo(
     import uvicorn
 
     from govsvc_host.demo import banner, demo_system
+    from govsvc_host.serving import UVICORN_OPTIONS
 
     logging.basicConfig(level=logging.WARNING)
     try:
         with demo_system(data_dir, port=port, idp_port=idp_port, auto_decide=auto_decide) as s:
             banner(s)
-            uvicorn.run(s.app, host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.run(s.app, host="127.0.0.1", port=port, log_level="warning",
+                        **UVICORN_OPTIONS)
     except (govsvc.GovsvcError, RuntimeError) as exc:
         _fail(str(exc))
 
@@ -90,6 +92,7 @@ def serve(
 
     from govsvc_host.app import create_app
     from govsvc_host.runtime import open_platform
+    from govsvc_host.serving import UVICORN_OPTIONS
     from govsvc_host.worker import InProcessWorker
 
     try:
@@ -104,7 +107,7 @@ def serve(
         worker = InProcessWorker(platform, interval=settings.worker.interval).start()
     try:
         uvicorn.run(create_app(platform, settings), host=host, port=port,
-                    proxy_headers=proxy_headers, log_level="info")
+                    proxy_headers=proxy_headers, log_level="info", **UVICORN_OPTIONS)
     finally:
         if worker:
             worker.stop()

@@ -41,6 +41,7 @@ from govsvc.deadlines import light, suspended_workdays
 from govsvc.errors import (
     CaseNotFound,
     ConcurrentUpdate,
+    GovsvcError,
     IdempotencyConflict,
     InvalidInput,
     StructureError,
@@ -374,14 +375,8 @@ class CaseService(Service):
             channel = Channel.WINDOW if principal.kind is PrincipalKind.CLERK else Channel.PC
         party_values = party_store.party_values(applicant, now)
         actor = principal.actor
-        with rt.write() as conn:
-            if keyed is not None:
-                found = idempotency.find(conn, self._key_owner(), keyed[0])
-                if found is not None:
-                    raise _Replay(self._replayed(conn, *keyed, found))
-            # The newest version is looked up inside the write transaction: a version
-            # published a moment ago by another process is the one this case pins.
-            version = rt.latest_in(conn, item_code)
+
+        def build(version: ItemVersion) -> tuple[list[Step], store.NewCase]:
             step = Case.start(
                 version=version,
                 applicant=applicant.key,
@@ -396,12 +391,39 @@ class CaseService(Service):
             steps = [step]
             if submit:
                 steps.append(step.case.submit(now=now, actor=actor))
+            return steps, store.prepare_new(rt.engine.dialect, steps, now=now)
+
+        # The case is built, and its rows made, before the write transaction, on the newest
+        # version this process has seen: on SQLite the transaction holds the one writer lock,
+        # and the building is most of an application's time. The transaction then checks
+        # that version is still the newest and builds again if not.
+        built: tuple[ItemVersion, list[Step], store.NewCase] | None = None
+        guess = rt.newest.get(item_code)
+        if guess is not None:
+            try:
+                built = (guess, *build(guess))
+            except GovsvcError:
+                built = None  # judged again below, on the version that is really the newest
+        with rt.write() as conn:
+            if keyed is not None:
+                found = idempotency.find(conn, self._key_owner(), keyed[0])
+                if found is not None:
+                    raise _Replay(self._replayed(conn, *keyed, found))
+            # The newest version is looked up inside the write transaction: a version
+            # published a moment ago by another process is the one this case pins.
+            version = rt.latest_in(conn, item_code)
+            rt.newest.put(item_code, version)
+            if built is None or built[0].version != version.version:
+                built = (version, *build(version))
+            _, steps, new = built
             if keyed is not None:
                 # Before the case: a concurrent request with the same key waits here.
-                idempotency.remember(conn, self._key_owner(), keyed[0], keyed[1], step.case.id, now)
+                idempotency.remember(
+                    conn, self._key_owner(), keyed[0], keyed[1], new.case.id, now
+                )
             with pipeline(conn):  # the party and the case in one round trip on PostgreSQL
                 self._upsert_party(conn, party_values)
-                created = store.save_new(conn, steps, now=now)
+                created = store.write_new(conn, new)
         rt.remember(created)
         last = steps[-1]
         rt.broadcast([*steps[:-1], Step(created, last.event, last.outbox)])
@@ -762,16 +784,21 @@ class CaseService(Service):
         answer never tells whether a code exists; the host rate-limits misses."""
         self._authorize(Action.CASE_TRACK, Resource.platform())
         suffix = "".join(str(id_suffix).split()).upper()
-        with self._rt.read() as conn:
-            try:
-                case = self._load(conn, tracking_code)
-            except (CaseNotFound, InvalidInput):
-                case = None
-        if case is None or len(suffix) != 4 or not case.applicant.number.endswith(suffix):
+        found = None
+        try:
+            code: str | None = TrackingCode.normalise(tracking_code)
+        except InvalidInput:
+            code = None
+        if code is not None:
+            # One statement, its own snapshot: no transaction around it, and the summary read
+            # from the columns (the public look-up is the busiest call of a host).
+            with self._rt.autocommit_read() as conn:
+                found = store.summary_by_code(conn, code)
+        if found is None or len(suffix) != 4 or not found.applicant_number.endswith(suffix):
             raise CaseNotFound(
                 "no case matches this tracking code and ID number suffix; check both on the receipt"
             )
-        return CaseSummary.of(case, mask_names=True)
+        return CaseSummary.of_columns(found, mask_names=True)
 
     # --- lists -------------------------------------------------------------------------------
 
@@ -835,16 +862,16 @@ class CaseService(Service):
                 ),
             ]
         with self._rt.read() as conn:
-            cases = store.iter_cases(
+            rows = store.summaries(
                 conn,
                 where,
                 limit=limit + 1,
                 order=[cases_t.c.created_at.desc(), cases_t.c.id.desc()],
             )
-        more = len(cases) > limit
-        cases = cases[:limit]
-        nxt = encode_cursor(cases[-1].created_at, cases[-1].id) if more else None
-        return Page([CaseSummary.of(c, mask_names=mask) for c in cases], next=nxt)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+        return Page([CaseSummary.of_columns(r, mask_names=mask) for r in rows], next=nxt)
 
 
 def _applicant_is(key: PartyKey) -> Any:

@@ -6,7 +6,7 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import attrs
 
@@ -16,7 +16,10 @@ from govsvc.cases import Case, CaseState, ReviewTask
 from govsvc.deadlines import Light
 from govsvc.errors import InvalidInput
 from govsvc.identity import PartyKey
-from govsvc.masking import mask_name
+from govsvc.masking import mask_id_number, mask_name
+
+if TYPE_CHECKING:
+    from govsvc.store.cases import SummaryColumns
 
 __all__ = [
     "CaseLights",
@@ -128,6 +131,27 @@ class CaseSummary:
             due_promised=case.deadline.promised if case.deadline else None,
             due_provisional=bool(case.deadline and case.deadline.provisional),
             suspended=case.is_suspended,
+        )
+
+
+    @classmethod
+    def of_columns(cls, row: SummaryColumns, *, mask_names: bool = False) -> CaseSummary:
+        """The same summary from the case's columns (``store.cases.summaries``), without
+        parsing its document."""
+        name, agent = row.applicant_name, row.agent_name
+        return cls(
+            id=row.id,
+            tracking_code=row.tracking_code,
+            item_code=row.item_code,
+            item_version=row.item_version,
+            applicant_name=mask_name(name) if mask_names else name,
+            applicant_masked=f"{row.applicant_type}:{mask_id_number(row.applicant_number)}",
+            agent_name=(mask_name(agent) if mask_names and agent else agent),
+            state=CaseState(row.state),
+            submitted_at=row.submitted_at,
+            due_promised=row.due_promised,
+            due_provisional=row.due_provisional,
+            suspended=row.suspended,
         )
 
 

@@ -12,11 +12,12 @@ that restrict a list to what a principal may see), so lists are filtered in SQL.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import Dialect
 
 from govsvc import _converter
 from govsvc.cases import Case, CaseEvent, OutboxMessage, ReviewTask, Step
@@ -24,7 +25,7 @@ from govsvc.errors import ConcurrentUpdate
 from govsvc.events import PAYLOADS, EventKind, UnknownPayload
 from govsvc.principals import Actor, PrincipalKind
 from govsvc.store import chain, documents
-from govsvc.store.fast import FastStatement, Sent, pipeline
+from govsvc.store.fast import Bound, FastStatement, Sent, pipeline
 from govsvc.store.tables import (
     CaseRow,
     case_from_data,
@@ -37,15 +38,21 @@ from govsvc.store.tables import (
 )
 
 __all__ = [
+    "NewCase",
+    "SummaryColumns",
     "case_from_data",
     "event_from_row",
     "events_of",
     "iter_cases",
     "load_case",
+    "prepare_new",
     "rebuild_projections",
     "save_new",
     "save_step",
+    "summaries",
+    "summary_by_code",
     "verify_trail",
+    "write_new",
 ]
 
 # The stored light (sweep_lights) is derived data the commands never write.
@@ -148,6 +155,84 @@ def load_case(
     return case_from_data(row[1])
 
 
+@attrs.frozen
+class SummaryColumns:
+    """What a list row or a progress look-up shows of a case, read from the case's columns
+    (and the agent's name from its document) without parsing the whole document: a list of
+    50 cases, or the public look-up, costs one indexed read and no cattrs."""
+
+    id: str
+    tracking_code: str
+    item_code: str
+    item_version: int
+    applicant_type: str
+    applicant_number: str
+    applicant_name: str
+    agent_name: str | None
+    state: str
+    created_at: dt.datetime
+    submitted_at: dt.datetime | None
+    due_promised: dt.date | None
+    due_provisional: bool
+    suspended: bool
+
+
+_SUMMARY_SELECT = sa.select(
+    cases_t.c.id,
+    cases_t.c.tracking_code,
+    cases_t.c.item_code,
+    cases_t.c.item_version,
+    cases_t.c.applicant_type,
+    cases_t.c.applicant_number,
+    cases_t.c.applicant_name,
+    cases_t.c.data[("agent", "name")].as_string(),
+    cases_t.c.state,
+    cases_t.c.created_at,
+    cases_t.c.submitted_at,
+    cases_t.c.due_promised,
+    cases_t.c.due_provisional,
+    cases_t.c.suspended,
+)
+_SUMMARY_BY_CODE = FastStatement(
+    _SUMMARY_SELECT.where(cases_t.c.tracking_code == sa.bindparam("ref"))
+)
+
+
+def _utc(moment: dt.datetime | None) -> dt.datetime | None:
+    # SQLite gives back naive UTC timestamps; the domain's are aware.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def _summary(row: Sequence[Any]) -> SummaryColumns:
+    (id_, code, item, number, a_type, a_number, a_name, agent, state, created, submitted,
+     due, provisional, suspended) = row  # fmt: skip
+    created_at = _utc(created)
+    assert created_at is not None
+    return SummaryColumns(
+        id=id_, tracking_code=code, item_code=item, item_version=number,
+        applicant_type=a_type, applicant_number=a_number, applicant_name=a_name,
+        agent_name=agent, state=state, created_at=created_at, submitted_at=_utc(submitted),
+        due_promised=due, due_provisional=bool(provisional), suspended=bool(suspended),
+    )  # fmt: skip
+
+
+def summary_by_code(conn: sa.Connection, tracking_code: str) -> SummaryColumns | None:
+    """The summary columns of the case with this (normalised) tracking code, or None."""
+    row = _SUMMARY_BY_CODE.first(conn, {"ref": tracking_code})
+    return None if row is None else _summary(row)
+
+
+def summaries(
+    conn: sa.Connection, where: Iterable[Any], *, limit: int, order: Any
+) -> list[SummaryColumns]:
+    """The summary columns of the cases matching ``where``, in ``order``, at most ``limit``."""
+    orders = order if isinstance(order, list | tuple) else [order]
+    stmt = _SUMMARY_SELECT.where(*where).order_by(*orders).limit(limit)
+    return [_summary(row) for row in conn.execute(stmt)]
+
+
 def save_step(conn: sa.Connection, step: Step, *, previous: Case | None, now: dt.datetime) -> Step:
     """Write a command's result: the case, its event, the projections and the outbox.
 
@@ -199,9 +284,19 @@ def _lost(case: Case) -> ConcurrentUpdate:
     )
 
 
-def save_new(conn: sa.Connection, steps: Sequence[Step], *, now: dt.datetime) -> Case:
-    """Write a new case created by several steps (draft + submit) as one INSERT; returns the
-    case with its trail head."""
+@attrs.frozen
+class NewCase:
+    """A new case's rows, converted for one dialect and ready to insert (:func:`write_new`)."""
+
+    case: Case
+    statements: tuple[Bound, ...]
+
+
+def prepare_new(dialect: Dialect, steps: Sequence[Step], *, now: dt.datetime) -> NewCase:
+    """The rows of a new case created by several steps (draft + submit) — one case row, the
+    chained events, outbox, materials and tasks — with their parameters converted.
+
+    Pure: nothing is read or written, so a caller can do this before its transaction."""
     rows, head = [], chain.GENESIS
     for s in steps:
         values = _event_values(s.event)
@@ -209,15 +304,31 @@ def save_new(conn: sa.Connection, steps: Sequence[Step], *, now: dt.datetime) ->
         values["hash"] = head = chain.digest(values, EVENT_FIELDS, head)
         rows.append(values)
     case = attrs.evolve(steps[-1].case, trail_head=head)
+    outbox = [_outbox_values(case.id, m, now) for s in steps for m in s.outbox]
+    return NewCase(
+        case,
+        (
+            _INSERT_CASE.bind(dialect, [CaseRow.values_from_domain(case)]),
+            _INSERT_EVENT.bind(dialect, rows),
+            _INSERT_OUTBOX.bind(dialect, outbox),
+            _INSERT_MATERIAL.bind(dialect, _material_rows(case)),
+            _INSERT_TASK.bind(dialect, _task_rows(case.id, case.tasks, {})),
+        ),
+    )
+
+
+def write_new(conn: sa.Connection, new: NewCase) -> Case:
+    """Insert a prepared new case (one pipeline on PostgreSQL); returns the case."""
     with pipeline(conn):
-        _INSERT_CASE.execute(conn, CaseRow.values_from_domain(case))
-        _INSERT_EVENT.executemany(conn, rows)
-        _INSERT_OUTBOX.executemany(
-            conn, [_outbox_values(case.id, m, now) for s in steps for m in s.outbox]
-        )
-        _write_materials(conn, case, replace=False)
-        _write_tasks(conn, case.id, case.tasks, ())
-    return case
+        for statement in new.statements:
+            statement.run(conn)
+    return new.case
+
+
+def save_new(conn: sa.Connection, steps: Sequence[Step], *, now: dt.datetime) -> Case:
+    """Write a new case created by several steps (draft + submit) as one INSERT; returns the
+    case with its trail head."""
+    return write_new(conn, prepare_new(conn.dialect, steps, now=now))
 
 
 def verify_trail(conn: sa.Connection, case: Case) -> chain.ChainReport:
@@ -303,32 +414,32 @@ def _outbox_values(case_id: str, message: OutboxMessage, now: dt.datetime) -> di
     }
 
 
+def _material_rows(case: Case) -> list[dict[str, Any]]:
+    return [
+        {
+            "case_id": case.id,
+            "code": m.code,
+            "kind": m.kind.value,
+            "reference": m.reference,
+            "filename": m.filename,
+            "media_type": m.media_type,
+            "size": m.size,
+        }
+        for m in case.materials
+    ]
+
+
 def _write_materials(conn: sa.Connection, case: Case, *, replace: bool) -> None:
     if replace:
         _DELETE_MATERIALS.execute(conn, {"b_case": case.id})
-    if case.materials:
-        _INSERT_MATERIAL.executemany(
-            conn,
-            [
-                {
-                    "case_id": case.id,
-                    "code": m.code,
-                    "kind": m.kind.value,
-                    "reference": m.reference,
-                    "filename": m.filename,
-                    "media_type": m.media_type,
-                    "size": m.size,
-                }
-                for m in case.materials
-            ],
-        )
+    _INSERT_MATERIAL.executemany(conn, _material_rows(case))
 
 
-def _write_tasks(
-    conn: sa.Connection, case_id: str, tasks: Sequence[ReviewTask], before: Sequence[ReviewTask]
-) -> None:
-    old = {t.id: t for t in before}
-    new_rows = [
+def _task_rows(
+    case_id: str, tasks: Sequence[ReviewTask], old: Mapping[str, ReviewTask]
+) -> list[dict[str, Any]]:
+    """The rows of the tasks not in ``old`` (new ones)."""
+    return [
         {
             "id": t.id,
             "case_id": case_id,
@@ -341,12 +452,18 @@ def _write_tasks(
         for t in tasks
         if t.id not in old
     ]
+
+
+def _write_tasks(
+    conn: sa.Connection, case_id: str, tasks: Sequence[ReviewTask], before: Sequence[ReviewTask]
+) -> None:
+    old = {t.id: t for t in before}
     changed = [
         {"b_id": t.id, "status": t.status.value, "decided_at": t.decided_at}
         for t in tasks
         if t.id in old and old[t.id] != t
     ]
-    _INSERT_TASK.executemany(conn, new_rows)
+    _INSERT_TASK.executemany(conn, _task_rows(case_id, tasks, old))
     _UPDATE_TASK.executemany(conn, changed)
     closed = [{"b_task": c["b_id"]} for c in changed if c["status"] != "open"]
     # A decided or cancelled task is asked about no more.

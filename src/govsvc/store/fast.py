@@ -21,7 +21,7 @@ import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import Dialect
 
-__all__ = ["FastStatement", "Sent", "pipeline"]
+__all__ = ["Bound", "FastStatement", "Sent", "pipeline"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -33,6 +33,7 @@ class _Compiled:
     processors: tuple[Processor, ...]
     positional: bool
     result_processors: tuple[Processor, ...]
+    constants: Mapping[str, Any]  # binds the statement carries a value for (e.g. a JSON path)
 
 
 class FastStatement:
@@ -54,6 +55,11 @@ class FastStatement:
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in names
         )
+        constants = {
+            name: compiled.binds[name].effective_value
+            for name in names
+            if compiled.binds[name].value is not None and not compiled.binds[name].required
+        }
         result_processors: tuple[Processor, ...] = ()
         if isinstance(self.statement, sa.Select):
             result_processors = tuple(
@@ -66,11 +72,14 @@ class FastStatement:
             processors=processors,
             positional=positional,
             result_processors=result_processors,
+            constants=constants,
         )
         self._compiled[dialect.name] = found
         return found
 
     def _params(self, c: _Compiled, values: Mapping[str, Any]) -> Any:
+        if c.constants:
+            values = {**c.constants, **values}
         converted = [
             proc(values[name]) if proc is not None else values[name]
             for name, proc in zip(c.names, c.processors, strict=True)
@@ -86,6 +95,13 @@ class FastStatement:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+    def bind(self, dialect: Dialect, rows: Sequence[Mapping[str, Any]]) -> Bound:
+        """The statement with its parameters converted for ``dialect``, to run later
+        (:meth:`Bound.run`): the conversion (JSON serialisation, timestamps) can then be done
+        before a transaction, not while it holds the database's writer lock."""
+        c = self._for(dialect)
+        return Bound(c.sql, [self._params(c, row) for row in rows])
 
     def send(self, conn: sa.Connection, values: Mapping[str, Any]) -> Sent:
         """Run with one set of values inside :func:`pipeline`; the row count is read from
@@ -148,6 +164,29 @@ class FastStatement:
             tuple(p(v) if p is not None else v for v, p in zip(row, procs, strict=True))
             for row in found
         ]
+
+
+class Bound:
+    """A statement and its converted parameters (one set per row), made by
+    :meth:`FastStatement.bind`."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: list[Any]) -> None:
+        self.sql = sql
+        self.params = params
+
+    def run(self, conn: sa.Connection) -> None:
+        if not self.params:
+            return
+        cursor = _cursor(conn)
+        try:
+            if len(self.params) == 1:  # see FastStatement.executemany
+                cursor.execute(self.sql, self.params[0])
+            else:
+                cursor.executemany(self.sql, self.params)
+        finally:
+            cursor.close()
 
 
 class Sent:
