@@ -311,7 +311,8 @@ def test_the_index_is_written_by_the_publishing_transaction(platform: govsvc.Pla
     catalogue.publish(item, first)
     assert names(search("测试许可")) == ["测试许可事项（新办）"]
     renamed = attrs.evolve(item, name="测绘资质认定", themes=("规划建设",))
-    catalogue.publish(renamed, first.revise(name="测绘资质认定"))
+    result = attrs.evolve(first.results[0], name="测绘资质证书")  # its result renamed too
+    catalogue.publish(renamed, first.revise(name="测绘资质认定", results=(result,)))
     assert names(search("测试许可")) == []
     assert ranked(search("测绘")) == [("测绘资质认定", "prefix")]
     assert names(platform.public().catalogue.browse(theme="规划建设")) == ["测绘资质认定"]
@@ -336,9 +337,23 @@ def test_republishing_an_unchanged_item_leaves_the_index_alone(platform: govsvc.
         assert conn.execute(sa.select(search_store.search_t)).all() == before
 
 
+def test_an_item_is_found_by_what_it_hands_out(platform: govsvc.Platform) -> None:
+    """People search for the licence (食品经营许可证), not the procedure's name."""
+    search = platform.public().catalogue.search
+    assert ranked(search("食品经营许可证")) == [("食品经营许可（新办）", "keyword")]
+    assert ranked(search("营业执照")) == [("个体工商户设立登记", "keyword")]
+    with platform.engine.begin() as conn:  # the index as revisions before 0008 made it
+        search_store.rebuild(conn, result_names=False)
+    assert ranked(search("营业执照")) == []
+    with platform.engine.begin() as conn:
+        search_store.rebuild(conn)
+    assert ranked(search("营业执照")) == [("个体工商户设立登记", "keyword")]
+
+
 def test_rebuild_gives_the_same_index(platform: govsvc.Platform) -> None:
     search = platform.public().catalogue.search
-    before = {q: ranked(search(q)) for q in ("社保", "户口", "许可", "哈尔滨市", "出生")}
+    queries = ("社保", "户口", "许可", "哈尔滨市", "出生", "食品经营许可证", "营业执照")
+    before = {q: ranked(search(q)) for q in queries}
     with platform.engine.begin() as conn:
         assert search_store.rebuild(conn) == len(sample_catalogue())
     assert {q: ranked(search(q)) for q in before} == before

@@ -96,7 +96,13 @@ def test_the_portal_refuses_an_overlong_query_kindly(host: Any) -> None:
     assert page.status_code == 422 and "搜索内容过长" in page.text
 
 
-def test_the_portal_offers_a_shorter_beginning_when_nothing_matches(host: Any) -> None:
+def test_the_portal_finds_an_item_by_the_licence_it_hands_out(host: Any) -> None:
     page = host.client().get("/items", params={"q": "食品经营许可证"})  # the licence's name
+    assert page.status_code == 200 and f">{FOOD_NAME}</a>" in page.text
+    assert "完全相符" not in page.text  # found as it was typed, not by a shorter beginning
+
+
+def test_the_portal_offers_a_shorter_beginning_when_nothing_matches(host: Any) -> None:
+    page = host.client().get("/items", params={"q": "食品经营许可申"})  # typed on too far
     assert page.status_code == 200
     assert "以下是“食品经营许可”的搜索结果" in page.text and f">{FOOD_NAME}</a>" in page.text

@@ -173,7 +173,8 @@ class CatalogueService(Service):
                     publish(item, version, published=out)  # CatalogueRejected lists problems
                     store.upsert_item(conn, item)
                     store.insert_version(conn, version, now)
-                    search_store.index_item(conn, item)  # the search index, same transaction
+                    # the search index, same transaction; its result names are keywords
+                    search_store.index_item(conn, item, [r.name for r in version.results])
                     out.append(version)
                     published.append(version)
         for version in published:

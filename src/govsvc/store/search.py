@@ -44,10 +44,10 @@ from typing import Any, NamedTuple
 import attrs
 import sqlalchemy as sa
 
-from govsvc.catalogue import ServiceItem
+from govsvc.catalogue import ItemVersion, ServiceItem
 from govsvc.store import documents
 from govsvc.store.fast import FastStatement
-from govsvc.store.tables import items_t, search_t, tags_t
+from govsvc.store.tables import items_t, search_t, tags_t, versions_t
 
 __all__ = [
     "MAX_TERMS",
@@ -168,13 +168,17 @@ def _bigrams_text(text: str) -> str:
     return " ".join(bigrams(text))
 
 
-def keywords_of(item: ServiceItem) -> str:
-    """The keywords an item is found by besides its name, normalised, one space between."""
+def keywords_of(item: ServiceItem, results: Sequence[str] = ()) -> str:
+    """The keywords an item is found by besides its name, normalised, one space between.
+
+    ``results`` are the names of what its newest version hands out (办理结果, e.g.
+    食品经营许可证 for 食品经营许可（新办）): people search for the licence they want, not
+    for the procedure's name."""
     return keywords_for(
         normalise(item.name),
         item_type=item.item_type.label,
         agency_name=item.agency.name,
-        tags=(*item.themes, *item.life_stages),
+        tags=(*item.themes, *item.life_stages, *results),
     )
 
 
@@ -201,10 +205,10 @@ def _fixed(item_type: str, agency_name: str) -> str:
     return " ".join(w for w in (normalise(item_type), normalise(agency_name)) if w)
 
 
-def entry_values(item: ServiceItem) -> dict[str, Any]:
+def entry_values(item: ServiceItem, results: Sequence[str] = ()) -> dict[str, Any]:
     """The ``catalogue_search`` row of an item (without ``id``)."""
     name_key = normalise(item.name)
-    keywords = keywords_of(item)
+    keywords = keywords_of(item, results)
     return {
         "code": item.implementation_code,
         "name": item.name,
@@ -235,9 +239,10 @@ _COMPARED = (
 )
 
 
-def index_item(conn: sa.Connection, item: ServiceItem) -> None:
-    """Add or refresh one item in the search index (nothing happens if nothing changed)."""
-    values = entry_values(item)
+def index_item(conn: sa.Connection, item: ServiceItem, results: Sequence[str] = ()) -> None:
+    """Add or refresh one item in the search index (nothing happens if nothing changed);
+    ``results``: the result names of its newest version (see :func:`keywords_of`)."""
+    values = entry_values(item, results)
     sqlite = conn.dialect.name == "sqlite"
     # SQLite keeps the bigrams in FTS5 tables, not in the row.
     stored = {**values, "name_grams": None, "keyword_grams": None} if sqlite else dict(values)
@@ -301,11 +306,13 @@ def _fts_delete(conn: sa.Connection, item_id: int, name_key: str, keywords: str)
         )
 
 
-def rebuild(conn: sa.Connection) -> int:
+def rebuild(conn: sa.Connection, *, result_names: bool = True) -> int:
     """Index every published item again from ``service_items``; returns how many.
 
     For a migration that changes how text is normalised or tokenised (the contentless bigram
-    tables can only be emptied and refilled), and to repair an index by hand.
+    tables can only be emptied and refilled), and to repair an index by hand. Each item's
+    keywords include its newest version's result names unless ``result_names`` is false
+    (the index as revisions before 0008 made it).
     """
     if conn.dialect.name == "sqlite":
         for table in FTS_TABLES:
@@ -313,8 +320,28 @@ def rebuild(conn: sa.Connection) -> int:
     conn.execute(sa.delete(tags_t))
     conn.execute(sa.delete(search_t))
     count = 0
-    for data in conn.execute(sa.select(items_t.c.data)).scalars():
-        index_item(conn, documents.load("item", data, ServiceItem))
+    newest = (
+        sa.select(versions_t.c.item_code, sa.func.max(versions_t.c.version).label("n"))
+        .group_by(versions_t.c.item_code)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(items_t.c.data, versions_t.c.data)
+        .select_from(items_t)
+        .outerjoin(newest, newest.c.item_code == items_t.c.implementation_code)
+        .outerjoin(
+            versions_t,
+            sa.and_(
+                versions_t.c.item_code == newest.c.item_code, versions_t.c.version == newest.c.n
+            ),
+        )
+    )
+    for item_data, version_data in rows:
+        results: list[str] = []
+        if version_data is not None and result_names:
+            version = documents.load("item_version", version_data, ItemVersion)
+            results = [r.name for r in version.results]
+        index_item(conn, documents.load("item", item_data, ServiceItem), results)
         count += 1
     return count
 

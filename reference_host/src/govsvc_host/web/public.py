@@ -80,8 +80,10 @@ def items(
             error = "too_long"
         elif q:
             page = catalogue.search(q, limit=20, after=after or None)
-            # Nothing for the whole text (e.g. 食品经营许可证, the licence, when the item is
-            # 食品经营许可（新办）): offer what its shorter beginnings find, and say so.
+            # Nothing for the whole text (typed on past a name: 食品经营许可申 for the item
+            # 食品经营许可（新办）): offer what its shorter beginnings find, and say so. (The
+            # licence's own name, 食品经营许可证, is found directly: the SDK indexes the
+            # names of what each item hands out.)
             for size in range(len(q) - 1, max(1, len(q) - _SHORTER_TRIES - 1), -1):
                 if len(page) or after:
                     break
