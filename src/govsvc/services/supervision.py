@@ -101,18 +101,18 @@ class SupervisionService(Service):
                     "first page"
                 ) from None
             where = [*where, sa.tuple_(cases_t.c.due_promised, cases_t.c.id) > (day, case_id)]
-        with self._rt.read() as conn:
-            cases = store.iter_cases(
+        with self._rt.read() as conn:  # summaries from the columns: no document parsed
+            rows = store.summaries(
                 conn, where, limit=limit + 1, order=[cases_t.c.due_promised, cases_t.c.id]
             )
-        more = len(cases) > limit
-        cases = cases[:limit]
-        last = cases[-1] if more and cases else None
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more and rows else None
         return Page(
-            [CaseSummary.of(c, mask_names=True) for c in cases],
+            [CaseSummary.of_columns(r, mask_names=True) for r in rows],
             next=(
-                encode_cursor(last.deadline.promised, last.id)
-                if last is not None and last.deadline is not None
+                encode_cursor(last.due_promised, last.id)
+                if last is not None and last.due_promised is not None
                 else None
             ),
         )

@@ -43,7 +43,6 @@ __all__ = [
     "case_from_data",
     "event_from_row",
     "events_of",
-    "iter_cases",
     "load_case",
     "prepare_new",
     "rebuild_projections",
@@ -475,13 +474,6 @@ def events_of(conn: sa.Connection, case_id: str) -> list[CaseEvent]:
         sa.select(events_t).where(events_t.c.case_id == case_id).order_by(events_t.c.seq)
     )
     return [event_from_row(r) for r in rows]
-
-
-def iter_cases(conn: sa.Connection, where: Iterable[Any], *, limit: int, order: Any) -> list[Case]:
-    """The cases matching ``where`` (SQL clauses), in ``order``, at most ``limit``."""
-    orders = order if isinstance(order, list | tuple) else [order]
-    stmt = sa.select(cases_t.c.data).where(*where).order_by(*orders).limit(limit)
-    return [case_from_data(d) for d in conn.execute(stmt).scalars()]
 
 
 def rebuild_projections(conn: sa.Connection) -> list[str]:

@@ -205,9 +205,6 @@ class Sent:
             self._cursor.close()
         return self._count
 
-    def close(self) -> None:
-        self._cursor.close()
-
 
 @contextmanager
 def pipeline(conn: sa.Connection) -> Iterator[None]:
